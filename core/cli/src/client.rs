@@ -1,0 +1,248 @@
+//! HTTP client of the orchestration server's REST API (`/v1/tasks`).
+//!
+//! Transport failures are `anyhow` errors naming the server; an HTTP error answer is an
+//! [`ApiError`] carrying the status and the `{"error": {code, message, field, details}}` body,
+//! which `main` prints and maps to exit code 2.
+
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use tokio::time::Instant;
+
+/// How often a task is polled while waiting for it or watching it.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Task states that end a task (as `tasker_engine::TERMINAL_TASK_STATES`).
+pub fn is_terminal(status: &str) -> bool {
+    tasker_engine::TERMINAL_TASK_STATES.contains(&status)
+}
+
+/// The `status` field of a task document, `""` when absent.
+pub fn status_of(task: &Value) -> &str {
+    task.get("status").and_then(Value::as_str).unwrap_or("")
+}
+
+/// The server answered with an HTTP error status.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status code.
+    pub status: u16,
+    /// The answer's body: normally `{"error": {...}}`, else the raw text as a JSON string.
+    pub body: Value,
+}
+
+impl ApiError {
+    /// Human-readable lines for stderr: `error: HTTP 400 CODE: message`, then the field and
+    /// any details that add something.
+    pub fn render(&self) -> String {
+        let Some(err) = self.body.get("error").filter(|e| e.is_object()) else {
+            let text = match &self.body {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            return format!("error: HTTP {}: {}\n", self.status, text.trim());
+        };
+        let text = |key: &str| err.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
+        let (code, message, field) = (text("code"), text("message"), text("field"));
+        let mut out = format!("error: HTTP {} {code}: {message}\n", self.status);
+        if !field.is_empty() {
+            out.push_str(&format!("  field: {field}\n"));
+        }
+        let details = err
+            .get("details")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for d in &details {
+            let d_msg = d.get("message").and_then(Value::as_str).unwrap_or("");
+            let d_field = d.get("field").and_then(Value::as_str).unwrap_or("");
+            if details.len() == 1 && d_msg == message && d_field == field {
+                continue;
+            }
+            match d_field {
+                "" => out.push_str(&format!("  - {d_msg}\n")),
+                f => out.push_str(&format!("  - {f}: {d_msg}\n")),
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.render().trim_end())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// A client of one orchestration server.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    /// Base URL without a trailing slash, e.g. `http://127.0.0.1:8080`.
+    pub base: String,
+    /// The HTTP client (connection pool).
+    pub http: reqwest::Client,
+}
+
+impl ApiClient {
+    /// A client of the server at `base` (`http://host:port`; this build speaks no TLS).
+    pub fn new(base: &str) -> Result<Self> {
+        let base = base.trim().trim_end_matches('/').to_owned();
+        if !base.starts_with("http://") {
+            bail!("--url must be an http:// URL (this build has no TLS), got {base:?}");
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(ApiClient { base, http })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request and reads its answer as `(status, JSON body)`; a body that is not JSON
+    /// becomes a JSON string.
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, Value)> {
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the tasker server at {}", self.base))?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .bytes()
+            .await
+            .with_context(|| format!("reading the answer of {}", self.base))?;
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Ok((status, body))
+    }
+
+    /// `GET path`, an [`ApiError`] for an HTTP error status.
+    async fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
+        let (status, body) = self.send(self.http.get(self.url(path)).query(query)).await?;
+        if status >= 400 {
+            return Err(ApiError { status, body }.into());
+        }
+        Ok(body)
+    }
+
+    /// `POST /v1/tasks`: the status (201 created, 200 idempotent replay, 4xx/5xx rejected) and
+    /// the answer's body, whatever the status.
+    pub async fn create_task(&self, request: &Value) -> Result<(u16, Value)> {
+        self.send(self.http.post(self.url("/v1/tasks")).json(request)).await
+    }
+
+    /// `GET /v1/tasks/{uuid}`: the task with its steps.
+    pub async fn get_task(&self, uuid: &str) -> Result<Value> {
+        self.get_json(&format!("/v1/tasks/{uuid}"), &[]).await
+    }
+
+    /// `GET /v1/tasks` with filters: `{tasks: [...], next_cursor}`.
+    pub async fn list_tasks(&self, query: &[(&str, String)]) -> Result<Value> {
+        self.get_json("/v1/tasks", query).await
+    }
+
+    /// Polls the task every [`POLL_INTERVAL`] until its status is terminal or `timeout` has
+    /// passed, and returns the last snapshot: check its status, it is not terminal on timeout.
+    pub async fn wait_for_task(&self, uuid: &str, timeout: Duration) -> Result<Value> {
+        self.follow_task(uuid, timeout, |_| {}).await
+    }
+
+    /// As [`ApiClient::wait_for_task`], calling `on_snapshot` with every snapshot fetched.
+    /// Once the task has been seen, a server that cannot be reached for a while (a restart) is
+    /// retried until the deadline; an HTTP error answer (the task does not exist) or a failure
+    /// of the first request ends the wait at once.
+    pub async fn follow_task(
+        &self,
+        uuid: &str,
+        timeout: Duration,
+        mut on_snapshot: impl FnMut(&Value),
+    ) -> Result<Value> {
+        let deadline = Instant::now() + timeout;
+        let mut last: Option<Value> = None;
+        loop {
+            match self.get_task(uuid).await {
+                Ok(task) => {
+                    on_snapshot(&task);
+                    let done = is_terminal(status_of(&task));
+                    last = Some(task);
+                    if done {
+                        break;
+                    }
+                }
+                // The task does not exist, or the server was never reachable: give up at once.
+                Err(e) if e.is::<ApiError>() || last.is_none() => return Err(e),
+                Err(e) => {
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    tracing::debug!(error = %format!("{e:#}"), "polling the task failed; retrying");
+                }
+            }
+            if Instant::now() + POLL_INTERVAL > deadline {
+                break;
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+        last.with_context(|| format!("no answer from {} about task {uuid} within {timeout:?}", self.base))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_error_bodies() {
+        let e = ApiError {
+            status: 400,
+            body: json!({"error": {"code": "INVALID_REQUEST", "message": "context is required",
+                "field": "/context", "details": [{"field": "/context", "keyword": "request",
+                "message": "context is required"}]}}),
+        };
+        assert_eq!(
+            e.render(),
+            "error: HTTP 400 INVALID_REQUEST: context is required\n  field: /context\n"
+        );
+
+        let e = ApiError {
+            status: 422,
+            body: json!({"error": {"code": "INVALID_INPUT", "message": "2 problems", "field": null,
+                "details": [{"field": "/a", "message": "required"}, {"field": "/b", "message": "not a number"}]}}),
+        };
+        assert_eq!(
+            e.render(),
+            "error: HTTP 422 INVALID_INPUT: 2 problems\n  - /a: required\n  - /b: not a number\n"
+        );
+
+        let e = ApiError {
+            status: 502,
+            body: json!("Bad Gateway"),
+        };
+        assert_eq!(e.render(), "error: HTTP 502: Bad Gateway\n");
+    }
+
+    #[test]
+    fn only_http_urls() {
+        assert!(ApiClient::new("https://example.invalid").is_err());
+        assert_eq!(
+            ApiClient::new("http://127.0.0.1:8080/").unwrap().base,
+            "http://127.0.0.1:8080"
+        );
+    }
+
+    #[test]
+    fn terminal_states() {
+        for s in ["complete", "error", "cancelled", "resolved_manually"] {
+            assert!(is_terminal(s));
+        }
+        assert!(!is_terminal("pending") && !is_terminal("in_progress") && !is_terminal("waiting_for_retry"));
+    }
+}

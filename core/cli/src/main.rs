@@ -1,0 +1,174 @@
+//! `tasker`: the command line of Tasker, a workflow engine on PostgreSQL + PGMQ.
+//!
+//! | command                                   | what it does                                         | module      |
+//! |-------------------------------------------|------------------------------------------------------|-------------|
+//! | `tasker server`                           | runs the orchestration server (REST API + sweep)     | [`server`]  |
+//! | `tasker db migrate`                       | applies the schema migrations (idempotent)           | [`db`]      |
+//! | `tasker dev-db start\|stop\|url\|status`  | the private development PostgreSQL cluster           | [`db`]      |
+//! | `tasker template validate PATH...`        | checks template files, every problem of a bad file   | [`template`]|
+//! | `tasker template register DIR`            | loads a directory of templates into the database     | [`template`]|
+//! | `tasker template list`                    | registered templates                                 | [`template`]|
+//! | `tasker task create\|get\|list`           | tasks, through the server's REST API                 | [`task`]    |
+//! | `tasker task watch UUID`                  | live step progress of one task                       | [`watch`]   |
+//!
+//! Every flag documented with an environment variable can be given through it instead
+//! (`DATABASE_URL`, `TASKER_URL`, `TASKER_BIND`, ...). Commands that need a database and are
+//! given none use `DATABASE_URL`, else start the dev database (`tasker_devdb`).
+//!
+//! Exit codes: 0 success; 1 failure (bad template, task not complete, I/O or database error);
+//! 2 the server answered a request with an HTTP error (its `error` body goes to stderr).
+//! Results go to stdout, diagnostics and logs to stderr.
+
+/// Writes results to stdout, as `print!`. When the reader has gone away (`tasker task list |
+/// head`) the process ends quietly with status 0 instead of panicking as `print!` would.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::write_stdout(format_args!($($arg)*)) };
+}
+
+/// As [`out!`], with a newline, as `println!`.
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+mod client;
+mod db;
+mod server;
+mod table;
+mod task;
+mod template;
+mod watch;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tasker: workflow engine on PostgreSQL + PGMQ.
+#[derive(Debug, Parser)]
+#[command(name = "tasker", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the orchestration server (REST API and recovery sweep) until SIGTERM or SIGINT.
+    Server(server::ServerArgs),
+    /// Database schema.
+    #[command(subcommand)]
+    Db(db::DbCommand),
+    /// The private development PostgreSQL cluster (under $TASKER_HOME, else ./.tasker).
+    #[command(subcommand)]
+    DevDb(db::DevDbCommand),
+    /// Task templates: validate files, register them, list registered ones.
+    #[command(subcommand)]
+    Template(template::TemplateCommand),
+    /// Tasks, through the orchestration server's REST API.
+    #[command(subcommand)]
+    Task(task::TaskCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The server logs at `info` by default; one-shot commands keep stderr quiet unless asked.
+    let default_level = if matches!(cli.command, Command::Server(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    server::init_tracing(default_level);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Server(args) => server::run(args).await,
+            Command::Db(cmd) => db::run_db(cmd).await,
+            Command::DevDb(cmd) => db::run_dev_db(cmd).await,
+            Command::Template(cmd) => template::run(cmd).await,
+            Command::Task(cmd) => task::run(cmd).await,
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(e) => report(&e),
+    }
+}
+
+/// The body of [`out!`] and [`outln!`].
+fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Prints a failed command's error to stderr and picks its exit code.
+fn report(e: &anyhow::Error) -> ExitCode {
+    if let Some(api) = e.downcast_ref::<client::ApiError>() {
+        eprint!("{}", api.render());
+        return ExitCode::from(2);
+    }
+    eprintln!("error: {}", chain(e));
+    ExitCode::FAILURE
+}
+
+/// The error and its causes joined by `: `, skipping a cause whose text the message already
+/// holds (some errors repeat their source in their own message).
+fn chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// `explicit` when given (and not blank), else `DATABASE_URL`, else the dev database's URL
+/// (starting it if needed).
+async fn database_url(explicit: Option<String>) -> anyhow::Result<String> {
+    if let Some(url) = explicit.filter(|u| !u.trim().is_empty()) {
+        return Ok(url);
+    }
+    let url = tokio::task::spawn_blocking(tasker_devdb::resolve_database_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("dev database start panicked: {e}"))?
+        .map_err(|e| anyhow::anyhow!("no DATABASE_URL and the dev database did not start: {e}"))?;
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn error_chains_do_not_repeat_themselves() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use");
+        let e = anyhow::Error::new(io)
+            .context("cannot listen: Address already in use")
+            .context("did not start");
+        assert_eq!(chain(&e), "did not start: cannot listen: Address already in use");
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

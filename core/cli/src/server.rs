@@ -1,0 +1,103 @@
+//! `tasker server`, and the process-wide logging set-up.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use tokio::signal::unix::{signal, SignalKind};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TASKER_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// PostgreSQL URL; without one the dev database is started and used.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Interval of the recovery sweep over idle active tasks, in milliseconds.
+    #[arg(long, env = "TASKER_SWEEP_INTERVAL_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    sweep_interval_ms: u64,
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (else `default_level`, without PostgreSQL's
+/// "already exists, skipping" notices); JSON lines when `TASKER_LOG_FORMAT=json`; colours
+/// only on a terminal and without `NO_COLOR`.
+pub fn init_tracing(default_level: &str) {
+    let default_filter = format!("{default_level},sqlx::postgres::notice=warn");
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => EnvFilter::try_new(&spec).unwrap_or_else(|e| {
+            eprintln!("warning: ignoring RUST_LOG={spec:?}: {e}");
+            EnvFilter::new(&default_filter)
+        }),
+        _ => EnvFilter::new(&default_filter),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
+    let json = std::env::var("TASKER_LOG_FORMAT").is_ok_and(|f| f.trim().eq_ignore_ascii_case("json"));
+    let installed = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    if let Err(e) = installed {
+        eprintln!("warning: logging not initialised: {e}");
+    }
+}
+
+/// Starts the server, announces its address on stdout, and serves until SIGTERM or SIGINT;
+/// then stops accepting, lets requests in flight finish and stops the sweep.
+pub async fn run(args: ServerArgs) -> Result<ExitCode> {
+    // Install the handlers before anything else, so that a signal sent as soon as the
+    // address is announced is never missed (nor kills the process without a clean stop).
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "shutting down: finishing requests in flight");
+        let _ = stopping_tx.send(true);
+        // A second signal while draining means "now": exit without waiting any longer.
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+            tracing::warn!("second signal: exiting immediately");
+            std::process::exit(130);
+        });
+    };
+
+    let database_url = crate::database_url(args.database_url).await?;
+    crate::db::probe(&database_url).await?;
+    let mut config = tasker_orchestration::ServerConfig::new(database_url);
+    config.bind = args.bind;
+    config.sweep_interval = Duration::from_millis(args.sweep_interval_ms);
+
+    let server = tasker_orchestration::start(config, shutdown)
+        .await
+        .context("the orchestration server did not start")?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "tasker server listening on http://{}", server.addr)?;
+        out.flush()?;
+    }
+
+    server.wait().await;
+    if *stopping_rx.borrow() {
+        tracing::info!("server stopped");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        // The serving task ended without being asked to (its error is already logged).
+        anyhow::bail!("the server stopped unexpectedly")
+    }
+}

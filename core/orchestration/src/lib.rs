@@ -1,0 +1,112 @@
+//! The orchestration server: the REST API (`api`) over [`tasker_engine::Engine`], and the
+//! orchestration loop (`sweep`).
+//!
+//! Step progress does not flow through this process: a worker's result transaction already
+//! enqueues the next steps (one durable commit per step). The loop here is the recovery path:
+//! it re-evaluates active tasks that have been idle for a while, so that nothing can stay stuck
+//! whatever crashed. The server keeps no state of its own, so killing it loses nothing.
+
+mod api;
+mod sweep;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tasker_engine::{Engine, EngineConfig};
+
+pub use api::router;
+
+/// Settings of one server process.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub database_url: String,
+    /// `TASKER_BIND`, default 127.0.0.1:8080.
+    pub bind: SocketAddr,
+    /// How often the recovery sweep runs (`TASKER_SWEEP_INTERVAL_MS`, default 5000).
+    pub sweep_interval: Duration,
+}
+
+impl ServerConfig {
+    pub fn new(database_url: impl Into<String>) -> Self {
+        ServerConfig {
+            database_url: database_url.into(),
+            bind: "127.0.0.1:8080".parse().expect("valid default address"),
+            sweep_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] tasker_store::StoreError),
+    #[error(transparent)]
+    Engine(#[from] tasker_engine::EngineError),
+    #[error("cannot listen on {bind}: {source}")]
+    Bind { bind: SocketAddr, source: std::io::Error },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerErrorKind {
+    Store,
+    Engine,
+    Bind,
+}
+
+impl ServerError {
+    pub fn kind(&self) -> ServerErrorKind {
+        match self {
+            ServerError::Store(_) => ServerErrorKind::Store,
+            ServerError::Engine(_) => ServerErrorKind::Engine,
+            ServerError::Bind { .. } => ServerErrorKind::Bind,
+        }
+    }
+}
+
+/// A started server.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub engine: Engine,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Waits until the server stops (after `shutdown` resolves).
+    pub async fn wait(self) {
+        let _ = self.handle.await;
+    }
+}
+
+/// Connects, migrates (idempotently), binds and starts serving until `shutdown` resolves.
+pub async fn start(
+    config: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<RunningServer, ServerError> {
+    let pool = tasker_store::connect(&config.database_url, 32).await?;
+    tasker_store::migrate(&pool).await?;
+    let engine = Engine::new(pool, EngineConfig::from_env()?);
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|source| ServerError::Bind {
+            bind: config.bind,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        bind: config.bind,
+        source,
+    })?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sweeper = tokio::spawn(sweep::run(engine.clone(), config.sweep_interval, stop_rx));
+    let app = router(engine.clone());
+    let handle = tokio::spawn(async move {
+        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "server stopped with an error");
+        }
+        let _ = stop_tx.send(true);
+        let _ = sweeper.await;
+    });
+    tracing::info!(%addr, "orchestration server listening");
+    Ok(RunningServer { addr, engine, handle })
+}

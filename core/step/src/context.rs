@@ -1,0 +1,285 @@
+//! [`StepContext`]: everything a handler may read about the running step.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::request::{CreateTaskError, CreatedTask, TaskRequest};
+
+/// Something that can create tasks on behalf of a running step. The worker runtime provides one
+/// backed by the engine; tests may provide their own.
+#[async_trait]
+pub trait TaskCreator: Send + Sync {
+    async fn create_task(&self, request: TaskRequest) -> Result<CreatedTask, CreateTaskError>;
+}
+
+/// The plain data of a step context. This is what crosses language boundaries (as JSON) and what
+/// the public test helper [`StepContext::from_json`] reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepContextData {
+    #[serde(default = "Uuid::nil")]
+    pub task_uuid: Uuid,
+    #[serde(default = "Uuid::nil")]
+    pub step_uuid: Uuid,
+    #[serde(default)]
+    pub step_name: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub workflow_name: String,
+    #[serde(default)]
+    pub workflow_version: String,
+    #[serde(default)]
+    pub correlation_id: String,
+    #[serde(default = "one")]
+    pub attempt: u32,
+    #[serde(default = "one")]
+    pub max_attempts: u32,
+    /// The task `context` (the workflow input).
+    #[serde(default = "empty_object")]
+    pub input: Value,
+    /// `result` objects of completed dependencies, by step name.
+    #[serde(default)]
+    pub dependency_results: BTreeMap<String, Value>,
+    /// The step's `handler.initialization`.
+    #[serde(default = "empty_object")]
+    pub config: Value,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+/// What a handler receives. Input and dependency results are read-only.
+#[derive(Clone)]
+pub struct StepContext {
+    data: Arc<StepContextData>,
+    creator: Option<Arc<dyn TaskCreator>>,
+}
+
+impl std::fmt::Debug for StepContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepContext")
+            .field("data", &self.data)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StepContext {
+    pub fn new(data: StepContextData, creator: Option<Arc<dyn TaskCreator>>) -> Self {
+        StepContext {
+            data: Arc::new(data),
+            creator,
+        }
+    }
+
+    /// Test helper: builds a context from JSON such as
+    /// `{"step_name": "validate_cart", "input": {...}, "dependency_results": {"a": {...}}, "attempt": 2}`.
+    /// Every field is optional. Users test their handlers with this, without a database.
+    pub fn from_json(value: Value) -> Result<Self, serde_json::Error> {
+        Ok(StepContext::new(serde_json::from_value(value)?, None))
+    }
+
+    /// Same as [`StepContext::from_json`] with a task creator for handlers that start workflows.
+    pub fn from_json_with_creator(value: Value, creator: Arc<dyn TaskCreator>) -> Result<Self, serde_json::Error> {
+        Ok(StepContext::new(serde_json::from_value(value)?, Some(creator)))
+    }
+
+    pub fn data(&self) -> &StepContextData {
+        &self.data
+    }
+    pub fn task_uuid(&self) -> Uuid {
+        self.data.task_uuid
+    }
+    pub fn step_uuid(&self) -> Uuid {
+        self.data.step_uuid
+    }
+    pub fn step_name(&self) -> &str {
+        &self.data.step_name
+    }
+    pub fn namespace(&self) -> &str {
+        &self.data.namespace
+    }
+    pub fn workflow_name(&self) -> &str {
+        &self.data.workflow_name
+    }
+    pub fn workflow_version(&self) -> &str {
+        &self.data.workflow_version
+    }
+    pub fn correlation_id(&self) -> &str {
+        &self.data.correlation_id
+    }
+    pub fn attempt(&self) -> u32 {
+        self.data.attempt
+    }
+    pub fn max_attempts(&self) -> u32 {
+        self.data.max_attempts
+    }
+
+    /// The whole task input.
+    pub fn input(&self) -> &Value {
+        &self.data.input
+    }
+
+    /// A top-level key of the task input; `None` when absent or null.
+    pub fn get_input(&self, key: &str) -> Option<&Value> {
+        self.data.input.get(key).filter(|v| !v.is_null())
+    }
+
+    /// [`get_input`](Self::get_input), or `default` when that is absent or null.
+    pub fn get_input_or<'a>(&'a self, key: &str, default: &'a Value) -> &'a Value {
+        self.get_input(key).unwrap_or(default)
+    }
+
+    /// The `result` object of a completed dependency.
+    pub fn get_dependency_result(&self, step_name: &str) -> Option<&Value> {
+        self.data.dependency_results.get(step_name).filter(|v| !v.is_null())
+    }
+
+    /// A nested field of a dependency's result: `get_dependency_field("validate_cart", &["total"])`.
+    /// Path segments index objects by key and arrays by decimal index.
+    pub fn get_dependency_field(&self, step_name: &str, path: &[&str]) -> Option<&Value> {
+        let mut cur = self.get_dependency_result(step_name)?;
+        for seg in path {
+            cur = match cur {
+                Value::Object(m) => m.get(*seg)?,
+                Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        (!cur.is_null()).then_some(cur)
+    }
+
+    /// A key of the step's `handler.initialization`.
+    pub fn get_config(&self, key: &str) -> Option<&Value> {
+        self.data.config.get(key).filter(|v| !v.is_null())
+    }
+
+    pub fn is_retry(&self) -> bool {
+        self.data.attempt > 1
+    }
+
+    pub fn is_last_retry(&self) -> bool {
+        self.data.attempt >= self.data.max_attempts
+    }
+
+    /// Creates a task through the engine (§0.3). Fails with `ENGINE_UNAVAILABLE` (transient) when
+    /// this context has no engine behind it, as in unit tests built with `from_json`.
+    pub async fn create_task(&self, request: TaskRequest) -> Result<CreatedTask, CreateTaskError> {
+        match &self.creator {
+            Some(c) => c.create_task(request).await,
+            None => Err(CreateTaskError {
+                code: "ENGINE_UNAVAILABLE".into(),
+                message: "this step context has no engine to create tasks with".into(),
+                field: None,
+                details: vec![],
+                transient: true,
+            }),
+        }
+    }
+
+    /// A logger whose every line carries `correlation_id, task_uuid, step_uuid, step_name, namespace`.
+    pub fn logger(&self) -> StepLogger<'_> {
+        StepLogger { ctx: self }
+    }
+}
+
+/// Structured logging stamped with the step's correlation fields (through `tracing`).
+pub struct StepLogger<'a> {
+    ctx: &'a StepContext,
+}
+
+macro_rules! log_method {
+    ($name:ident, $level:ident) => {
+        pub fn $name(&self, message: &str) {
+            let d = &self.ctx.data;
+            tracing::$level!(
+                correlation_id = %d.correlation_id,
+                task_uuid = %d.task_uuid,
+                step_uuid = %d.step_uuid,
+                step_name = %d.step_name,
+                namespace = %d.namespace,
+                "{message}"
+            );
+        }
+    };
+}
+
+impl StepLogger<'_> {
+    log_method!(debug, debug);
+    log_method!(info, info);
+    log_method!(warn, warn);
+    log_method!(error, error);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx() -> StepContext {
+        StepContext::from_json(json!({
+            "step_name": "create_order",
+            "attempt": 2,
+            "max_attempts": 2,
+            "input": {"customer": {"email": "a@b.c"}, "nothing": null},
+            "dependency_results": {"validate_cart": {"total": 12.5, "items": [{"sku": "A"}]}},
+            "config": {"scenario": "x"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn get_input_treats_null_as_absent() {
+        let c = ctx();
+        assert_eq!(c.get_input("customer").unwrap()["email"], "a@b.c");
+        assert!(c.get_input("nothing").is_none());
+        let d = json!(5);
+        assert_eq!(c.get_input_or("nothing", &d), &json!(5));
+    }
+
+    #[test]
+    fn dependency_field_walks_objects_and_arrays() {
+        let c = ctx();
+        assert_eq!(c.get_dependency_field("validate_cart", &["total"]), Some(&json!(12.5)));
+        assert_eq!(
+            c.get_dependency_field("validate_cart", &["items", "0", "sku"]),
+            Some(&json!("A"))
+        );
+        assert_eq!(c.get_dependency_field("validate_cart", &["items", "9"]), None);
+        assert_eq!(c.get_dependency_field("missing", &["total"]), None);
+    }
+
+    #[test]
+    fn retry_predicates_follow_attempt_counters() {
+        let c = ctx();
+        assert!(c.is_retry());
+        assert!(c.is_last_retry());
+        let first = StepContext::from_json(json!({"max_attempts": 3})).unwrap();
+        assert!(!first.is_retry());
+        assert!(!first.is_last_retry());
+    }
+
+    #[test]
+    fn config_reads_initialization() {
+        assert_eq!(ctx().get_config("scenario"), Some(&json!("x")));
+    }
+
+    #[tokio::test]
+    async fn create_task_without_engine_is_a_transient_error() {
+        let err = ctx()
+            .create_task(TaskRequest::new("a", "b", json!({})))
+            .await
+            .unwrap_err();
+        assert!(err.transient);
+        assert_eq!(err.code, "ENGINE_UNAVAILABLE");
+    }
+}

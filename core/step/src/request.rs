@@ -1,0 +1,71 @@
+//! The task-creation contract (spec §0.3), shared by the REST API, the CLI and
+//! `StepContext::create_task`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// A request to create a task. Unknown fields are rejected by the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRequest {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    pub context: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_correlation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_system: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+}
+
+impl TaskRequest {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>, context: Value) -> Self {
+        TaskRequest {
+            namespace: namespace.into(),
+            name: name.into(),
+            context,
+            ..Default::default()
+        }
+    }
+}
+
+/// The answer to a successful creation (201) or an idempotent replay (200, `created: false`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedTask {
+    pub task_uuid: Uuid,
+    pub status: String,
+    pub created: bool,
+    pub namespace: String,
+    pub name: String,
+    pub version: String,
+    pub correlation_id: String,
+}
+
+/// A failed creation: the §0.3 error body plus whether trying again may help.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct CreateTaskError {
+    /// `INVALID_REQUEST`, `TEMPLATE_NOT_FOUND`, `IDEMPOTENCY_CONFLICT`, `INVALID_TASK_INPUT`, or
+    /// `ENGINE_UNAVAILABLE` / `INTERNAL_ERROR` for transient failures.
+    pub code: String,
+    pub message: String,
+    pub field: Option<String>,
+    #[serde(default)]
+    pub details: Vec<Value>,
+    /// True when the engine was unreachable, failed internally or timed out; false for every 4xx.
+    pub transient: bool,
+}

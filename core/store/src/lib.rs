@@ -1,0 +1,143 @@
+//! Tasker's PostgreSQL schema and connections.
+//!
+//! * [`migrate`] applies the sqlx migrations in `migrations/` and installs PGMQ from the SQL
+//!   embedded in the `pgmq` crate (no extension build). It is idempotent and safe to call from
+//!   several processes at once (a PostgreSQL advisory lock serialises them), so every Tasker
+//!   process applies pending migrations at start and any start order works.
+//! * [`connect`] opens a pool. [`queue_name`] maps a namespace to its PGMQ queue.
+//!
+//! **Invariant:** `tasker_transitions` is append-only; the database itself refuses UPDATE and
+//! DELETE on it.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+
+pub use sqlx;
+
+/// Errors from connecting and migrating.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("installing PGMQ failed: {0}")]
+    Pgmq(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// The small, stable classification callers branch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    Connect,
+    Migrate,
+    Pgmq,
+    Database,
+}
+
+impl StoreError {
+    pub fn kind(&self) -> StoreErrorKind {
+        match self {
+            StoreError::Connect(_) => StoreErrorKind::Connect,
+            StoreError::Migrate(_) => StoreErrorKind::Migrate,
+            StoreError::Pgmq(_) => StoreErrorKind::Pgmq,
+            StoreError::Database(_) => StoreErrorKind::Database,
+        }
+    }
+}
+
+/// Advisory lock key held while migrating ("tasker" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7461_736b_6572;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Opens a pool of at most `max_connections`.
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
+    let opts: PgConnectOptions = url.parse().map_err(StoreError::Connect)?;
+    let opts = opts.log_statements(tracing::log::LevelFilter::Trace);
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(opts)
+        .await
+        .map_err(StoreError::Connect)
+}
+
+/// Installs PGMQ (embedded SQL) and applies Tasker's migrations. Idempotent; concurrent callers
+/// wait for each other.
+pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    let mut lock_conn = pool.acquire().await?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *lock_conn)
+        .await?;
+    let outcome = async {
+        pgmq::install::install_sql_from_embedded(pool)
+            .await
+            .map_err(|e| StoreError::Pgmq(e.to_string()))?;
+        MIGRATOR.run(pool).await.map_err(StoreError::Migrate)
+    }
+    .await;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *lock_conn)
+        .await?;
+    outcome
+}
+
+/// True when every migration of this build is applied (used by `/ready`).
+pub async fn is_migrated(pool: &PgPool) -> Result<bool, StoreError> {
+    let applied: Vec<i64> = match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+        .fetch_all(pool)
+        .await
+    {
+        Ok(v) => v,
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
+}
+
+/// The PGMQ queue that carries the steps of one namespace.
+pub fn queue_name(namespace: &str) -> String {
+    format!("tasker_{namespace}")
+}
+
+/// The LISTEN/NOTIFY channel raised when a namespace's queue receives a message.
+pub fn queue_channel(namespace: &str) -> String {
+    format!("tasker_q_{namespace}")
+}
+
+/// `base_url` with its database name replaced by `database`.
+pub fn with_database(base_url: &str, database: &str) -> Result<String, StoreError> {
+    let mut u = url::Url::parse(base_url).map_err(|e| StoreError::Connect(sqlx::Error::Configuration(Box::new(e))))?;
+    u.set_path(&format!("/{database}"));
+    Ok(u.to_string())
+}
+
+/// Creates an empty database `name` on the server of `base_url` and returns its url. Used by
+/// tests and benchmarks, which each run on a fresh database.
+pub async fn create_database(base_url: &str, name: &str) -> Result<String, StoreError> {
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::Connect(sqlx::Error::Configuration(
+            format!("invalid database name {name:?}").into(),
+        )));
+    }
+    let admin = connect(base_url, 1).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await?;
+    admin.close().await;
+    with_database(base_url, name)
+}
+
+/// A database name unique to this process and moment, with a readable prefix.
+pub fn unique_database_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000_000)
+}

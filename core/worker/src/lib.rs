@@ -1,0 +1,28 @@
+//! The worker runtime, shared by every language.
+//!
+//! A [`Worker`] registers the templates of its `TASKER_TEMPLATE_PATH`, serves their namespaces,
+//! claims step messages with a visibility timeout (extended while a handler runs), builds the
+//! [`StepContext`], runs the handler under a concurrency limit and the step's `timeout_seconds`,
+//! and submits the outcome through [`tasker_engine::Engine::complete_attempt`].
+//!
+//! Handlers run in one of two ways ([`Executor`]):
+//! * **native**: Rust handlers from a [`HandlerRegistry`];
+//! * **foreign**: every claimed step is handed to host-language threads through a
+//!   [`Dispatcher`]: a host thread blocks in [`Dispatcher::next_step`] (no polling loop) and
+//!   answers with [`DispatchedStep::complete`]. This is what the Ruby, Python and TypeScript
+//!   bindings wrap.
+//!
+//! Wake-ups come from LISTEN/NOTIFY on each namespace's channel and from the earliest delayed
+//! message (retries, expired claims); a slow fallback poll only covers lost notifications.
+
+mod config;
+mod dispatch;
+mod handler;
+mod health;
+mod runtime;
+
+pub use config::{WorkerConfig, WorkerError, WorkerErrorKind};
+pub use dispatch::{DispatchedStep, Dispatcher};
+pub use handler::{FnHandler, HandlerRegistry, StepHandler};
+pub use runtime::{Executor, Worker, WorkerStats};
+pub use tasker_step::{PermanentError, RetryableError, StepContext, StepError, StepOutcome, StepResult, StepSuccess};

@@ -1,0 +1,377 @@
+//! The claim → run → submit loop.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::FutureExt;
+use sqlx::postgres::PgListener;
+use tasker_engine::{ClaimedStep, CompleteOutcome, Engine, EngineConfig};
+use tasker_step::{CreateTaskError, CreatedTask, StepContext, StepError, StepOutcome, TaskCreator, TaskRequest};
+use tasker_templates::{load_dir, TaskTemplate};
+use tokio::sync::{watch, Semaphore};
+use tracing::Instrument;
+
+use crate::dispatch::{DispatchedStep, Dispatcher};
+use crate::handler::HandlerRegistry;
+use crate::{health, WorkerConfig, WorkerError};
+
+/// How claimed steps are run.
+#[derive(Clone)]
+pub enum Executor {
+    /// Rust handlers from a registry.
+    Native(Arc<HandlerRegistry>),
+    /// Host-language threads behind a [`Dispatcher`].
+    Foreign(flume::Sender<DispatchedStep>),
+}
+
+impl Executor {
+    /// A foreign executor and the dispatcher its host threads wait on.
+    pub fn foreign() -> (Executor, Dispatcher) {
+        let (tx, rx) = flume::unbounded();
+        (Executor::Foreign(tx), Dispatcher { rx })
+    }
+}
+
+/// Live counters, served by `/health`.
+#[derive(Default, Debug)]
+pub struct WorkerStats {
+    in_flight: AtomicU64,
+    completed: AtomicU64,
+}
+
+impl WorkerStats {
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+    pub fn completed(&self) -> u64 {
+        self.completed.load(Ordering::Relaxed)
+    }
+}
+
+/// A booted worker: migrated database, registered templates, known namespaces.
+pub struct Worker {
+    engine: Engine,
+    config: WorkerConfig,
+    executor: Executor,
+    namespaces: Vec<String>,
+    stats: Arc<WorkerStats>,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+/// Creates tasks for handlers (`StepContext::create_task`) straight through the engine, with the
+/// same validation and errors as the REST API. The creating task's correlation id becomes the
+/// new task's `parent_correlation_id`.
+struct EngineTaskCreator {
+    engine: Engine,
+    parent_correlation_id: String,
+}
+
+#[async_trait]
+impl TaskCreator for EngineTaskCreator {
+    async fn create_task(&self, mut request: TaskRequest) -> Result<CreatedTask, CreateTaskError> {
+        if request.parent_correlation_id.is_none() {
+            request.parent_correlation_id = Some(self.parent_correlation_id.clone());
+        }
+        self.engine.create_task(&request).await.map_err(Into::into)
+    }
+}
+
+impl Worker {
+    /// Connects, applies pending migrations, validates and registers the templates of
+    /// `config.template_path` (with `environments.<env>` applied) and works out the namespaces.
+    pub async fn boot(config: WorkerConfig, executor: Executor) -> Result<Worker, WorkerError> {
+        let pool = tasker_store::connect(&config.database_url, (config.concurrency as u32 + 4).max(8)).await?;
+        tasker_store::migrate(&pool).await?;
+        let engine = Engine::new(pool, EngineConfig::from_env()?);
+        let mut namespaces: BTreeSet<String> = config.namespaces.iter().cloned().collect();
+        if let Some(dir) = &config.template_path {
+            let templates: Vec<TaskTemplate> = load_dir(dir)?
+                .into_iter()
+                .map(|(_, t)| match &config.environment {
+                    Some(env) => t.for_environment(env),
+                    None => t,
+                })
+                .collect();
+            if templates.is_empty() {
+                return Err(WorkerError::Config(format!(
+                    "no templates found under {}",
+                    dir.display()
+                )));
+            }
+            for t in &templates {
+                engine.register_template(t).await?;
+                namespaces.insert(t.namespace_name.clone());
+            }
+        }
+        if namespaces.is_empty() {
+            return Err(WorkerError::Config(
+                "no namespaces to serve: set TASKER_TEMPLATE_PATH (or --templates)".into(),
+            ));
+        }
+        let (shutdown_tx, _) = watch::channel(false);
+        Ok(Worker {
+            engine,
+            config,
+            executor,
+            namespaces: namespaces.into_iter().collect(),
+            stats: Arc::default(),
+            shutdown_tx,
+        })
+    }
+
+    pub fn namespaces(&self) -> &[String] {
+        &self.namespaces
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn stats(&self) -> Arc<WorkerStats> {
+        self.stats.clone()
+    }
+
+    /// A handle that stops the worker: no new claims, in-flight steps finish.
+    pub fn shutdown_handle(&self) -> watch::Sender<bool> {
+        self.shutdown_tx.clone()
+    }
+
+    /// Starts `/health` if configured; returns the bound address.
+    pub async fn start_health(&self) -> Result<Option<SocketAddr>, WorkerError> {
+        match self.config.health_bind {
+            Some(bind) => Ok(Some(
+                health::serve(
+                    bind,
+                    self.namespaces.clone(),
+                    self.stats.clone(),
+                    self.shutdown_tx.subscribe(),
+                )
+                .await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs until the shutdown handle is set, then waits for in-flight steps.
+    pub async fn run(self) -> Result<(), WorkerError> {
+        let mut shutdown = self.shutdown_tx.subscribe();
+        let permits = Arc::new(Semaphore::new(self.config.concurrency));
+        let mut listener = PgListener::connect_with(self.engine.pool()).await?;
+        let channels: Vec<String> = self.namespaces.iter().map(|n| tasker_store::queue_channel(n)).collect();
+        listener.listen_all(channels.iter().map(String::as_str)).await?;
+        let vt = self.config.visibility_timeout.as_secs().max(1) as i32;
+        tracing::info!(namespaces = ?self.namespaces, concurrency = self.config.concurrency, "worker running");
+        let this = Arc::new(self);
+        'outer: loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let mut claimed_any = false;
+            for ns in &this.namespaces {
+                let free = permits.available_permits();
+                if free == 0 {
+                    break;
+                }
+                let steps = match this.engine.claim_steps(ns, free as i32, vt).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(error = %e, namespace = %ns, "claim failed");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                            _ = shutdown.wait_for(|s| *s) => break 'outer,
+                        }
+                        continue;
+                    }
+                };
+                for step in steps {
+                    claimed_any = true;
+                    let permit = permits.clone().acquire_owned().await.expect("semaphore open");
+                    let this = this.clone();
+                    this.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(async move {
+                        this.execute(step).await;
+                        this.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+                        this.stats.completed.fetch_add(1, Ordering::Relaxed);
+                        drop(permit);
+                    });
+                }
+            }
+            if claimed_any {
+                continue;
+            }
+            let wait = if permits.available_permits() == 0 {
+                // Saturated: wake when a handler finishes.
+                None
+            } else {
+                Some(this.next_wake().await)
+            };
+            tokio::select! {
+                n = listener.recv() => {
+                    if let Err(e) = n {
+                        tracing::warn!(error = %e, "notification listener interrupted; reconnecting");
+                    }
+                }
+                _ = async { match wait { Some(d) => tokio::time::sleep(d).await, None => std::future::pending().await } } => {}
+                _ = permits.acquire(), if wait.is_none() => {}
+                _ = shutdown.wait_for(|s| *s) => break,
+            }
+        }
+        tracing::info!(
+            in_flight = this.stats.in_flight(),
+            "worker stopping: waiting for in-flight steps"
+        );
+        let _all = permits.acquire_many(this.config.concurrency as u32).await;
+        tracing::info!("worker stopped");
+        Ok(())
+    }
+
+    /// Time until the earliest delayed message (a retry or an expired claim) becomes visible,
+    /// bounded by the fallback poll.
+    async fn next_wake(&self) -> Duration {
+        let mut wake = self.config.fallback_poll;
+        for ns in &self.namespaces {
+            let q = format!(
+                "SELECT EXTRACT(EPOCH FROM (min(vt) - clock_timestamp()))::float8 FROM pgmq.q_{}",
+                tasker_store::queue_name(ns)
+            );
+            if let Ok(Some(secs)) = sqlx::query_scalar::<_, Option<f64>>(&q)
+                .fetch_one(self.engine.pool())
+                .await
+            {
+                let d = Duration::from_secs_f64(secs.max(0.0));
+                wake = wake.min(d);
+            }
+        }
+        wake.max(Duration::from_millis(1))
+    }
+
+    /// Runs one claimed attempt and submits its outcome.
+    async fn execute(&self, step: ClaimedStep) {
+        let ClaimedStep {
+            claim,
+            context,
+            callable,
+            timeout_seconds,
+        } = step;
+        let creator: Arc<dyn TaskCreator> = Arc::new(EngineTaskCreator {
+            engine: self.engine.clone(),
+            parent_correlation_id: context.correlation_id.clone(),
+        });
+        let ctx = StepContext::new(context, Some(creator));
+        let span = tracing::info_span!("step", correlation_id = %ctx.correlation_id(), task_uuid = %ctx.task_uuid(),
+            step_uuid = %ctx.step_uuid(), step_name = %ctx.step_name(), namespace = %ctx.namespace(), attempt = ctx.attempt());
+        self.execute_in_span(claim, ctx, callable, timeout_seconds)
+            .instrument(span)
+            .await;
+    }
+
+    async fn execute_in_span(
+        &self,
+        claim: tasker_engine::AttemptClaim,
+        ctx: StepContext,
+        callable: String,
+        timeout_seconds: u32,
+    ) {
+        // Keep the message invisible while the handler runs.
+        let vt = self.config.visibility_timeout;
+        let heartbeat = {
+            let engine = self.engine.clone();
+            let claim = claim.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(vt / 3).await;
+                    match engine.extend_claim(&claim, vt.as_secs().max(1) as i32).await {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => tracing::warn!(error = %e, "could not extend the claim"),
+                    }
+                }
+            })
+        };
+        let limit = Duration::from_secs(timeout_seconds as u64);
+        let outcome = match tokio::time::timeout(limit, self.run_handler(&ctx, &callable)).await {
+            Ok(outcome) => outcome,
+            Err(_) => StepOutcome::Failure(StepError::step_timeout(ctx.step_name(), timeout_seconds)),
+        };
+        heartbeat.abort();
+        self.submit(&claim, &outcome, &ctx).await;
+    }
+
+    async fn run_handler(&self, ctx: &StepContext, callable: &str) -> StepOutcome {
+        match &self.executor {
+            Executor::Native(registry) => {
+                let Some(handler) = registry.get(callable) else {
+                    return StepOutcome::Failure(StepError::handler_not_found(callable));
+                };
+                let ctx = ctx.clone();
+                // A separate task so that a panic is contained and reported.
+                let joined =
+                    tokio::spawn(async move { AssertUnwindSafe(handler.call(&ctx)).catch_unwind().await }).await;
+                match joined {
+                    Ok(Ok(result)) => result.into(),
+                    Ok(Err(panic)) => StepOutcome::Failure(StepError::unhandled("panic", &panic_message(&panic))),
+                    Err(e) => StepOutcome::Failure(StepError::unhandled("panic", &e.to_string())),
+                }
+            }
+            Executor::Foreign(tx) => {
+                let (reply, rx) = tokio::sync::oneshot::channel();
+                let dispatched = DispatchedStep {
+                    context: ctx.clone(),
+                    callable: callable.to_string(),
+                    reply: Some(reply),
+                };
+                if tx.send_async(dispatched).await.is_err() {
+                    return StepOutcome::Failure(StepError::unhandled(
+                        "WorkerStopped",
+                        "no host thread is serving steps",
+                    ));
+                }
+                rx.await.unwrap_or_else(|_| {
+                    StepOutcome::Failure(StepError::unhandled("DispatchDropped", "the host dropped the step"))
+                })
+            }
+        }
+    }
+
+    /// Submits an outcome, retrying transient database errors. If it cannot be recorded the
+    /// message becomes visible again after the visibility timeout and the step is re-run.
+    async fn submit(&self, claim: &tasker_engine::AttemptClaim, outcome: &StepOutcome, ctx: &StepContext) {
+        let mut delay = Duration::from_millis(50);
+        for _ in 0..8 {
+            match self.engine.complete_attempt(claim, outcome).await {
+                Ok(CompleteOutcome::Applied {
+                    step_status,
+                    task_status,
+                }) => {
+                    tracing::debug!(step_uuid = %ctx.step_uuid(), %step_status, %task_status, "attempt recorded");
+                    return;
+                }
+                Ok(CompleteOutcome::Stale) => {
+                    tracing::warn!(step_uuid = %ctx.step_uuid(), attempt = ctx.attempt(), "result discarded: claim no longer current");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, step_uuid = %ctx.step_uuid(), "could not record result; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        tracing::error!(step_uuid = %ctx.step_uuid(), "giving up recording the result; the step will be redelivered");
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "handler panicked".to_string()
+    }
+}

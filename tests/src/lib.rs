@@ -1,0 +1,403 @@
+//! End-to-end harness: a fresh database on a real PostgreSQL (the dev db, or `DATABASE_URL`),
+//! the `tasker` server binary and worker processes of any language on free ports, and helpers
+//! to drive them over the REST API.
+//!
+//! The suites are parametrised by [`Lang`]: adding a language worker is one entry in
+//! [`languages`]. The binaries must be built first (`cargo build --bins`; `cargo make test`
+//! does it).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use uuid::Uuid;
+
+/// A worker language the suites run against.
+#[derive(Debug, Clone)]
+pub struct Lang {
+    /// `rust`, `python`, `ruby`, `typescript`.
+    pub name: &'static str,
+    /// Namespace suffix, e.g. `rs`.
+    pub suffix: &'static str,
+    /// The worker executable (relative to the target dir for Rust).
+    program: PathBuf,
+    args: Vec<String>,
+    /// `fixtures/task_templates/<dir>`.
+    template_dir: PathBuf,
+    handler_path: Option<PathBuf>,
+}
+
+impl Lang {
+    /// `<base>_<suffix>`, e.g. `tasker_tests_rs`.
+    pub fn namespace(&self, base: &str) -> String {
+        format!("{base}_{}", self.suffix)
+    }
+
+    pub fn template_dir(&self) -> &Path {
+        &self.template_dir
+    }
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Where cargo put the binaries of this build profile.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+fn binary(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: build the binaries first (`cargo build --bins`, or `cargo make test`)",
+        p.display()
+    );
+    p
+}
+
+/// Every worker language in the suites.
+pub fn languages() -> Vec<Lang> {
+    vec![Lang {
+        name: "rust",
+        suffix: "rs",
+        program: PathBuf::from("tasker-worker-rust"),
+        args: vec![],
+        template_dir: repo_root().join("fixtures/task_templates/rust"),
+        handler_path: None,
+    }]
+}
+
+pub fn lang(name: &str) -> Lang {
+    languages()
+        .into_iter()
+        .find(|l| l.name == name)
+        .unwrap_or_else(|| panic!("unknown language {name}"))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Options of a [`Stack`].
+#[derive(Debug, Clone, Default)]
+pub struct StackOptions {
+    /// Extra environment for every process (e.g. `TASKER_RETRY_DELAY_SCALE`).
+    pub env: Vec<(String, String)>,
+}
+
+struct Proc {
+    name: String,
+    child: Child,
+}
+
+/// One fresh database plus the processes started on it. Dropping it kills them.
+pub struct Stack {
+    pub database_url: String,
+    pub server_url: String,
+    server_port: u16,
+    servers: Vec<Proc>,
+    workers: Vec<Proc>,
+    env: Vec<(String, String)>,
+    log_dir: PathBuf,
+    pub http: reqwest::Client,
+}
+
+/// Terminal task states.
+pub const TERMINAL: [&str; 4] = ["complete", "error", "cancelled", "resolved_manually"];
+
+impl Stack {
+    /// A fresh database, one server, and one worker of `lang` (when given).
+    pub async fn start(lang: Option<&Lang>, opts: StackOptions) -> Stack {
+        let base = tokio::task::spawn_blocking(tasker_devdb::resolve_database_url)
+            .await
+            .expect("join")
+            .expect("a PostgreSQL server (dev db or DATABASE_URL)");
+        let db = tasker_store::unique_database_name("e2e");
+        let database_url = tasker_store::create_database(&base, &db)
+            .await
+            .expect("create database");
+        let log_dir = bin_dir().join("e2e-logs").join(&db);
+        std::fs::create_dir_all(&log_dir).expect("log dir");
+        let port = free_port();
+        let mut env = vec![
+            ("DATABASE_URL".to_string(), database_url.clone()),
+            ("TASKER_ENV".to_string(), "test".to_string()),
+            ("TASKER_SWEEP_INTERVAL_MS".to_string(), "500".to_string()),
+            ("RUST_LOG".to_string(), "info,sqlx=warn".to_string()),
+        ];
+        env.extend(opts.env);
+        let mut stack = Stack {
+            database_url,
+            server_url: format!("http://127.0.0.1:{port}"),
+            server_port: port,
+            servers: vec![],
+            workers: vec![],
+            env,
+            log_dir,
+            http: reqwest::Client::new(),
+        };
+        stack.start_server().await;
+        if let Some(l) = lang {
+            stack.start_worker(l).await;
+        }
+        stack
+    }
+
+    fn spawn(&self, name: &str, program: &Path, args: &[String], extra: &[(String, String)]) -> Child {
+        let log = std::fs::File::create(self.log_dir.join(format!("{name}.log"))).expect("log file");
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_remove("TASKER_TEMPLATE_PATH")
+            .envs(self.env.iter().cloned())
+            .envs(extra.iter().cloned())
+            .current_dir(repo_root())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        cmd.spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()))
+    }
+
+    /// Starts a server on the stack's url (again, after [`Stack::kill_server`]) or, with
+    /// `extra_port`, a second server on another port. Waits for `/ready`.
+    pub async fn start_server(&mut self) -> String {
+        let port = if self.servers.is_empty() {
+            self.server_port
+        } else {
+            free_port()
+        };
+        let name = format!("server{}", self.servers.len());
+        let child = self.spawn(
+            &name,
+            &binary("tasker"),
+            &["server".into()],
+            &[("TASKER_BIND".into(), format!("127.0.0.1:{port}"))],
+        );
+        self.servers.push(Proc {
+            name: name.clone(),
+            child,
+        });
+        let url = format!("http://127.0.0.1:{port}");
+        self.wait_http_ok(&format!("{url}/ready"), &name).await;
+        url
+    }
+
+    /// Starts one more worker of `lang`; returns its index. Waits for its `/health`.
+    pub async fn start_worker(&mut self, lang: &Lang) -> usize {
+        self.start_worker_with(lang, &[]).await
+    }
+
+    pub async fn start_worker_with(&mut self, lang: &Lang, extra_env: &[(&str, &str)]) -> usize {
+        let port = free_port();
+        let program = if lang.program.is_relative() && lang.program.components().count() == 1 {
+            binary(lang.program.to_str().expect("utf-8"))
+        } else {
+            lang.program.clone()
+        };
+        let mut env = vec![
+            (
+                "TASKER_TEMPLATE_PATH".to_string(),
+                lang.template_dir.display().to_string(),
+            ),
+            ("TASKER_WORKER_BIND".to_string(), format!("127.0.0.1:{port}")),
+        ];
+        if let Some(h) = &lang.handler_path {
+            env.push(("TASKER_HANDLER_PATH".into(), h.display().to_string()));
+        }
+        env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let name = format!("worker{}-{}", self.workers.len(), lang.name);
+        let child = self.spawn(&name, &program, &lang.args, &env);
+        self.workers.push(Proc {
+            name: name.clone(),
+            child,
+        });
+        self.wait_http_ok(&format!("http://127.0.0.1:{port}/health"), &name)
+            .await;
+        self.workers.len() - 1
+    }
+
+    async fn wait_http_ok(&mut self, url: &str, name: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = self.http.get(url).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            let exited = self
+                .servers
+                .iter_mut()
+                .chain(self.workers.iter_mut())
+                .find(|p| p.name == name)
+                .and_then(|p| p.child.try_wait().ok().flatten());
+            if exited.is_some() || Instant::now() > deadline {
+                panic!(
+                    "{name} did not become ready at {url} ({exited:?}); log:\n{}",
+                    self.log_tail(name)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The last lines a process wrote.
+    pub fn log_tail(&self, name: &str) -> String {
+        let text = std::fs::read_to_string(self.log_dir.join(format!("{name}.log"))).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// `kill -9` of worker `i`.
+    pub fn kill_worker(&mut self, i: usize) {
+        let p = &mut self.workers[i];
+        let _ = p.child.kill();
+        let _ = p.child.wait();
+    }
+
+    /// SIGTERM to worker `i`; returns its exit status once it stopped.
+    pub async fn terminate_worker(&mut self, i: usize, deadline: Duration) -> std::process::ExitStatus {
+        let p = &mut self.workers[i];
+        let _ = Command::new("kill").arg("-TERM").arg(p.child.id().to_string()).status();
+        let end = Instant::now() + deadline;
+        loop {
+            if let Some(s) = p.child.try_wait().expect("wait") {
+                return s;
+            }
+            assert!(Instant::now() < end, "worker did not stop within {deadline:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `kill -9` of every server.
+    pub fn kill_servers(&mut self) {
+        for mut p in self.servers.drain(..) {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+    }
+
+    /// A pool on the stack's database, for assertions on the audit trail.
+    pub async fn pool(&self) -> sqlx::PgPool {
+        tasker_store::connect(&self.database_url, 2).await.expect("connect")
+    }
+
+    /// POST /v1/tasks; returns (status, body).
+    pub async fn create_task(&self, body: &Value) -> (u16, Value) {
+        self.post_json(&format!("{}/v1/tasks", self.server_url), body).await
+    }
+
+    pub async fn post_json(&self, url: &str, body: &Value) -> (u16, Value) {
+        let r = self.http.post(url).json(body).send().await.expect("POST");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_raw(&self, path: &str, body: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.server_url))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("POST");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.server_url))
+            .send()
+            .await
+            .expect("GET");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates a task and asserts 201; returns its uuid.
+    pub async fn create_ok(&self, body: &Value) -> Uuid {
+        let (status, resp) = self.create_task(body).await;
+        assert_eq!(status, 201, "create failed: {resp}");
+        resp["task_uuid"].as_str().expect("task_uuid").parse().expect("uuid")
+    }
+
+    pub async fn task(&self, uuid: Uuid) -> Value {
+        let (status, body) = self.get(&format!("/v1/tasks/{uuid}")).await;
+        assert_eq!(status, 200, "GET task {uuid}: {body}");
+        body
+    }
+
+    /// Waits until the task is terminal; panics with its state and the worker logs after `deadline`.
+    pub async fn wait_for_task(&self, uuid: Uuid, deadline: Duration) -> Value {
+        self.wait_for(uuid, deadline, |t| {
+            TERMINAL.contains(&t["status"].as_str().unwrap_or(""))
+        })
+        .await
+    }
+
+    /// Waits until `cond(task)` holds.
+    pub async fn wait_for(&self, uuid: Uuid, deadline: Duration, cond: impl Fn(&Value) -> bool) -> Value {
+        let end = Instant::now() + deadline;
+        loop {
+            let t = self.task(uuid).await;
+            if cond(&t) {
+                return t;
+            }
+            if Instant::now() > end {
+                let logs: Vec<String> = self
+                    .workers
+                    .iter()
+                    .map(|w| format!("--- {}\n{}", w.name, self.log_tail(&w.name)))
+                    .collect();
+                panic!(
+                    "task {uuid} did not reach the condition within {deadline:?}: {t:#}\n{}",
+                    logs.join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The steps of a task, by name.
+    pub async fn steps(&self, uuid: Uuid) -> std::collections::BTreeMap<String, Value> {
+        step_map(&self.task(uuid).await)
+    }
+}
+
+/// The `steps` array of a task body, keyed by step name.
+pub fn step_map(task: &Value) -> std::collections::BTreeMap<String, Value> {
+    task["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| (s["name"].as_str().expect("name").to_string(), s.clone()))
+        .collect()
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for p in self.servers.iter_mut().chain(self.workers.iter_mut()) {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The REST API contract (spec §0.3): request shape, template lookup, idempotency, input
+//! schema, listings, and the operational endpoints. No worker is needed for these.
+
+use serde_json::{json, Value};
+use tasker_e2e::{lang, Stack, StackOptions};
+
+async fn stack_with_templates() -> Stack {
+    // A worker registers the templates; these tests then need no running handler.
+    Stack::start(Some(&lang("rust")), StackOptions::default()).await
+}
+
+fn err(body: &Value) -> (&str, Option<&str>) {
+    (
+        body["error"]["code"].as_str().unwrap_or("?"),
+        body["error"]["field"].as_str(),
+    )
+}
+
+async fn task_count(stack: &Stack) -> i64 {
+    let pool = stack.pool().await;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tasker_tasks")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let steps: i64 = sqlx::query_scalar("SELECT count(*) FROM tasker_steps")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    n + steps
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_incomplete_requests_are_400_naming_the_field() {
+    let stack = stack_with_templates().await;
+    let (status, body) = stack.post_raw("/v1/tasks", "{not json").await;
+    assert_eq!((status, err(&body).0), (400, "INVALID_REQUEST"), "{body}");
+    let cases = [
+        (json!({"name": "linear_workflow", "context": {}}), "/namespace"),
+        (json!({"namespace": "tasker_tests_rs", "context": {}}), "/name"),
+        (
+            json!({"namespace": "tasker_tests_rs", "name": "linear_workflow"}),
+            "/context",
+        ),
+        (
+            json!({"namespace": 5, "name": "linear_workflow", "context": {}}),
+            "/namespace",
+        ),
+        (
+            json!({"namespace": "tasker_tests_rs", "name": "linear_workflow", "context": []}),
+            "/context",
+        ),
+        (
+            json!({"namespace": "tasker_tests_rs", "name": "linear_workflow", "context": {}, "correlation_id": ""}),
+            "/correlation_id",
+        ),
+        (
+            json!({"namespace": "tasker_tests_rs", "name": "linear_workflow", "context": {}, "idempotency_key": "k".repeat(256)}),
+            "/idempotency_key",
+        ),
+        (
+            json!({"namespace": "tasker_tests_rs", "name": "linear_workflow", "context": {}, "tags": [1]}),
+            "/tags",
+        ),
+        (
+            json!({"namespace": "tasker_tests_rs", "name": "linear_workflow", "context": {}, "bogus": 1}),
+            "/bogus",
+        ),
+    ];
+    for (req, field) in cases {
+        let (status, body) = stack.create_task(&req).await;
+        assert_eq!(status, 400, "{req} -> {body}");
+        assert_eq!(err(&body), ("INVALID_REQUEST", Some(field)), "{req} -> {body}");
+        assert!(body["error"]["message"].as_str().unwrap().len() > 5);
+        assert!(body["error"]["details"].is_array());
+    }
+    assert_eq!(task_count(&stack).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_template_is_404_naming_the_first_unmatched_part() {
+    let stack = stack_with_templates().await;
+    let cases = [
+        (
+            json!({"namespace": "nope", "name": "linear_workflow", "context": {"n": 1}}),
+            "/namespace",
+        ),
+        (
+            json!({"namespace": "tasker_tests_rs", "name": "nope", "context": {"n": 1}}),
+            "/name",
+        ),
+        (
+            json!({"namespace": "tasker_tests_rs", "name": "linear_workflow", "version": "9.9.9", "context": {"n": 1}}),
+            "/version",
+        ),
+    ];
+    for (req, field) in cases {
+        let (status, body) = stack.create_task(&req).await;
+        assert_eq!(status, 404, "{body}");
+        assert_eq!(err(&body), ("TEMPLATE_NOT_FOUND", Some(field)));
+        let msg = body["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains(req["namespace"].as_str().unwrap()) && msg.contains(req["name"].as_str().unwrap()),
+            "{msg}"
+        );
+    }
+    assert_eq!(task_count(&stack).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_invalid_context_is_422_with_every_violation_and_creates_nothing() {
+    let stack = stack_with_templates().await;
+    let req = json!({"namespace": "tasker_tests_rs", "name": "linear_workflow", "version": "1.0.0",
+                     "context": {"behaviors": 3}});
+    let (status, body) = stack.create_task(&req).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(err(&body), ("INVALID_TASK_INPUT", Some("/context/behaviors")));
+    assert_eq!(
+        body["error"]["message"],
+        "Task input does not match tasker_tests_rs/linear_workflow@1.0.0: /context/behaviors must be of type object"
+            .replace(
+                "must be of type object",
+                body["error"]["details"][0]["message"].as_str().unwrap()
+            )
+    );
+    let details = body["error"]["details"].as_array().unwrap();
+    let fields: Vec<(&str, &str)> = details
+        .iter()
+        .map(|d| (d["field"].as_str().unwrap(), d["keyword"].as_str().unwrap()))
+        .collect();
+    assert_eq!(fields, [("/context/behaviors", "type"), ("/context/n", "required")]);
+    assert_eq!(details[1]["message"], "n is required");
+    let (status, body) = stack
+        .create_task(&json!({"namespace": "tasker_tests_rs", "name": "linear_workflow", "context": {"n": -1}}))
+        .await;
+    assert_eq!((status, err(&body)), (422, ("INVALID_TASK_INPUT", Some("/context/n"))));
+    assert_eq!(body["error"]["details"][0]["keyword"], "minimum");
+    assert_eq!(
+        task_count(&stack).await,
+        0,
+        "a rejected request leaves no task and no step"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_key_replays_same_request_and_rejects_a_different_one() {
+    let stack = stack_with_templates().await;
+    let req = json!({"namespace": "tasker_tests_rs", "name": "diamond_workflow", "context": {"n": 1},
+                     "idempotency_key": "order-42", "correlation_id": "corr-1"});
+    let (s1, first) = stack.create_task(&req).await;
+    assert_eq!(s1, 201, "{first}");
+    assert_eq!(first["created"], true);
+    assert_eq!(first["status"], "pending");
+    assert_eq!(first["correlation_id"], "corr-1");
+    let (s2, second) = stack.create_task(&req).await;
+    assert_eq!(s2, 200, "{second}");
+    assert_eq!(second["created"], false);
+    assert_eq!(second["task_uuid"], first["task_uuid"]);
+    let mut other = req.clone();
+    other["context"] = json!({"n": 2});
+    let (s3, body) = stack.create_task(&other).await;
+    assert_eq!(
+        (s3, err(&body)),
+        (409, ("IDEMPOTENCY_CONFLICT", Some("/idempotency_key")))
+    );
+    // Concurrent duplicates still create exactly one task.
+    let mut req2 = req.clone();
+    req2["idempotency_key"] = json!("order-43");
+    let results = futures_join(&stack, &req2, 6).await;
+    assert_eq!(results.iter().filter(|(s, _)| *s == 201).count(), 1, "{results:?}");
+    assert!(results.iter().all(|(s, _)| *s == 201 || *s == 200));
+    let ids: std::collections::BTreeSet<String> = results.iter().map(|(_, b)| b["task_uuid"].to_string()).collect();
+    assert_eq!(ids.len(), 1);
+}
+
+async fn futures_join(stack: &Stack, req: &Value, n: usize) -> Vec<(u16, Value)> {
+    let mut handles = vec![];
+    for _ in 0..n {
+        let (http, url, req) = (
+            stack.http.clone(),
+            format!("{}/v1/tasks", stack.server_url),
+            req.clone(),
+        );
+        handles.push(tokio::spawn(async move {
+            let r = http.post(url).json(&req).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut out = vec![];
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_reads_and_listings_validate_their_parameters() {
+    let stack = stack_with_templates().await;
+    let (s, body) = stack.get("/v1/tasks/not-a-uuid").await;
+    assert_eq!((s, err(&body).0), (400, "INVALID_REQUEST"));
+    let (s, body) = stack.get("/v1/tasks/0190c6e2-7f7a-7b1e-8f00-000000000000").await;
+    assert_eq!((s, err(&body).0), (404, "TASK_NOT_FOUND"));
+    let mut uuids = vec![];
+    for n in 0..3 {
+        uuids.push(
+            stack
+                .create_ok(&json!({"namespace": "tasker_tests_rs", "name": "diamond_workflow", "context": {"n": n}}))
+                .await,
+        );
+    }
+    let (s, page) = stack
+        .get("/v1/tasks?namespace=tasker_tests_rs&name=diamond_workflow&limit=2")
+        .await;
+    assert_eq!(s, 200);
+    let listed: Vec<&str> = page["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task_uuid"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [uuids[2].to_string(), uuids[1].to_string()], "newest first");
+    let cursor = page["next_cursor"].as_str().expect("a next page");
+    let (_, page2) = stack
+        .get(&format!("/v1/tasks?namespace=tasker_tests_rs&limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(page2["tasks"][0]["task_uuid"], uuids[0].to_string());
+    assert!(page2["next_cursor"].is_null());
+    for bad in ["status=bogus", "limit=0", "limit=x", "cursor=zz"] {
+        let (s, body) = stack.get(&format!("/v1/tasks?{bad}")).await;
+        assert_eq!(s, 400, "{bad}: {body}");
+    }
+    let (s, none) = stack.get("/v1/tasks?name=linear_workflow").await;
+    assert_eq!((s, none["tasks"].as_array().unwrap().len()), (200, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_ready_metrics_and_templates_answer() {
+    let stack = stack_with_templates().await;
+    assert_eq!(stack.get("/health").await, (200, json!({"status": "ok"})));
+    assert_eq!(stack.get("/ready").await.0, 200);
+    let text = stack
+        .http
+        .get(format!("{}/metrics", stack.server_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("# TYPE tasker_tasks gauge"), "{text}");
+    assert!(
+        text.contains("tasker_queue_messages{queue=\"tasker_tasker_tests_rs\"}"),
+        "{text}"
+    );
+    let (s, t) = stack.get("/v1/templates").await;
+    assert_eq!(s, 200);
+    let names: std::collections::BTreeSet<&str> = t["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains("linear_workflow") && names.contains("diamond_workflow"),
+        "{t}"
+    );
+    let (s, body) = stack.get("/v1/nothing").await;
+    assert_eq!((s, err(&body).0), (404, "NOT_FOUND"));
+}

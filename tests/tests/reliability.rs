@@ -1,0 +1,163 @@
+//! Crash safety: killed workers and servers lose nothing and apply nothing twice; several
+//! servers and workers on one namespace never double-run or double-complete a step.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tasker_e2e::{lang, step_map, Stack, StackOptions};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Every step reached `complete` exactly once in the audit trail.
+async fn assert_completed_once(stack: &Stack, task: uuid::Uuid) {
+    let pool = stack.pool().await;
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT s.name, count(t.id) FILTER (WHERE t.to_state = 'complete')
+           FROM tasker_steps s LEFT JOIN tasker_transitions t ON t.step_uuid = s.step_uuid
+          WHERE s.task_uuid = $1 GROUP BY s.name",
+    )
+    .bind(task)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    for (name, n) in rows {
+        assert_eq!(n, 1, "step {name} of {task} completed {n} times");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claimed_message_stays_invisible_and_is_extended_while_the_handler_runs() {
+    let opts = StackOptions {
+        env: vec![("TASKER_VISIBILITY_TIMEOUT_MS".into(), "1000".into())],
+    };
+    let rust = lang("rust");
+    let mut stack = Stack::start(Some(&rust), opts).await;
+    stack.start_worker(&rust).await; // a second worker that would grab a visible message
+    let ctx = json!({"n": 1, "behaviors": {"a": {"mode": "sleep", "ms": 3500}}});
+    let uuid = stack
+        .create_ok(&json!({"namespace": "tasker_tests_rs", "name": "crash_workflow", "context": ctx}))
+        .await;
+    stack
+        .wait_for(uuid, WAIT, |t| t["steps"][0]["status"] == "in_progress")
+        .await;
+    let pool = stack.pool().await;
+    let (count, read_ct): (i64, Option<i32>) =
+        sqlx::query_as("SELECT count(*), max(read_ct) FROM pgmq.q_tasker_tasker_tests_rs")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (count, read_ct),
+        (1, Some(1)),
+        "the message is kept, not deleted, while running"
+    );
+    let task = stack.wait_for_task(uuid, WAIT).await;
+    assert_eq!(task["status"], "complete");
+    assert_eq!(
+        step_map(&task)["a"]["attempts"],
+        1,
+        "a 1 s visibility timeout was extended over 3.5 s"
+    );
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pgmq.q_tasker_tasker_tests_rs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "messages are deleted with the result");
+    assert_completed_once(&stack, uuid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_worker_mid_step_is_redelivered_and_the_task_completes() {
+    let opts = StackOptions {
+        env: vec![("TASKER_VISIBILITY_TIMEOUT_MS".into(), "1500".into())],
+    };
+    let rust = lang("rust");
+    let mut stack = Stack::start(Some(&rust), opts).await;
+    let ctx = json!({"n": 6, "behaviors": {"a": {"mode": "sleep", "ms": 2500}}});
+    let uuid = stack
+        .create_ok(&json!({"namespace": "tasker_tests_rs", "name": "crash_workflow", "context": ctx}))
+        .await;
+    stack
+        .wait_for(uuid, WAIT, |t| t["steps"][0]["status"] == "in_progress")
+        .await;
+    stack.kill_worker(0);
+    stack.start_worker(&rust).await;
+    let task = stack.wait_for_task(uuid, WAIT).await;
+    assert_eq!(task["status"], "complete", "{task:#}");
+    let steps = step_map(&task);
+    assert_eq!(
+        steps["a"]["attempts"], 2,
+        "the lost attempt counts; the step ran again elsewhere"
+    );
+    assert_eq!(steps["b"]["result"]["value"], 14);
+    assert_completed_once(&stack, uuid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_server_loses_nothing_and_applies_nothing_twice() {
+    let rust = lang("rust");
+    let mut stack = Stack::start(Some(&rust), StackOptions::default()).await;
+    let mut tasks = vec![];
+    for n in 0..10 {
+        let ctx = json!({"n": n, "behaviors": {"a": {"mode": "sleep", "ms": 300}}});
+        tasks.push(
+            stack
+                .create_ok(&json!({"namespace": "tasker_tests_rs", "name": "crash_workflow", "context": ctx}))
+                .await,
+        );
+    }
+    stack.kill_servers();
+    tokio::time::sleep(Duration::from_millis(400)).await; // steps progress while no server runs
+    stack.start_server().await;
+    for (n, uuid) in tasks.iter().enumerate() {
+        let task = stack.wait_for_task(*uuid, WAIT).await;
+        assert_eq!(task["status"], "complete");
+        let steps = step_map(&task);
+        assert_eq!(steps["a"]["attempts"], 1);
+        assert_eq!(steps["b"]["attempts"], 1);
+        assert_eq!(steps["b"]["result"]["value"], (n as i64 + 1) * 2);
+        assert_completed_once(&stack, *uuid).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_and_two_workers_never_double_run_a_step() {
+    let rust = lang("rust");
+    let mut stack = Stack::start(Some(&rust), StackOptions::default()).await;
+    stack.start_worker(&rust).await;
+    let second = stack.start_server().await;
+    let mut tasks = vec![];
+    for n in 0..40 {
+        let url = if n % 2 == 0 {
+            stack.server_url.clone()
+        } else {
+            second.clone()
+        };
+        let (s, body) = stack
+            .post_json(
+                &format!("{url}/v1/tasks"),
+                &json!({"namespace": "tasker_tests_rs", "name": "diamond_workflow", "context": {"n": n}}),
+            )
+            .await;
+        assert_eq!(s, 201, "{body}");
+        tasks.push(body["task_uuid"].as_str().unwrap().parse::<uuid::Uuid>().unwrap());
+    }
+    let pool = stack.pool().await;
+    for (n, uuid) in tasks.iter().enumerate() {
+        let task = stack.wait_for_task(*uuid, WAIT).await;
+        assert_eq!(task["status"], "complete");
+        let steps = step_map(&task);
+        assert_eq!(steps["end"]["result"]["value"], n as i64 * 3 + 10);
+        for s in steps.values() {
+            assert_eq!(s["attempts"], 1, "{s}");
+        }
+        assert_completed_once(&stack, *uuid).await;
+    }
+    let started: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tasker_transitions WHERE to_state = 'in_progress' AND step_uuid IS NOT NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(started, 40 * 4, "each step started exactly once");
+}

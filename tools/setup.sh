@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what Tasker's build and tests need on a Debian machine with Rust: the PostgreSQL
+# server binaries (15+, no server is started; the dev db runs its own cluster) and cargo-make.
+set -euo pipefail
+
+have_pg_server() {
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+}
+
+packages=()
+have_pg_server || packages+=(postgresql)
+command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
+if [ "${#packages[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q
+  $sudo apt-get install -y -q --no-install-recommends "${packages[@]}"
+fi
+if ! have_pg_server; then
+  echo "setup: PostgreSQL server binaries are still missing" >&2
+  exit 1
+fi
+if ! command -v cargo-make >/dev/null 2>&1; then
+  cargo install cargo-make --locked
+fi
+echo "setup: ok"
