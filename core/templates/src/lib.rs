@@ -37,6 +37,7 @@
 
 mod error;
 mod graph;
+mod language;
 mod load;
 mod model;
 mod parse;
@@ -47,6 +48,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 pub use error::{Problem, TemplateError, TemplateErrorKind};
+pub use language::{camel_case, generated_yaml, render_for_language, Language};
 pub use load::load_dir;
 pub use model::{
     Backoff, EnvironmentOverride, HandlerOverride, HandlerSpec, RetryOverride, RetryPolicy, StepOverride, StepTemplate,

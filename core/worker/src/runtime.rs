@@ -277,14 +277,20 @@ impl Worker {
         callable: String,
         timeout_seconds: u32,
     ) {
-        // Keep the message invisible while the handler runs.
+        // Keep the message invisible while the handler runs. The heartbeat is stopped (and
+        // awaited, so no extension is in flight) before the result is submitted: a late
+        // extension must never push back a retry the result transaction scheduled.
         let vt = self.config.visibility_timeout;
+        let (stop_tx, mut stop_rx) = watch::channel(false);
         let heartbeat = {
             let engine = self.engine.clone();
             let claim = claim.clone();
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(vt / 3).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(vt / 3) => {}
+                        _ = stop_rx.wait_for(|s| *s) => break,
+                    }
                     match engine.extend_claim(&claim, vt.as_secs().max(1) as i32).await {
                         Ok(true) => {}
                         Ok(false) => break,
@@ -298,7 +304,8 @@ impl Worker {
             Ok(outcome) => outcome,
             Err(_) => StepOutcome::Failure(StepError::step_timeout(ctx.step_name(), timeout_seconds)),
         };
-        heartbeat.abort();
+        let _ = stop_tx.send(true);
+        let _ = heartbeat.await;
         self.submit(&claim, &outcome, &ctx).await;
     }
 
@@ -309,9 +316,12 @@ impl Worker {
                     return StepOutcome::Failure(StepError::handler_not_found(callable));
                 };
                 let ctx = ctx.clone();
-                // A separate task so that a panic is contained and reported.
-                let joined =
-                    tokio::spawn(async move { AssertUnwindSafe(handler.call(&ctx)).catch_unwind().await }).await;
+                // A separate task so that a panic is contained and reported; aborted when the
+                // attempt is abandoned (this future is dropped on timeout).
+                let mut task = AbortOnDrop(tokio::spawn(async move {
+                    AssertUnwindSafe(handler.call(&ctx)).catch_unwind().await
+                }));
+                let joined = (&mut task.0).await;
                 match joined {
                     Ok(Ok(result)) => result.into(),
                     Ok(Err(panic)) => StepOutcome::Failure(StepError::unhandled("panic", &panic_message(&panic))),
@@ -373,5 +383,14 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         s.clone()
     } else {
         "handler panicked".to_string()
+    }
+}
+
+/// Aborts a spawned handler when the attempt is abandoned (timeout or shutdown).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

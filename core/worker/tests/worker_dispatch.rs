@@ -1,0 +1,146 @@
+//! The foreign-handler dispatch interface, driven the way a binding drives it: plain OS threads
+//! block in `Dispatcher::next_step` and hand outcomes back, against a real PostgreSQL.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tasker_step::{StepOutcome, StepSuccess, TaskRequest};
+use tasker_worker::{Executor, Worker, WorkerConfig};
+
+fn templates() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/task_templates/rust/tests")
+}
+
+async fn fresh_database() -> String {
+    let base = tokio::task::spawn_blocking(tasker_devdb::resolve_database_url)
+        .await
+        .unwrap()
+        .unwrap();
+    tasker_store::create_database(&base, &tasker_store::unique_database_name("worker_dispatch"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_threads_run_dispatched_steps_and_the_task_completes() {
+    let mut config = WorkerConfig::new(fresh_database().await);
+    config.template_path = Some(templates());
+    config.concurrency = 4;
+    let (executor, dispatcher) = Executor::foreign();
+    let worker = Worker::boot(config, executor).await.unwrap();
+    let engine = worker.engine().clone();
+    let stop = worker.shutdown_handle();
+    let running = tokio::spawn(worker.run());
+
+    // Two host threads: each blocks inside Rust until a step arrives (no polling loop).
+    let hosts: Vec<_> = (0..2)
+        .map(|_| {
+            let d = dispatcher.clone();
+            std::thread::spawn(move || {
+                let mut seen = vec![];
+                while !d.is_closed() {
+                    let Some(step) = d.next_step(Duration::from_millis(100)) else {
+                        continue;
+                    };
+                    let ctx = step.context.clone();
+                    seen.push((ctx.step_name().to_string(), step.callable.clone()));
+                    let outcome = if step.callable == "tests::diamond_start" {
+                        let n = ctx.get_input("n").and_then(|v| v.as_i64()).unwrap();
+                        StepOutcome::Success(StepSuccess::new(json!({"value": n})))
+                    } else if step.callable == "tests::diamond_end" {
+                        let l = ctx
+                            .get_dependency_field("left", &["value"])
+                            .and_then(|v| v.as_i64())
+                            .unwrap();
+                        let r = ctx
+                            .get_dependency_field("right", &["value"])
+                            .and_then(|v| v.as_i64())
+                            .unwrap();
+                        StepOutcome::Success(StepSuccess::new(json!({"value": l + r})))
+                    } else {
+                        let s = ctx
+                            .get_dependency_field("start", &["value"])
+                            .and_then(|v| v.as_i64())
+                            .unwrap();
+                        StepOutcome::Success(StepSuccess::new(json!({"value": s + 1})))
+                    };
+                    assert!(step.complete(outcome), "the runtime waits for the outcome");
+                }
+                seen
+            })
+        })
+        .collect();
+
+    let created = engine
+        .create_task(&TaskRequest::new(
+            "tasker_tests_rs",
+            "diamond_workflow",
+            json!({"n": 5}),
+        ))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let task = loop {
+        let t = engine.get_task(created.task_uuid).await.unwrap().unwrap();
+        if t.status == "complete" || t.status == "error" {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "task did not finish: {t:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(task.status, "complete");
+    let end = task.steps.iter().find(|s| s.name == "end").unwrap();
+    assert_eq!(end.result, Some(json!({"value": 12})));
+
+    stop.send(true).unwrap();
+    running.await.unwrap().unwrap();
+    let mut seen: Vec<_> = hosts.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    seen.sort();
+    let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["end", "left", "right", "start"],
+        "every step went through a host thread once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_dispatched_step_becomes_a_retryable_failure() {
+    let mut config = WorkerConfig::new(fresh_database().await);
+    config.template_path = Some(templates());
+    let (executor, dispatcher) = Executor::foreign();
+    let worker = Worker::boot(config, executor).await.unwrap();
+    let engine = worker.engine().clone();
+    let stop = worker.shutdown_handle();
+    let running = tokio::spawn(worker.run());
+    let host = std::thread::spawn(move || {
+        let mut dropped = 0;
+        while !dispatcher.is_closed() {
+            if let Some(step) = dispatcher.next_step(Duration::from_millis(100)) {
+                drop(step); // a host that loses the step without answering
+                dropped += 1;
+            }
+        }
+        dropped
+    });
+    let created = engine
+        .create_task(&TaskRequest::new("tasker_tests_rs", "slow_workflow", json!({"n": 1})))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let task = loop {
+        let t = engine.get_task(created.task_uuid).await.unwrap().unwrap();
+        if t.status == "error" {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "task did not fail: {t:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let a = &task.steps[0];
+    assert_eq!(a.attempts, 2);
+    assert_eq!(a.error.as_ref().unwrap()["error_code"], "UNHANDLED_EXCEPTION");
+    stop.send(true).unwrap();
+    running.await.unwrap().unwrap();
+    assert_eq!(host.join().unwrap(), 2);
+}
