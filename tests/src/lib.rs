@@ -401,3 +401,36 @@ impl Drop for Stack {
         }
     }
 }
+
+impl Stack {
+    /// Asserts that the database holds no task and no step (a rejected request creates nothing).
+    pub async fn assert_no_task_created(&self) {
+        let pool = self.pool().await;
+        let counts: (i64, i64) =
+            sqlx::query_as("SELECT (SELECT count(*) FROM tasker_tasks), (SELECT count(*) FROM tasker_steps)")
+                .fetch_one(&pool)
+                .await
+                .expect("count tasks and steps");
+        assert_eq!(counts, (0, 0), "a rejected request leaves no task and no step");
+    }
+}
+
+/// One `#[tokio::test]` per (language, case): `language_suite!([rust, python], [case_a, case_b]);`
+/// expands to `mod rust { async fn case_a() { super::case_a(lang("rust")).await } ... }` and
+/// the same for `python`. Each case is an `async fn(Lang)` of the calling test file.
+#[macro_export]
+macro_rules! language_suite {
+    ([$($lang:ident),+ $(,)?], $cases:tt) => {
+        $( $crate::language_suite!(@one $lang, $cases); )+
+    };
+    (@one $lang:ident, [$($case:ident),+ $(,)?]) => {
+        mod $lang {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case($crate::lang(stringify!($lang))).await;
+                }
+            )+
+        }
+    };
+}

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tasker_e2e::{lang, step_map, Lang, Stack, StackOptions};
+use tasker_e2e::{step_map, Lang, Stack, StackOptions};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -309,33 +309,21 @@ async fn graceful_shutdown_finishes_in_flight_steps(lang: Lang) {
     assert_eq!(stack.wait_for_task(uuid, WAIT).await["status"], "complete");
 }
 
-macro_rules! language_suite {
-    ($lang:ident) => {
-        mod $lang {
-            use super::*;
-            macro_rules! case {
-                ($name:ident) => {
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                    async fn $name() {
-                        super::$name(lang(stringify!($lang))).await;
-                    }
-                };
-            }
-            case!(linear_completes_in_dependency_order);
-            case!(diamond_converges_after_both_branches);
-            case!(permanent_failure_ends_task_in_error_and_leaves_downstream_pending);
-            case!(retryable_failure_exhausts_max_attempts_exactly);
-            case!(retry_succeeds_on_a_later_attempt);
-            case!(retry_after_overrides_backoff_and_is_scaled);
-            case!(step_timeout_is_a_retryable_step_timeout_failure);
-            case!(handler_panic_becomes_unhandled_exception_not_a_dead_worker);
-            case!(cancel_stops_pending_steps);
-            case!(operator_retry_gives_a_failed_step_fresh_attempts);
-            case!(operator_retry_completes_after_transient_outage);
-            case!(versions_coexist_and_are_chosen_by_request);
-            case!(graceful_shutdown_finishes_in_flight_steps);
-        }
-    };
-}
-
-language_suite!(rust);
+tasker_e2e::language_suite!(
+    [rust],
+    [
+        linear_completes_in_dependency_order,
+        diamond_converges_after_both_branches,
+        permanent_failure_ends_task_in_error_and_leaves_downstream_pending,
+        retryable_failure_exhausts_max_attempts_exactly,
+        retry_succeeds_on_a_later_attempt,
+        retry_after_overrides_backoff_and_is_scaled,
+        step_timeout_is_a_retryable_step_timeout_failure,
+        handler_panic_becomes_unhandled_exception_not_a_dead_worker,
+        cancel_stops_pending_steps,
+        operator_retry_gives_a_failed_step_fresh_attempts,
+        operator_retry_completes_after_transient_outage,
+        versions_coexist_and_are_chosen_by_request,
+        graceful_shutdown_finishes_in_flight_steps,
+    ]
+);

@@ -87,21 +87,27 @@ pub(crate) async fn transition(
     Ok(())
 }
 
+/// Sets the task's status (with its transition row) and touches `updated_at`, in one statement.
 async fn set_task_status(conn: &mut PgConnection, task: &mut LockedTask, to: &str) -> Result<(), sqlx::Error> {
     if task.status == to {
+        sqlx::query("UPDATE tasker_tasks SET updated_at = now() WHERE task_uuid = $1")
+            .bind(task.task_uuid)
+            .execute(&mut *conn)
+            .await?;
         return Ok(());
     }
     sqlx::query(
-        "UPDATE tasker_tasks SET status = $2, updated_at = now(),
-                completed_at = CASE WHEN $3 THEN now() ELSE NULL END
-          WHERE task_uuid = $1",
+        "WITH u AS (UPDATE tasker_tasks SET status = $3, updated_at = now(),
+                           completed_at = CASE WHEN $4 THEN now() ELSE NULL END
+                     WHERE task_uuid = $1 RETURNING task_uuid)
+         INSERT INTO tasker_transitions (task_uuid, from_state, to_state) SELECT task_uuid, $2, $3 FROM u",
     )
     .bind(task.task_uuid)
+    .bind(&task.status)
     .bind(to)
     .bind(is_terminal_task(to))
     .execute(&mut *conn)
     .await?;
-    transition(conn, task.task_uuid, None, Some(&task.status), to, None, None).await?;
     task.status = to.to_string();
     Ok(())
 }
@@ -112,11 +118,17 @@ struct StepState {
     status: String,
     attempts: i32,
     msg_id: Option<i64>,
+    /// `pending` with every dependency complete.
+    ready: bool,
 }
 
 async fn step_states(conn: &mut PgConnection, task_uuid: Uuid) -> Result<Vec<StepState>, sqlx::Error> {
     sqlx::query(
-        "SELECT step_uuid, name, status, attempts, msg_id FROM tasker_steps WHERE task_uuid = $1 ORDER BY position",
+        "SELECT s.step_uuid, s.name, s.status, s.attempts, s.msg_id,
+                s.status = 'pending' AND NOT EXISTS (
+                    SELECT 1 FROM tasker_step_edges e JOIN tasker_steps p ON p.step_uuid = e.from_step_uuid
+                     WHERE e.to_step_uuid = s.step_uuid AND p.status <> 'complete') AS ready
+           FROM tasker_steps s WHERE s.task_uuid = $1 ORDER BY s.position",
     )
     .bind(task_uuid)
     .fetch_all(&mut *conn)
@@ -129,6 +141,7 @@ async fn step_states(conn: &mut PgConnection, task_uuid: Uuid) -> Result<Vec<Ste
             status: r.try_get("status")?,
             attempts: r.try_get("attempts")?,
             msg_id: r.try_get("msg_id")?,
+            ready: r.try_get("ready")?,
         })
     })
     .collect()
@@ -231,19 +244,32 @@ pub(crate) async fn reconcile_locked(conn: &mut PgConnection, task: &mut LockedT
         sent = true;
     }
 
-    let ready: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT s.step_uuid FROM tasker_steps s
-          WHERE s.task_uuid = $1 AND s.status = 'pending'
-            AND NOT EXISTS (SELECT 1 FROM tasker_step_edges e JOIN tasker_steps p ON p.step_uuid = e.from_step_uuid
-                             WHERE e.to_step_uuid = s.step_uuid AND p.status <> 'complete')
-          ORDER BY s.position",
-    )
-    .bind(task.task_uuid)
-    .fetch_all(&mut *conn)
-    .await?;
-    for step in steps.iter_mut().filter(|s| ready.contains(&s.step_uuid)) {
-        let msg = queue::send_step(conn, &ns, task.task_uuid, step.step_uuid, &step.name, None).await?;
-        set_step_status(conn, task.task_uuid, step, "enqueued", Some(msg), None).await?;
+    let ready: Vec<usize> = (0..steps.len()).filter(|&i| steps[i].ready).collect();
+    if !ready.is_empty() {
+        let uuids: Vec<Uuid> = ready.iter().map(|&i| steps[i].step_uuid).collect();
+        let names: Vec<&str> = ready.iter().map(|&i| steps[i].name.as_str()).collect();
+        let msg_ids: Vec<i64> = sqlx::query_scalar(
+            "WITH r AS (SELECT * FROM unnest($2::uuid[], $3::text[]) WITH ORDINALITY AS r(step_uuid, name, ord)),
+                  sent AS (SELECT r.step_uuid, r.ord,
+                                  pgmq.send($4, jsonb_build_object('task_uuid', $1::uuid, 'step_uuid', r.step_uuid,
+                                                                   'step_name', r.name)) AS msg_id
+                             FROM r),
+                  upd AS (UPDATE tasker_steps s SET status = 'enqueued', msg_id = sent.msg_id FROM sent
+                           WHERE s.step_uuid = sent.step_uuid RETURNING s.step_uuid, s.attempts),
+                  tr AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt)
+                         SELECT $1, step_uuid, 'pending', 'enqueued', attempts FROM upd)
+             SELECT msg_id FROM sent ORDER BY ord",
+        )
+        .bind(task.task_uuid)
+        .bind(&uuids)
+        .bind(&names)
+        .bind(tasker_store::queue_name(&ns))
+        .fetch_all(&mut *conn)
+        .await?;
+        for (&i, msg) in ready.iter().zip(msg_ids) {
+            steps[i].status = "enqueued".into();
+            steps[i].msg_id = Some(msg);
+        }
         sent = true;
     }
     if sent {
@@ -264,10 +290,6 @@ pub(crate) async fn reconcile_locked(conn: &mut PgConnection, task: &mut LockedT
         "in_progress"
     };
     set_task_status(conn, task, next).await?;
-    sqlx::query("UPDATE tasker_tasks SET updated_at = now() WHERE task_uuid = $1")
-        .bind(task.task_uuid)
-        .execute(&mut *conn)
-        .await?;
     Ok(())
 }
 
@@ -356,48 +378,49 @@ async fn apply_outcome_locked(
             None => step.policy.backoff_ms(step.attempts as u32),
         };
         let delay_ms = (base_ms as f64 * retry_delay_scale).round() as i64;
-        let next: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
-            "UPDATE tasker_steps SET status = 'waiting_for_retry', error = $2,
-                    next_retry_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000.0)
-              WHERE step_uuid = $1 RETURNING next_retry_at",
-        )
+        // The same message carries the next attempt: it stays invisible until next_retry_at.
+        let next: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(&format!(
+            "WITH u AS (UPDATE tasker_steps SET status = 'waiting_for_retry', error = $2,
+                               next_retry_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000.0)
+                         WHERE step_uuid = $1 RETURNING task_uuid, step_uuid, attempts, msg_id, next_retry_at),
+                  q AS (UPDATE pgmq.q_{queue} m SET vt = u.next_retry_at FROM u WHERE m.msg_id = u.msg_id),
+                  tr AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, detail)
+                         SELECT task_uuid, step_uuid, $4, 'waiting_for_retry', attempts,
+                                jsonb_build_object('error_code', $2->'error_code', 'retry_delay_ms', $3::bigint,
+                                                   'next_retry_at', next_retry_at)
+                           FROM u)
+             SELECT next_retry_at FROM u",
+            queue = tasker_store::queue_name(&ns)
+        ))
         .bind(step.step_uuid)
         .bind(&error)
-        .bind(delay_ms as f64)
+        .bind(delay_ms)
+        .bind(&step.status)
         .fetch_one(&mut *conn)
         .await?;
-        if let Some(m) = step.msg_id {
-            queue::set_visible_at(conn, &ns, m, next).await?;
-        }
-        detail["retry_delay_ms"] = json!(delay_ms);
-        detail["next_retry_at"] = json!(next);
+        tracing::debug!(step_uuid = %step.step_uuid, %next, delay_ms, "retry scheduled");
     } else {
         sqlx::query(
-            "UPDATE tasker_steps SET status = $2, result = COALESCE($3, result), metadata = COALESCE($4, metadata),
-                    error = COALESCE($5, error), completed_at = now(), next_retry_at = NULL, msg_id = NULL
-              WHERE step_uuid = $1",
+            "WITH u AS (UPDATE tasker_steps SET status = $2, result = COALESCE($3, result),
+                               metadata = COALESCE($4, metadata), error = COALESCE($5, error),
+                               completed_at = now(), next_retry_at = NULL, msg_id = NULL
+                         WHERE step_uuid = $1 RETURNING task_uuid, step_uuid, attempts)
+             INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, detail)
+             SELECT task_uuid, step_uuid, $6, $2, attempts, $7 FROM u",
         )
         .bind(step.step_uuid)
         .bind(to)
         .bind(result)
         .bind(metadata)
         .bind(&error)
+        .bind(&step.status)
+        .bind(&detail)
         .execute(&mut *conn)
         .await?;
         if let Some(m) = step.msg_id {
             queue::delete(conn, &ns, m).await?;
         }
     }
-    transition(
-        conn,
-        task.task_uuid,
-        Some(step.step_uuid),
-        Some(&step.status),
-        to,
-        Some(step.attempts),
-        Some(detail),
-    )
-    .await?;
     reconcile_locked(conn, task).await?;
     Ok(to.to_string())
 }
@@ -499,47 +522,43 @@ impl Engine {
             .await?;
             return Ok(None);
         }
+        // One statement: the step moves to in_progress (with its transition), the task leaves
+        // pending / waiting_for_retry (with its transition), and the handler's inputs are read:
+        // the results of every step upstream of this one, direct or transitive (a step may read
+        // any earlier result, e.g. create_order reads validate_cart through two hops).
         let row = sqlx::query(
-            "UPDATE tasker_steps s SET status = 'in_progress', attempts = attempts + 1, claim_read_ct = $2,
-                    started_at = clock_timestamp(), next_retry_at = NULL
-               FROM tasker_tasks t
-              WHERE s.step_uuid = $1 AND t.task_uuid = s.task_uuid
-          RETURNING s.attempts, s.max_attempts, s.callable, s.initialization, s.timeout_seconds,
-                    t.name AS workflow_name, t.version, t.correlation_id, t.context",
+            "WITH s AS (UPDATE tasker_steps SET status = 'in_progress', attempts = attempts + 1, claim_read_ct = $2,
+                               started_at = clock_timestamp(), next_retry_at = NULL
+                         WHERE step_uuid = $1
+                     RETURNING task_uuid, attempts, max_attempts, callable, initialization, timeout_seconds),
+                  st AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, detail)
+                         SELECT task_uuid, $1, $3, 'in_progress', attempts, $4 FROM s),
+                  tk AS (UPDATE tasker_tasks SET status = 'in_progress', updated_at = now(), completed_at = NULL
+                          WHERE task_uuid = $5 AND status IN ('pending', 'waiting_for_retry') RETURNING task_uuid),
+                  tt AS (INSERT INTO tasker_transitions (task_uuid, from_state, to_state)
+                         SELECT task_uuid, $6, 'in_progress' FROM tk)
+             SELECT s.attempts, s.max_attempts, s.callable, s.initialization, s.timeout_seconds,
+                    t.name AS workflow_name, t.version, t.correlation_id, t.context,
+                    (WITH RECURSIVE upstream(step_uuid) AS (
+                         SELECT from_step_uuid FROM tasker_step_edges WHERE to_step_uuid = $1
+                         UNION SELECT e.from_step_uuid FROM tasker_step_edges e
+                                 JOIN upstream u ON e.to_step_uuid = u.step_uuid)
+                     SELECT COALESCE(jsonb_object_agg(p.name, p.result), '{}')
+                       FROM upstream u JOIN tasker_steps p ON p.step_uuid = u.step_uuid) AS dependency_results
+               FROM s JOIN tasker_tasks t ON t.task_uuid = s.task_uuid",
         )
         .bind(step_uuid)
         .bind(read_ct)
+        .bind(&step.status)
+        .bind(redelivered.then(|| json!({"redelivered": true})))
+        .bind(task_uuid)
+        .bind(&task.status)
         .fetch_one(&mut *conn)
         .await?;
         let attempt: i32 = row.try_get("attempts")?;
-        transition(
-            conn,
-            task_uuid,
-            Some(step_uuid),
-            Some(&step.status),
-            "in_progress",
-            Some(attempt),
-            redelivered.then(|| json!({"redelivered": true})),
-        )
-        .await?;
-        if task.status == "pending" || task.status == "waiting_for_retry" {
-            set_task_status(conn, &mut task, "in_progress").await?;
-        }
-        let deps = sqlx::query(
-            "SELECT p.name, p.result FROM tasker_step_edges e JOIN tasker_steps p ON p.step_uuid = e.from_step_uuid
-              WHERE e.to_step_uuid = $1",
-        )
-        .bind(step_uuid)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<String, _>(0)?,
-                r.try_get::<Option<Value>, _>(1)?.unwrap_or(Value::Null),
-            ))
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
+        let deps: std::collections::BTreeMap<String, Value> =
+            serde_json::from_value(row.try_get::<Value, _>("dependency_results")?)
+                .map_err(|e| EngineError::Corrupt(format!("dependency results of {step_uuid}: {e}")))?;
         Ok(Some(ClaimedStep {
             claim: AttemptClaim {
                 task_uuid,

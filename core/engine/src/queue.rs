@@ -55,21 +55,3 @@ pub(crate) async fn delete(conn: &mut PgConnection, namespace: &str, msg_id: i64
         .await?;
     Ok(())
 }
-
-/// Makes a message invisible until `at` (used to schedule a retry with the same message).
-pub(crate) async fn set_visible_at(
-    conn: &mut PgConnection,
-    namespace: &str,
-    msg_id: i64,
-    at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "UPDATE pgmq.q_{} SET vt = $2 WHERE msg_id = $1",
-        queue_name(namespace)
-    ))
-    .bind(msg_id)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}

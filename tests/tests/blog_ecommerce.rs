@@ -1,0 +1,709 @@
+//! Spec §1 "E-commerce order processing" (`ecommerce_<sfx>/ecommerce_order_processing@1.0.0`) on
+//! real processes, once per worker language: the reference input's exact results, every
+//! failure rule reachable from a schema-valid input, retry exhaustion, and schema rejection.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tasker_e2e::{step_map, Lang, Stack, StackOptions};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(60);
+const STEPS: [&str; 5] = [
+    "validate_cart",
+    "process_payment",
+    "update_inventory",
+    "create_order",
+    "send_confirmation",
+];
+
+fn reference_input() -> Value {
+    json!({
+        "cart_items": [{"product_id": 1, "quantity": 2}, {"product_id": 2, "quantity": 1}],
+        "customer_info": {"email": "customer@example.com", "name": "John Doe", "phone": "+1-555-0123"},
+        "payment_info": {"method": "credit_card", "token": "tok_test_valid", "amount": 124.76}
+    })
+}
+
+fn body(lang: &Lang, context: Value) -> Value {
+    json!({"namespace": lang.namespace("ecommerce"), "name": "ecommerce_order_processing", "version": "1.0.0",
+           "context": context})
+}
+
+/// The reference input with the value at `pointer` replaced.
+fn with(pointer: &str, value: Value) -> Value {
+    let mut input = reference_input();
+    *input.pointer_mut(pointer).unwrap_or_else(|| panic!("no {pointer}")) = value;
+    input
+}
+
+/// Whole-value match of `pattern` (ASCII classes only; the patterns below use none).
+fn matches(pattern: &str, v: &Value) -> bool {
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a string matching {pattern}, got {v}"));
+    let re = pattern_matcher(pattern);
+    re(s)
+}
+
+/// A tiny matcher for the id and timestamp patterns of §0.7/§0.8, so this crate needs no regex
+/// dependency: each pattern is a sequence of literal characters and classes with exact counts.
+fn pattern_matcher(pattern: &str) -> impl Fn(&str) -> bool {
+    // Tokens: (allowed chars predicate, count).
+    type Pred = Box<dyn Fn(char) -> bool>;
+    let mut tokens: Vec<(Pred, usize)> = vec![];
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let pred: Pred = if chars[i] == '[' {
+            let end = i + chars[i..].iter().position(|&c| c == ']').expect("class end");
+            let class: String = chars[i + 1..end].iter().collect();
+            i = end + 1;
+            match class.as_str() {
+                "0-9a-f" => Box::new(|c: char| c.is_ascii_digit() || ('a'..='f').contains(&c)),
+                "0-9A-F" => Box::new(|c: char| c.is_ascii_digit() || ('A'..='F').contains(&c)),
+                "0-9" => Box::new(|c: char| c.is_ascii_digit()),
+                "A-Z" => Box::new(|c: char| c.is_ascii_uppercase()),
+                "a-z" => Box::new(|c: char| c.is_ascii_lowercase()),
+                other => panic!("unsupported class {other}"),
+            }
+        } else {
+            let lit = chars[i];
+            i += 1;
+            Box::new(move |c: char| c == lit)
+        };
+        let mut count = 1;
+        if i < chars.len() && chars[i] == '{' {
+            let end = i + chars[i..].iter().position(|&c| c == '}').expect("count end");
+            count = chars[i + 1..end].iter().collect::<String>().parse().expect("count");
+            i = end + 1;
+        }
+        tokens.push((pred, count));
+    }
+    move |s: &str| {
+        let mut it = s.chars();
+        for (pred, n) in &tokens {
+            for _ in 0..*n {
+                match it.next() {
+                    Some(c) if pred(c) => {}
+                    _ => return false,
+                }
+            }
+        }
+        it.next().is_none()
+    }
+}
+
+const TS: &str = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}.[0-9]{3}Z";
+
+fn ts(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    assert!(
+        matches(TS, v),
+        "{v} is not an RFC 3339 timestamp with milliseconds and Z"
+    );
+    v.as_str().unwrap().parse().expect("rfc3339")
+}
+
+/// `v` with the keys at `pointers` replaced by `"*"` (after the caller checked their format).
+fn mask(v: &Value, pointers: &[&str]) -> Value {
+    let mut v = v.clone();
+    for p in pointers {
+        *v.pointer_mut(p).unwrap_or_else(|| panic!("no {p}")) = json!("*");
+    }
+    v
+}
+
+async fn metadata(stack: &Stack, task: Uuid, step: &str) -> Value {
+    let pool = stack.pool().await;
+    let m: Option<Value> = sqlx::query_scalar("SELECT metadata FROM tasker_steps WHERE task_uuid = $1 AND name = $2")
+        .bind(task)
+        .bind(step)
+        .fetch_one(&pool)
+        .await
+        .expect("step row");
+    m.unwrap_or(Value::Null)
+}
+
+fn assert_integer(v: &Value, what: &str) {
+    assert!(
+        v.is_i64() || v.is_u64(),
+        "{what} must be an integer without a fraction, got {v}"
+    );
+}
+
+async fn reference_input_completes_with_the_specified_results(lang: Lang) {
+    let stack = Stack::start(Some(&lang), StackOptions::default()).await;
+    let uuid = stack.create_ok(&body(&lang, reference_input())).await;
+    let task = stack.wait_for_task(uuid, WAIT).await;
+    assert_eq!(task["status"], "complete", "{task:#}");
+    let steps = step_map(&task);
+    for s in STEPS {
+        assert_eq!(steps[s]["status"], "complete", "{s}");
+        assert_eq!(steps[s]["attempts"], 1, "{s}");
+        assert_eq!(steps[s]["max_attempts"], 2, "{s}");
+        assert!(steps[s]["error"].is_null(), "{s}");
+    }
+
+    let cart = &steps["validate_cart"]["result"];
+    ts(&cart["validated_at"]);
+    assert_eq!(
+        mask(cart, &["/validated_at"]),
+        json!({
+            "validated_items": [
+                {"product_id": 1, "name": "Widget A", "price": 29.99, "quantity": 2, "line_total": 59.98},
+                {"product_id": 2, "name": "Widget B", "price": 49.99, "quantity": 1, "line_total": 49.99}
+            ],
+            "subtotal": 109.97, "tax": 8.8, "shipping": 5.99, "total": 124.76, "item_count": 2, "validated_at": "*"
+        })
+    );
+    assert_integer(&cart["item_count"], "item_count");
+    for item in cart["validated_items"].as_array().unwrap() {
+        assert_integer(&item["product_id"], "product_id");
+        assert_integer(&item["quantity"], "quantity");
+    }
+
+    let payment = &steps["process_payment"]["result"];
+    assert!(matches("pay_[0-9a-f]{24}", &payment["payment_id"]), "{payment}");
+    assert!(matches("txn_[0-9a-f]{24}", &payment["transaction_id"]), "{payment}");
+    ts(&payment["processed_at"]);
+    assert_eq!(
+        mask(payment, &["/payment_id", "/transaction_id", "/processed_at"]),
+        json!({"payment_id": "*", "amount_charged": 124.76, "currency": "USD", "payment_method_type": "credit_card",
+               "transaction_id": "*", "processed_at": "*", "status": "completed"})
+    );
+    assert_eq!(
+        metadata(&stack, uuid, "process_payment").await["fees"],
+        json!({"processing_fee": 3.62, "fixed_fee": 0.3, "total_fees": 3.92}),
+        "metadata.fees is normative (§0.6)"
+    );
+
+    let inventory = &steps["update_inventory"]["result"];
+    let now = inventory["updated_at"].clone();
+    ts(&now);
+    assert!(
+        matches("log_[0-9a-f]{16}", &inventory["inventory_log_id"]),
+        "{inventory}"
+    );
+    let mut pointers = vec!["/inventory_log_id", "/updated_at"];
+    let owned: Vec<String> = (0..2)
+        .flat_map(|i| {
+            [
+                format!("/updated_products/{i}/reservation_id"),
+                format!("/inventory_changes/{i}/reservation_id"),
+                format!("/inventory_changes/{i}/inventory_log_id"),
+                format!("/inventory_changes/{i}/timestamp"),
+            ]
+        })
+        .collect();
+    for i in 0..2 {
+        let rsv = &inventory["updated_products"][i]["reservation_id"];
+        assert!(matches("rsv_[0-9a-f]{16}", rsv), "{inventory}");
+        assert_eq!(
+            &inventory["inventory_changes"][i]["reservation_id"], rsv,
+            "item {i} shares its reservation"
+        );
+        assert!(matches(
+            "log_[0-9a-f]{12}",
+            &inventory["inventory_changes"][i]["inventory_log_id"]
+        ));
+        assert_eq!(inventory["inventory_changes"][i]["timestamp"], now, "one clock reading");
+    }
+    pointers.extend(owned.iter().map(String::as_str));
+    assert_eq!(
+        mask(inventory, &pointers),
+        json!({
+            "updated_products": [
+                {"product_id": 1, "name": "Widget A", "previous_stock": 100, "new_stock": 98, "quantity_reserved": 2, "reservation_id": "*"},
+                {"product_id": 2, "name": "Widget B", "previous_stock": 50, "new_stock": 49, "quantity_reserved": 1, "reservation_id": "*"}
+            ],
+            "total_items_reserved": 3,
+            "inventory_changes": [
+                {"product_id": 1, "change_type": "reservation", "quantity": -2, "reason": "order_checkout",
+                 "timestamp": "*", "reservation_id": "*", "inventory_log_id": "*"},
+                {"product_id": 2, "change_type": "reservation", "quantity": -1, "reason": "order_checkout",
+                 "timestamp": "*", "reservation_id": "*", "inventory_log_id": "*"}
+            ],
+            "inventory_log_id": "*", "updated_at": "*"
+        })
+    );
+
+    let order = &steps["create_order"]["result"];
+    let created = ts(&order["created_at"]);
+    let id = order["order_id"].as_i64().expect("integer order_id");
+    assert!((1000..=9999).contains(&id), "{order}");
+    assert!(matches("ORD-[0-9]{8}-[0-9A-F]{8}", &order["order_number"]), "{order}");
+    assert_eq!(
+        order["order_number"].as_str().unwrap()[4..12],
+        created.format("%Y%m%d").to_string(),
+        "order_number carries the UTC date of the same clock reading"
+    );
+    let delivery = (created + chrono::Duration::days(7)).format("%B %d, %Y").to_string();
+    assert_eq!(order["estimated_delivery"], json!(delivery));
+    assert_eq!(
+        mask(
+            order,
+            &["/order_id", "/order_number", "/created_at", "/estimated_delivery"]
+        ),
+        json!({"order_id": "*", "order_number": "*", "status": "confirmed", "total_amount": 124.76,
+               "customer_email": "customer@example.com", "created_at": "*", "estimated_delivery": "*"})
+    );
+
+    let sent = &steps["send_confirmation"]["result"];
+    ts(&sent["sent_at"]);
+    assert!(matches("msg_[0-9a-f]{24}", &sent["message_id"]), "{sent}");
+    assert_eq!(
+        mask(sent, &["/sent_at", "/message_id"]),
+        json!({"email_sent": true, "recipient": "customer@example.com", "email_type": "order_confirmation",
+               "sent_at": "*", "message_id": "*"})
+    );
+}
+
+async fn schema_valid_edge_inputs_complete(lang: Lang) {
+    let stack = Stack::start(Some(&lang), StackOptions::default()).await;
+    // An amount one cent off is tolerated; extra keys are allowed everywhere; an integral float is
+    // a JSON Schema integer, and results still write integers.
+    let mut input = with("/payment_info/amount", json!(124.77));
+    input["gift_note"] = json!("happy birthday");
+    input["cart_items"] = json!([{"product_id": 1.0, "quantity": 2.0, "sku": "A"}, {"product_id": 2, "quantity": 1}]);
+    input["payment_info"]["currency"] = json!("USD");
+    let tolerant = stack.create_ok(&body(&lang, input)).await;
+    // Stock equal to the quantity is enough; 25 units weigh 12.5 lb.
+    let mut input = with("/cart_items", json!([{"product_id": 3, "quantity": 25}]));
+    // 25 × 19.99 = 499.75; tax 39.98; shipping 14.99; total 554.72.
+    input["payment_info"]["amount"] = json!(554.72);
+    let full_stock = stack.create_ok(&body(&lang, input)).await;
+
+    let task = stack.wait_for_task(tolerant, WAIT).await;
+    assert_eq!(task["status"], "complete", "{task:#}");
+    let steps = step_map(&task);
+    assert_eq!(steps["process_payment"]["result"]["amount_charged"], json!(124.76));
+    let item = &steps["validate_cart"]["result"]["validated_items"][0];
+    assert_eq!(item["quantity"], json!(2));
+    assert_integer(&item["quantity"], "quantity");
+    assert_integer(&item["product_id"], "product_id");
+
+    let task = stack.wait_for_task(full_stock, WAIT).await;
+    assert_eq!(task["status"], "complete", "{task:#}");
+    let steps = step_map(&task);
+    let cart = &steps["validate_cart"]["result"];
+    assert_eq!(
+        (
+            cart["subtotal"].clone(),
+            cart["tax"].clone(),
+            cart["shipping"].clone(),
+            cart["total"].clone()
+        ),
+        (json!(499.75), json!(39.98), json!(14.99), json!(554.72))
+    );
+    assert_eq!(
+        steps["update_inventory"]["result"]["updated_products"][0]["new_stock"],
+        json!(0)
+    );
+    assert_eq!(
+        metadata(&stack, full_stock, "process_payment").await["fees"],
+        json!({"processing_fee": 16.09, "fixed_fee": 0.3, "total_fees": 16.39})
+    );
+}
+
+fn permanent(code: &str, message: &str, context: Value) -> Value {
+    json!({"message": message, "error_code": code, "retryable": false, "retry_after": null, "context": context})
+}
+
+/// Waits for the task and checks that `step` failed with `error` after `attempts` attempts,
+/// every earlier step completed and every later step stayed pending.
+async fn assert_fails_at(stack: &Stack, uuid: Uuid, case: &str, step: &str, attempts: u64, error: &Value) {
+    let task = stack.wait_for_task(uuid, WAIT).await;
+    assert_eq!(task["status"], "error", "{case}: {task:#}");
+    let steps = step_map(&task);
+    let at = STEPS.iter().position(|s| *s == step).expect("step");
+    for (i, s) in STEPS.iter().enumerate() {
+        let row = &steps[*s];
+        if i < at {
+            assert_eq!(row["status"], "complete", "{case}: upstream {s}");
+        } else if i == at {
+            assert_eq!(row["status"], "error", "{case}: {row:#}");
+            assert_eq!(row["attempts"], attempts, "{case}: attempts of {s}");
+            assert_eq!(&row["error"], error, "{case}");
+            assert!(row["result"].is_null(), "{case}");
+        } else {
+            assert_eq!(row["status"], "pending", "{case}: downstream {s}");
+            assert_eq!(row["attempts"], 0, "{case}: downstream {s}");
+        }
+    }
+}
+
+async fn permanent_failures_end_the_task_at_their_step(lang: Lang) {
+    let stack = Stack::start(Some(&lang), StackOptions::default()).await;
+    let cases: Vec<(&str, Value, &str, Value)> = vec![
+        (
+            "empty cart",
+            with("/cart_items", json!([])),
+            "validate_cart",
+            permanent(
+                "MISSING_CART_ITEMS",
+                "Cart items are required but were not provided",
+                json!({}),
+            ),
+        ),
+        (
+            "zero quantity",
+            with("/cart_items/1/quantity", json!(0)),
+            "validate_cart",
+            permanent(
+                "INVALID_QUANTITY",
+                "Valid quantity is required for cart item 2",
+                json!({}),
+            ),
+        ),
+        (
+            "negative quantity before an unknown product",
+            with(
+                "/cart_items",
+                json!([{"product_id": 99, "quantity": 1}, {"product_id": 1, "quantity": -2}]),
+            ),
+            "validate_cart",
+            permanent(
+                "INVALID_QUANTITY",
+                "Valid quantity is required for cart item 2",
+                json!({}),
+            ),
+        ),
+        (
+            "unknown product",
+            with("/cart_items/1/product_id", json!(99)),
+            "validate_cart",
+            permanent("PRODUCT_NOT_FOUND", "Product 99 not found", json!({})),
+        ),
+        (
+            "inactive product",
+            with("/cart_items/0/product_id", json!(5)),
+            "validate_cart",
+            permanent("PRODUCT_INACTIVE", "Product Widget E is no longer available", json!({})),
+        ),
+        (
+            "blank method",
+            with("/payment_info/method", json!("  ")),
+            "process_payment",
+            permanent(
+                "MISSING_PAYMENT_METHOD",
+                "Payment method is required but was not provided",
+                json!({}),
+            ),
+        ),
+        (
+            "empty token",
+            with("/payment_info/token", json!("")),
+            "process_payment",
+            permanent(
+                "MISSING_PAYMENT_TOKEN",
+                "Payment token is required but was not provided",
+                json!({}),
+            ),
+        ),
+        (
+            "amount mismatch",
+            with("/payment_info/amount", json!(100)),
+            "process_payment",
+            permanent(
+                "PAYMENT_AMOUNT_MISMATCH",
+                "Payment amount mismatch. Expected: $124.76, Provided: $100.00",
+                json!({"expected_amount": 124.76, "provided_amount": 100, "difference": -24.76}),
+            ),
+        ),
+        (
+            "amount two cents off after rounding",
+            with("/payment_info/amount", json!(124.775)),
+            "process_payment",
+            permanent(
+                "PAYMENT_AMOUNT_MISMATCH",
+                "Payment amount mismatch. Expected: $124.76, Provided: $124.78",
+                json!({"expected_amount": 124.76, "provided_amount": 124.775, "difference": 0.02}),
+            ),
+        ),
+        (
+            "declined card",
+            with("/payment_info/token", json!("tok_test_declined")),
+            "process_payment",
+            permanent(
+                "PAYMENT_DECLINED",
+                "Payment declined: Card was declined by issuer",
+                json!({"payment_status": "card_declined"}),
+            ),
+        ),
+        (
+            "insufficient funds",
+            with("/payment_info/token", json!("tok_test_insufficient_funds")),
+            "process_payment",
+            permanent(
+                "PAYMENT_DECLINED",
+                "Payment declined: Insufficient funds",
+                json!({"payment_status": "insufficient_funds"}),
+            ),
+        ),
+        (
+            "blank email",
+            with("/customer_info/email", json!(" ")),
+            "send_confirmation",
+            permanent(
+                "MISSING_CUSTOMER_EMAIL",
+                "Customer email is required but was not provided",
+                json!({}),
+            ),
+        ),
+        (
+            "malformed email",
+            with("/customer_info/email", json!("customer@example@com")),
+            "send_confirmation",
+            permanent(
+                "INVALID_EMAIL",
+                "Invalid email address provided",
+                json!({"email": "customer@example@com"}),
+            ),
+        ),
+    ];
+    let mut created = vec![];
+    for (case, input, _, _) in &cases {
+        let (status, resp) = stack.create_task(&body(&lang, input.clone())).await;
+        assert_eq!(status, 201, "{case}: {resp}");
+        created.push(resp["task_uuid"].as_str().unwrap().parse::<Uuid>().unwrap());
+    }
+    for ((case, _, step, error), uuid) in cases.iter().zip(created) {
+        assert_fails_at(&stack, uuid, case, step, 1, error).await;
+    }
+}
+
+async fn retryable_failures_exhaust_both_attempts(lang: Lang) {
+    let stack = Stack::start(Some(&lang), StackOptions::default()).await;
+    let out_of_stock = stack
+        .create_ok(&body(
+            &lang,
+            with("/cart_items/1", json!({"product_id": 4, "quantity": 1})),
+        ))
+        .await;
+    let over_stock = stack
+        .create_ok(&body(
+            &lang,
+            with("/cart_items/0", json!({"product_id": 3, "quantity": 26})),
+        ))
+        .await;
+    let network = stack
+        .create_ok(&body(
+            &lang,
+            with("/payment_info/token", json!("tok_test_network_error")),
+        ))
+        .await;
+    let stock_error = |name: &str, id: i64, stock: i64, q: i64| {
+        json!({"message": format!("Insufficient stock for {name}. Available: {stock}, Requested: {q}"),
+               "error_code": "INSUFFICIENT_STOCK", "retryable": true, "retry_after": 30,
+               "context": {"product_id": id, "product_name": name, "available_stock": stock, "requested_quantity": q}})
+    };
+    assert_fails_at(
+        &stack,
+        out_of_stock,
+        "out of stock",
+        "validate_cart",
+        2,
+        &stock_error("Widget D", 4, 0, 1),
+    )
+    .await;
+    assert_fails_at(
+        &stack,
+        over_stock,
+        "over stock",
+        "validate_cart",
+        2,
+        &stock_error("Widget C", 3, 25, 26),
+    )
+    .await;
+    assert_fails_at(
+        &stack,
+        network,
+        "network error",
+        "process_payment",
+        2,
+        &json!({"message": "Payment service temporarily unavailable", "error_code": "NETWORK_ERROR",
+                "retryable": true, "retry_after": 15, "context": {"payment_status": "timeout"}}),
+    )
+    .await;
+
+    // The second attempt waited retry_after (scaled by 0.001 under TASKER_ENV=test), not the
+    // template's backoff (100 ms × 0.001).
+    for (uuid, step, delay_ms) in [
+        (out_of_stock, "validate_cart", 30),
+        (over_stock, "validate_cart", 30),
+        (network, "process_payment", 15),
+    ] {
+        let rows = transitions(&stack, uuid, step).await;
+        let states: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(
+            states,
+            ["enqueued", "in_progress", "waiting_for_retry", "in_progress", "error"],
+            "{step}"
+        );
+        assert_eq!(
+            rows[2].1.as_ref().expect("detail")["retry_delay_ms"],
+            delay_ms,
+            "{step}"
+        );
+        let gap = rows[3].2 - rows[2].2;
+        assert!(
+            gap >= chrono::Duration::milliseconds(delay_ms - 1),
+            "{step}: attempt 2 started {gap} after the failure"
+        );
+    }
+}
+
+type Transition = (String, Option<Value>, chrono::DateTime<chrono::Utc>);
+
+async fn transitions(stack: &Stack, task: Uuid, step: &str) -> Vec<Transition> {
+    let pool = stack.pool().await;
+    sqlx::query_as(
+        "SELECT t.to_state, t.detail, t.created_at FROM tasker_transitions t JOIN tasker_steps s ON s.step_uuid = t.step_uuid
+          WHERE s.task_uuid = $1 AND s.name = $2 ORDER BY t.id",
+    )
+    .bind(task)
+    .bind(step)
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+}
+
+async fn schema_invalid_input_is_rejected_with_422_and_no_task(lang: Lang) {
+    let stack = Stack::start(Some(&lang), StackOptions::default()).await;
+    let identity = format!("{}/ecommerce_order_processing@1.0.0", lang.namespace("ecommerce"));
+    let without = |pointer: &str| {
+        let mut input = reference_input();
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        let target = if parent.is_empty() {
+            &mut input
+        } else {
+            input.pointer_mut(parent).unwrap()
+        };
+        target.as_object_mut().unwrap().remove(key);
+        input
+    };
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (without("/cart_items"), "/context/cart_items", "required"),
+        (without("/customer_info"), "/context/customer_info", "required"),
+        (without("/payment_info"), "/context/payment_info", "required"),
+        (
+            without("/cart_items/0/product_id"),
+            "/context/cart_items/0/product_id",
+            "required",
+        ),
+        (
+            without("/cart_items/1/quantity"),
+            "/context/cart_items/1/quantity",
+            "required",
+        ),
+        (
+            without("/customer_info/email"),
+            "/context/customer_info/email",
+            "required",
+        ),
+        (
+            without("/customer_info/name"),
+            "/context/customer_info/name",
+            "required",
+        ),
+        (
+            without("/payment_info/method"),
+            "/context/payment_info/method",
+            "required",
+        ),
+        (
+            without("/payment_info/token"),
+            "/context/payment_info/token",
+            "required",
+        ),
+        (
+            without("/payment_info/amount"),
+            "/context/payment_info/amount",
+            "required",
+        ),
+        (
+            with("/cart_items", json!({"product_id": 1})),
+            "/context/cart_items",
+            "type",
+        ),
+        (with("/cart_items/0", json!(1)), "/context/cart_items/0", "type"),
+        (
+            with("/cart_items/0/product_id", json!(1.5)),
+            "/context/cart_items/0/product_id",
+            "type",
+        ),
+        (
+            with("/cart_items/0/quantity", json!("2")),
+            "/context/cart_items/0/quantity",
+            "type",
+        ),
+        (with("/customer_info", json!("john")), "/context/customer_info", "type"),
+        (
+            with("/customer_info/email", json!(null)),
+            "/context/customer_info/email",
+            "type",
+        ),
+        (
+            with("/customer_info/phone", json!(5550123)),
+            "/context/customer_info/phone",
+            "type",
+        ),
+        (
+            with("/payment_info/amount", json!("124.76")),
+            "/context/payment_info/amount",
+            "type",
+        ),
+        (
+            with("/payment_info/token", json!(7)),
+            "/context/payment_info/token",
+            "type",
+        ),
+    ];
+    for (input, field, keyword) in cases {
+        let (status, resp) = stack.create_task(&body(&lang, input)).await;
+        assert_eq!(status, 422, "{field}: {resp}");
+        let e = &resp["error"];
+        assert_eq!(e["code"], "INVALID_TASK_INPUT", "{resp}");
+        assert_eq!(e["field"], field, "{resp}");
+        assert_eq!(e["details"][0]["field"], field, "{resp}");
+        assert_eq!(e["details"][0]["keyword"], keyword, "{resp}");
+        let message = e["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("Task input does not match {identity}: {field} ")),
+            "{message}"
+        );
+    }
+    // The spec's own example: a missing token.
+    let (_, resp) = stack.create_task(&body(&lang, without("/payment_info/token"))).await;
+    assert_eq!(
+        resp["error"],
+        json!({"code": "INVALID_TASK_INPUT",
+               "message": format!("Task input does not match {identity}: /context/payment_info/token is required"),
+               "field": "/context/payment_info/token",
+               "details": [{"field": "/context/payment_info/token", "keyword": "required", "message": "token is required"}]})
+    );
+
+    stack.assert_no_task_created().await;
+}
+
+#[test]
+fn the_pattern_matcher_checks_every_character() {
+    let m = pattern_matcher("pay_[0-9a-f]{24}");
+    assert!(m("pay_0123456789abcdef01234567"));
+    assert!(!m("pay_0123456789abcdef0123456"), "too short");
+    assert!(!m("pay_0123456789abcdef012345678"), "too long");
+    assert!(!m("pay_0123456789ABCDEF01234567"), "upper case");
+    assert!(pattern_matcher(TS)("2026-01-02T03:04:05.678Z"));
+    assert!(!pattern_matcher(TS)("2026-01-02T03:04:05Z"));
+}
+
+tasker_e2e::language_suite!(
+    [rust],
+    [
+        reference_input_completes_with_the_specified_results,
+        schema_valid_edge_inputs_complete,
+        permanent_failures_end_the_task_at_their_step,
+        retryable_failures_exhaust_both_attempts,
+        schema_invalid_input_is_rejected_with_422_and_no_task,
+    ]
+);
