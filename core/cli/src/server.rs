@@ -22,6 +22,10 @@ pub struct ServerArgs {
     #[arg(long, env = "TASKER_SWEEP_INTERVAL_MS", default_value_t = 5000,
           value_parser = clap::value_parser!(u64).range(1..))]
     sweep_interval_ms: u64,
+    /// How long an active task must be untouched before the sweep re-evaluates it, in milliseconds.
+    #[arg(long, env = "TASKER_SWEEP_IDLE_MS", default_value_t = 30000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    sweep_idle_ms: u64,
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (else `default_level`, without PostgreSQL's
@@ -82,6 +86,7 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     let mut config = tasker_orchestration::ServerConfig::new(database_url);
     config.bind = args.bind;
     config.sweep_interval = Duration::from_millis(args.sweep_interval_ms);
+    config.sweep_idle = Duration::from_millis(args.sweep_idle_ms);
 
     let server = tasker_orchestration::start(config, shutdown)
         .await

@@ -248,27 +248,30 @@ pub(crate) async fn reconcile_locked(conn: &mut PgConnection, task: &mut LockedT
     if !ready.is_empty() {
         let uuids: Vec<Uuid> = ready.iter().map(|&i| steps[i].step_uuid).collect();
         let names: Vec<&str> = ready.iter().map(|&i| steps[i].name.as_str()).collect();
-        let msg_ids: Vec<i64> = sqlx::query_scalar(
-            "WITH r AS (SELECT * FROM unnest($2::uuid[], $3::text[]) WITH ORDINALITY AS r(step_uuid, name, ord)),
-                  sent AS (SELECT r.step_uuid, r.ord,
-                                  pgmq.send($4, jsonb_build_object('task_uuid', $1::uuid, 'step_uuid', r.step_uuid,
-                                                                   'step_name', r.name)) AS msg_id
-                             FROM r),
+        let enqueued: Vec<(Uuid, i64)> = sqlx::query_as(&format!(
+            "WITH sent AS (INSERT INTO {queue} (vt, message)
+                           SELECT clock_timestamp(),
+                                  jsonb_build_object('task_uuid', $1::uuid, 'step_uuid', r.step_uuid, 'step_name', r.name)
+                             FROM unnest($2::uuid[], $3::text[]) WITH ORDINALITY AS r(step_uuid, name, ord)
+                            ORDER BY r.ord
+                        RETURNING msg_id, (message->>'step_uuid')::uuid AS step_uuid),
                   upd AS (UPDATE tasker_steps s SET status = 'enqueued', msg_id = sent.msg_id FROM sent
-                           WHERE s.step_uuid = sent.step_uuid RETURNING s.step_uuid, s.attempts),
+                           WHERE s.step_uuid = sent.step_uuid RETURNING s.step_uuid, s.attempts, sent.msg_id),
                   tr AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt)
                          SELECT $1, step_uuid, 'pending', 'enqueued', attempts FROM upd)
-             SELECT msg_id FROM sent ORDER BY ord",
-        )
+             SELECT step_uuid, msg_id FROM upd",
+            queue = tasker_store::queue_table(&ns)
+        ))
         .bind(task.task_uuid)
         .bind(&uuids)
         .bind(&names)
-        .bind(tasker_store::queue_name(&ns))
         .fetch_all(&mut *conn)
         .await?;
-        for (&i, msg) in ready.iter().zip(msg_ids) {
-            steps[i].status = "enqueued".into();
-            steps[i].msg_id = Some(msg);
+        for (step_uuid, msg) in enqueued {
+            if let Some(step) = steps.iter_mut().find(|s| s.step_uuid == step_uuid) {
+                step.status = "enqueued".into();
+                step.msg_id = Some(msg);
+            }
         }
         sent = true;
     }
@@ -383,14 +386,14 @@ async fn apply_outcome_locked(
             "WITH u AS (UPDATE tasker_steps SET status = 'waiting_for_retry', error = $2,
                                next_retry_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000.0)
                          WHERE step_uuid = $1 RETURNING task_uuid, step_uuid, attempts, msg_id, next_retry_at),
-                  q AS (UPDATE pgmq.q_{queue} m SET vt = u.next_retry_at FROM u WHERE m.msg_id = u.msg_id),
+                  q AS (UPDATE {queue} m SET vt = u.next_retry_at FROM u WHERE m.msg_id = u.msg_id),
                   tr AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, detail)
                          SELECT task_uuid, step_uuid, $4, 'waiting_for_retry', attempts,
                                 jsonb_build_object('error_code', $2->'error_code', 'retry_delay_ms', $3::bigint,
                                                    'next_retry_at', next_retry_at)
                            FROM u)
              SELECT next_retry_at FROM u",
-            queue = tasker_store::queue_name(&ns)
+            queue = tasker_store::queue_table(&ns)
         ))
         .bind(step.step_uuid)
         .bind(&error)
@@ -445,16 +448,7 @@ impl Engine {
         sqlx::query("SET LOCAL synchronous_commit = off")
             .execute(&mut *tx)
             .await?;
-        let mut msgs: Vec<(i64, i32, Value)> =
-            sqlx::query("SELECT msg_id, read_ct, message FROM pgmq.read($1, $2, $3)")
-                .bind(tasker_store::queue_name(namespace))
-                .bind(vt_seconds)
-                .bind(qty)
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-                .collect::<Result<_, sqlx::Error>>()?;
+        let mut msgs = queue::read(&mut tx, namespace, vt_seconds, qty).await?;
         if msgs.is_empty() {
             tx.rollback().await?;
             return Ok(vec![]);
@@ -591,8 +585,8 @@ impl Engine {
     /// ours. Returns false when it is not (the step was redelivered or finished).
     pub async fn extend_claim(&self, claim: &AttemptClaim, vt_seconds: i32) -> Result<bool, EngineError> {
         let n = sqlx::query(&format!(
-            "UPDATE pgmq.q_{} SET vt = clock_timestamp() + make_interval(secs => $3) WHERE msg_id = $1 AND read_ct = $2",
-            tasker_store::queue_name(&claim.namespace)
+            "UPDATE {} SET vt = clock_timestamp() + make_interval(secs => $3) WHERE msg_id = $1 AND read_ct = $2",
+            tasker_store::queue_table(&claim.namespace)
         ))
         .bind(claim.msg_id)
         .bind(claim.read_ct)

@@ -1,12 +1,13 @@
-//! PGMQ calls made inside engine transactions. Queue names come from validated namespaces
+//! Queue operations made inside engine transactions, as plain statements on the PGMQ tables
+//! (see `tasker_store::queue_table`). Queue names come from validated namespaces
 //! (`^[a-z][a-z0-9_]{0,39}$`), so formatting them into SQL identifiers is safe.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
-use tasker_store::{queue_channel, queue_name};
+use tasker_store::{queue_channel, queue_table};
 
 /// Sends a step message visible at `visible_at` (now when None); returns its msg_id.
 pub(crate) async fn send_step(
@@ -18,24 +19,14 @@ pub(crate) async fn send_step(
     visible_at: Option<DateTime<Utc>>,
 ) -> Result<i64, sqlx::Error> {
     let msg = json!({"task_uuid": task_uuid, "step_uuid": step_uuid, "step_name": step_name});
-    let row = match visible_at {
-        Some(at) => {
-            sqlx::query("SELECT pgmq.send($1, $2, $3::timestamptz)")
-                .bind(queue_name(namespace))
-                .bind(msg)
-                .bind(at)
-                .fetch_one(&mut *conn)
-                .await?
-        }
-        None => {
-            sqlx::query("SELECT pgmq.send($1, $2)")
-                .bind(queue_name(namespace))
-                .bind(msg)
-                .fetch_one(&mut *conn)
-                .await?
-        }
-    };
-    row.try_get(0)
+    sqlx::query_scalar(&format!(
+        "INSERT INTO {} (vt, message) VALUES (COALESCE($2, clock_timestamp()), $1) RETURNING msg_id",
+        queue_table(namespace)
+    ))
+    .bind(msg)
+    .bind(visible_at)
+    .fetch_one(&mut *conn)
+    .await
 }
 
 /// Wakes the workers of a namespace once the transaction commits.
@@ -48,10 +39,32 @@ pub(crate) async fn notify(conn: &mut PgConnection, namespace: &str) -> Result<(
 }
 
 pub(crate) async fn delete(conn: &mut PgConnection, namespace: &str, msg_id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pgmq.delete($1, $2::bigint)")
-        .bind(queue_name(namespace))
+    sqlx::query(&format!("DELETE FROM {} WHERE msg_id = $1", queue_table(namespace)))
         .bind(msg_id)
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// Claims up to `qty` visible messages for `vt_seconds` (PGMQ's read: oldest first, skipping
+/// messages another reader holds). Returns (msg_id, read_ct, message).
+pub(crate) async fn read(
+    conn: &mut PgConnection,
+    namespace: &str,
+    vt_seconds: i32,
+    qty: i32,
+) -> Result<Vec<(i64, i32, serde_json::Value)>, sqlx::Error> {
+    let table = queue_table(namespace);
+    sqlx::query_as(&format!(
+        "WITH c AS (SELECT msg_id FROM {table} WHERE vt <= clock_timestamp()
+                     ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)
+         UPDATE {table} m SET last_read_at = clock_timestamp(),
+                vt = clock_timestamp() + make_interval(secs => $2::float8), read_ct = read_ct + 1
+           FROM c WHERE m.msg_id = c.msg_id
+         RETURNING m.msg_id, m.read_ct, m.message"
+    ))
+    .bind(qty as i64)
+    .bind(vt_seconds as f64)
+    .fetch_all(&mut *conn)
+    .await
 }

@@ -3,7 +3,7 @@
 //!
 //! Step progress does not flow through this process: a worker's result transaction already
 //! enqueues the next steps (one durable commit per step). The loop here is the recovery path:
-//! it re-evaluates active tasks that have been idle for a while, so that nothing can stay stuck
+//! it re-evaluates active tasks that have been idle for a while (`sweep_idle`), so that nothing can stay stuck
 //! whatever crashed. The server keeps no state of its own, so killing it loses nothing.
 
 mod api;
@@ -24,6 +24,9 @@ pub struct ServerConfig {
     pub bind: SocketAddr,
     /// How often the recovery sweep runs (`TASKER_SWEEP_INTERVAL_MS`, default 5000).
     pub sweep_interval: Duration,
+    /// How long an active task must be untouched before the sweep re-evaluates it
+    /// (`TASKER_SWEEP_IDLE_MS`, default 30000).
+    pub sweep_idle: Duration,
 }
 
 impl ServerConfig {
@@ -32,6 +35,7 @@ impl ServerConfig {
             database_url: database_url.into(),
             bind: "127.0.0.1:8080".parse().expect("valid default address"),
             sweep_interval: Duration::from_secs(5),
+            sweep_idle: Duration::from_secs(30),
         }
     }
 }
@@ -97,7 +101,12 @@ pub async fn start(
         source,
     })?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let sweeper = tokio::spawn(sweep::run(engine.clone(), config.sweep_interval, stop_rx));
+    let sweeper = tokio::spawn(sweep::run(
+        engine.clone(),
+        config.sweep_interval,
+        config.sweep_idle,
+        stop_rx,
+    ));
     let app = router(engine.clone());
     let handle = tokio::spawn(async move {
         let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;

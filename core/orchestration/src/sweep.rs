@@ -1,17 +1,22 @@
-//! The recovery sweep: re-evaluates active tasks that have been idle for two intervals.
-//! Normal progress never waits for it.
+//! The recovery sweep: re-evaluates active tasks untouched for `idle` (default 30 s). Normal
+//! progress never waits for it, and healthy tasks waiting in a busy queue are left alone.
 
 use std::time::Duration;
 
 use tasker_engine::Engine;
 
-pub(crate) async fn run(engine: Engine, interval: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn run(
+    engine: Engine,
+    interval: Duration,
+    idle: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let idle_ms = (interval.as_millis() as i64) * 2;
+        let idle_ms = idle.as_millis() as i64;
         match engine.idle_active_tasks(idle_ms, 200).await {
             Ok(tasks) => {
                 for task in tasks {

@@ -107,10 +107,24 @@ pub fn queue_name(namespace: &str) -> String {
     format!("tasker_{namespace}")
 }
 
+/// The PGMQ table of a namespace's queue. The engine's hot path reads and writes it with plain
+/// prepared statements rather than through PGMQ's plpgsql wrappers, which build dynamic SQL and
+/// so re-plan every call.
+pub fn queue_table(namespace: &str) -> String {
+    format!("pgmq.q_{}", queue_name(namespace))
+}
+
 /// The LISTEN/NOTIFY channel raised when a namespace's queue receives a message.
 pub fn queue_channel(namespace: &str) -> String {
-    format!("tasker_q_{namespace}")
+    format!("{CHANNEL_PREFIX}{namespace}")
 }
+
+/// The namespace whose queue channel this is (inverse of [`queue_channel`]).
+pub fn channel_namespace(channel: &str) -> Option<&str> {
+    channel.strip_prefix(CHANNEL_PREFIX)
+}
+
+const CHANNEL_PREFIX: &str = "tasker_q_";
 
 /// `base_url` with its database name replaced by `database`.
 pub fn with_database(base_url: &str, database: &str) -> Result<String, StoreError> {

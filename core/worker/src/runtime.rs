@@ -167,17 +167,20 @@ impl Worker {
         let vt = self.config.visibility_timeout.as_secs().max(1) as i32;
         tracing::info!(namespaces = ?self.namespaces, concurrency = self.config.concurrency, "worker running");
         let this = Arc::new(self);
+        // Namespaces that may hold visible messages: notified ones, and ones whose last claim
+        // filled every free slot. A timer wake (retry due, expired claim, fallback) marks all.
+        let all: BTreeSet<String> = this.namespaces.iter().cloned().collect();
+        let mut dirty = all.clone();
         'outer: loop {
             if *shutdown.borrow() {
                 break;
             }
-            let mut claimed_any = false;
-            for ns in &this.namespaces {
+            for ns in dirty.clone() {
                 let free = permits.available_permits();
                 if free == 0 {
                     break;
                 }
-                let steps = match this.engine.claim_steps(ns, free as i32, vt).await {
+                let steps = match this.engine.claim_steps(&ns, free as i32, vt).await {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::error!(error = %e, namespace = %ns, "claim failed");
@@ -188,8 +191,10 @@ impl Worker {
                         continue;
                     }
                 };
+                if steps.len() < free {
+                    dirty.remove(&ns);
+                }
                 for step in steps {
-                    claimed_any = true;
                     let permit = permits.clone().acquire_owned().await.expect("semaphore open");
                     let this = this.clone();
                     this.stats.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -201,23 +206,28 @@ impl Worker {
                     });
                 }
             }
-            if claimed_any {
+            let saturated = permits.available_permits() == 0;
+            if !dirty.is_empty() && !saturated {
                 continue;
             }
-            let wait = if permits.available_permits() == 0 {
-                // Saturated: wake when a handler finishes.
-                None
-            } else {
-                Some(this.next_wake().await)
-            };
+            let wait = if saturated { None } else { Some(this.next_wake().await) };
             tokio::select! {
-                n = listener.recv() => {
-                    if let Err(e) = n {
-                        tracing::warn!(error = %e, "notification listener interrupted; reconnecting");
+                n = listener.recv() => match n {
+                    Ok(n) => {
+                        dirty.extend(tasker_store::channel_namespace(n.channel()).map(str::to_string));
+                        while let Some(more) = listener.next_buffered() {
+                            dirty.extend(tasker_store::channel_namespace(more.channel()).map(str::to_string));
+                        }
                     }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "notification listener interrupted; reconnecting");
+                        dirty = all.clone();
+                    }
+                },
+                _ = async { match wait { Some(d) => tokio::time::sleep(d).await, None => std::future::pending().await } } => {
+                    dirty = all.clone();
                 }
-                _ = async { match wait { Some(d) => tokio::time::sleep(d).await, None => std::future::pending().await } } => {}
-                _ = permits.acquire(), if wait.is_none() => {}
+                _ = permits.acquire(), if saturated => {}
                 _ = shutdown.wait_for(|s| *s) => break,
             }
         }
@@ -233,19 +243,19 @@ impl Worker {
     /// Time until the earliest delayed message (a retry or an expired claim) becomes visible,
     /// bounded by the fallback poll.
     async fn next_wake(&self) -> Duration {
+        let union = self
+            .namespaces
+            .iter()
+            .map(|ns| format!("SELECT min(vt) AS vt FROM {}", tasker_store::queue_table(ns)))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let q = format!("SELECT EXTRACT(EPOCH FROM (min(vt) - clock_timestamp()))::float8 FROM ({union}) v");
         let mut wake = self.config.fallback_poll;
-        for ns in &self.namespaces {
-            let q = format!(
-                "SELECT EXTRACT(EPOCH FROM (min(vt) - clock_timestamp()))::float8 FROM pgmq.q_{}",
-                tasker_store::queue_name(ns)
-            );
-            if let Ok(Some(secs)) = sqlx::query_scalar::<_, Option<f64>>(&q)
-                .fetch_one(self.engine.pool())
-                .await
-            {
-                let d = Duration::from_secs_f64(secs.max(0.0));
-                wake = wake.min(d);
-            }
+        if let Ok(Some(secs)) = sqlx::query_scalar::<_, Option<f64>>(&q)
+            .fetch_one(self.engine.pool())
+            .await
+        {
+            wake = wake.min(Duration::from_secs_f64(secs.max(0.0)));
         }
         wake.max(Duration::from_millis(1))
     }
