@@ -401,6 +401,9 @@ async fn apply_outcome_locked(
         .bind(&step.status)
         .fetch_one(&mut *conn)
         .await?;
+        // Wake the workers so they re-read the earliest visibility time and sleep exactly until
+        // this retry is due, instead of finding it at their fallback poll.
+        queue::notify(conn, &ns).await?;
         tracing::debug!(step_uuid = %step.step_uuid, %next, delay_ms, "retry scheduled");
     } else {
         sqlx::query(
