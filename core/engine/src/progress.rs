@@ -127,7 +127,8 @@ async fn step_states(conn: &mut PgConnection, task_uuid: Uuid) -> Result<Vec<Ste
         "SELECT s.step_uuid, s.name, s.status, s.attempts, s.msg_id,
                 s.status = 'pending' AND NOT EXISTS (
                     SELECT 1 FROM tasker_step_edges e JOIN tasker_steps p ON p.step_uuid = e.from_step_uuid
-                     WHERE e.to_step_uuid = s.step_uuid AND p.status <> 'complete') AS ready
+                     WHERE e.task_uuid = s.task_uuid AND e.to_step_uuid = s.step_uuid
+                       AND p.status <> 'complete') AS ready
            FROM tasker_steps s WHERE s.task_uuid = $1 ORDER BY s.position",
     )
     .bind(task_uuid)
@@ -256,7 +257,8 @@ pub(crate) async fn reconcile_locked(conn: &mut PgConnection, task: &mut LockedT
                             ORDER BY r.ord
                         RETURNING msg_id, (message->>'step_uuid')::uuid AS step_uuid),
                   upd AS (UPDATE tasker_steps s SET status = 'enqueued', msg_id = sent.msg_id FROM sent
-                           WHERE s.step_uuid = sent.step_uuid RETURNING s.step_uuid, s.attempts, sent.msg_id),
+                           WHERE s.task_uuid = $1 AND s.step_uuid = sent.step_uuid
+                       RETURNING s.step_uuid, s.attempts, sent.msg_id),
                   tr AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt)
                          SELECT $1, step_uuid, 'pending', 'enqueued', attempts FROM upd)
              SELECT step_uuid, msg_id FROM upd",
@@ -537,11 +539,12 @@ impl Engine {
              SELECT s.attempts, s.max_attempts, s.callable, s.initialization, s.timeout_seconds,
                     t.name AS workflow_name, t.version, t.correlation_id, t.context,
                     (WITH RECURSIVE upstream(step_uuid) AS (
-                         SELECT from_step_uuid FROM tasker_step_edges WHERE to_step_uuid = $1
+                         SELECT from_step_uuid FROM tasker_step_edges WHERE task_uuid = $5 AND to_step_uuid = $1
                          UNION SELECT e.from_step_uuid FROM tasker_step_edges e
-                                 JOIN upstream u ON e.to_step_uuid = u.step_uuid)
+                                 JOIN upstream u ON e.task_uuid = $5 AND e.to_step_uuid = u.step_uuid)
                      SELECT COALESCE(jsonb_object_agg(p.name, p.result), '{}')
-                       FROM upstream u JOIN tasker_steps p ON p.step_uuid = u.step_uuid) AS dependency_results
+                       FROM tasker_steps p
+                      WHERE p.task_uuid = $5 AND p.step_uuid IN (SELECT step_uuid FROM upstream)) AS dependency_results
                FROM s JOIN tasker_tasks t ON t.task_uuid = s.task_uuid",
         )
         .bind(step_uuid)
