@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Tasker's build and tests need on a Debian machine with Rust: the PostgreSQL
-# server binaries (15+, no server is started; the dev db runs its own cluster) and cargo-make.
+# server binaries (15+, no server is started; the dev db runs its own cluster), python3 with venv
+# and pip, and cargo-make. Language packages (maturin, pytest...) come from `cargo make python-setup`.
 set -euo pipefail
 
 have_pg_server() {
@@ -10,6 +11,10 @@ have_pg_server() {
 packages=()
 have_pg_server || packages+=(postgresql)
 command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
+# The Python worker: a python3 with venv and pip (the extension is built by maturin from PyPI).
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  packages+=(python3 python3-venv python3-pip)
+fi
 if [ "${#packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
   export DEBIAN_FRONTEND=noninteractive
@@ -18,6 +23,10 @@ if [ "${#packages[@]}" -gt 0 ]; then
 fi
 if ! have_pg_server; then
   echo "setup: PostgreSQL server binaries are still missing" >&2
+  exit 1
+fi
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  echo "setup: python3 with venv and pip is still missing" >&2
   exit 1
 fi
 if ! command -v cargo-make >/dev/null 2>&1; then

@@ -26,7 +26,8 @@ pub struct Lang {
     args: Vec<String>,
     /// `fixtures/task_templates/<dir>`.
     template_dir: PathBuf,
-    handler_path: Option<PathBuf>,
+    /// `TASKER_HANDLER_PATH` (directories joined with `:`), for interpreted languages.
+    handler_path: Option<String>,
 }
 
 impl Lang {
@@ -70,14 +71,42 @@ fn binary(name: &str) -> PathBuf {
 
 /// Every worker language in the suites.
 pub fn languages() -> Vec<Lang> {
-    vec![Lang {
-        name: "rust",
-        suffix: "rs",
-        program: PathBuf::from("tasker-worker-rust"),
-        args: vec![],
-        template_dir: repo_root().join("fixtures/task_templates/rust"),
-        handler_path: None,
-    }]
+    vec![
+        Lang {
+            name: "rust",
+            suffix: "rs",
+            program: PathBuf::from("tasker-worker-rust"),
+            args: vec![],
+            template_dir: repo_root().join("fixtures/task_templates/rust"),
+            handler_path: None,
+        },
+        python(),
+    ]
+}
+
+/// The Python interpreter that has `tasker_core` installed: `TASKER_PYTHON`, else the checkout's
+/// `.venv` (`cargo make python-setup` creates it).
+pub fn python_interpreter() -> PathBuf {
+    match std::env::var_os("TASKER_PYTHON") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => repo_root().join(".venv/bin/python"),
+    }
+}
+
+fn python() -> Lang {
+    let examples = repo_root().join("workers/python/examples");
+    Lang {
+        name: "python",
+        suffix: "py",
+        program: python_interpreter(),
+        args: vec!["-m".into(), "tasker_core.worker".into()],
+        template_dir: repo_root().join("fixtures/task_templates/python"),
+        handler_path: Some(format!(
+            "{}:{}",
+            examples.join("blog").display(),
+            examples.join("test_workflows").display()
+        )),
+    }
 }
 
 pub fn lang(name: &str) -> Lang {
@@ -209,6 +238,12 @@ impl Stack {
         let program = if lang.program.is_relative() && lang.program.components().count() == 1 {
             binary(lang.program.to_str().expect("utf-8"))
         } else {
+            assert!(
+                lang.program.exists(),
+                "{} worker: {} is missing (run `cargo make python-setup`, or set TASKER_PYTHON)",
+                lang.name,
+                lang.program.display()
+            );
             lang.program.clone()
         };
         let mut env = vec![
@@ -219,7 +254,7 @@ impl Stack {
             ("TASKER_WORKER_BIND".to_string(), format!("127.0.0.1:{port}")),
         ];
         if let Some(h) = &lang.handler_path {
-            env.push(("TASKER_HANDLER_PATH".into(), h.display().to_string()));
+            env.push(("TASKER_HANDLER_PATH".into(), h.clone()));
         }
         env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let name = format!("worker{}-{}", self.workers.len(), lang.name);

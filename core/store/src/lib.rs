@@ -59,6 +59,12 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
     let opts: PgConnectOptions = url.parse().map_err(StoreError::Connect)?;
     let opts = opts.log_statements(tracing::log::LevelFilter::Trace);
+    // One direct connection first: an unreachable or misconfigured database then fails at once
+    // with its real cause, not with the pool's acquire timeout.
+    let probe = sqlx::ConnectOptions::connect(&opts)
+        .await
+        .map_err(StoreError::Connect)?;
+    let _ = sqlx::Connection::close(probe).await;
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))

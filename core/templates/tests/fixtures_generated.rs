@@ -79,3 +79,42 @@ fn language_variants_differ_only_in_namespace_suffix_and_callables() {
         }
     }
 }
+
+/// The engine's own test workflows are written by hand per language (their Rust callables do not
+/// follow the blog naming rule). Each language's copy must equal the Rust one once the namespace
+/// suffix and the handler callables are set aside.
+#[test]
+fn test_workflow_templates_match_the_rust_ones_but_for_namespace_and_callables() {
+    let rust = load_dir(&fixtures().join("task_templates/rust/tests")).unwrap();
+    let mut checked = 0;
+    for lang in Language::ALL.into_iter().filter(|l| *l != Language::Rust) {
+        let dir = fixtures().join("task_templates").join(lang.dir_name()).join("tests");
+        if !dir.exists() {
+            continue;
+        }
+        let variants = load_dir(&dir).unwrap();
+        assert_eq!(
+            variants.len(),
+            rust.len(),
+            "{}: one file per Rust test workflow",
+            dir.display()
+        );
+        for (path, t) in &variants {
+            let file = path.file_name().unwrap();
+            let (_, r) = rust
+                .iter()
+                .find(|(p, _)| p.file_name() == Some(file))
+                .unwrap_or_else(|| panic!("{} has no Rust twin", path.display()));
+            assert_eq!(t.namespace_name, format!("tasker_tests_{}", lang.suffix()));
+            let mut stripped = t.clone();
+            stripped.namespace_name = r.namespace_name.clone();
+            for (s, rs) in stripped.steps.iter_mut().zip(&r.steps) {
+                assert!(s.handler.callable.starts_with("tasker_tests"), "{}", s.handler.callable);
+                s.handler.callable = rs.handler.callable.clone();
+            }
+            assert_eq!(&stripped, r, "{} differs from its Rust twin", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no language has test workflow templates yet");
+}

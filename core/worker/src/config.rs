@@ -89,6 +89,7 @@ pub enum WorkerError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WorkerErrorKind {
     Config,
     Template,

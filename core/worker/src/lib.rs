@@ -12,6 +12,8 @@
 //!   answers with [`DispatchedStep::complete`]. This is what the Ruby, Python and TypeScript
 //!   bindings wrap.
 //!
+//! [`host::HostWorker`] runs a foreign-executor worker on its own threads for a binding.
+//!
 //! Wake-ups come from LISTEN/NOTIFY on each namespace's channel and from the earliest delayed
 //! message (retries, expired claims); a slow fallback poll only covers lost notifications.
 
@@ -19,6 +21,7 @@ mod config;
 mod dispatch;
 mod handler;
 mod health;
+pub mod host;
 mod runtime;
 
 pub use config::{WorkerConfig, WorkerError, WorkerErrorKind};

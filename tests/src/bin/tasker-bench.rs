@@ -1,11 +1,13 @@
 //! `cargo make bench`: create→complete latency of the 4-step linear workflow and throughput of
-//! 500 such tasks, on real processes (release build), with fsync and synchronous_commit on.
+//! 500 such tasks, on real processes (release build), with fsync and synchronous_commit on, for
+//! each worker language in `BENCH_LANGS` (default `rust,python`). Each language gets a fresh stack
+//! (database, server, one worker) and trivial handlers, so the difference is the host language.
 //! Writes the figures to docs/benchmarks.md.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tasker_e2e::{lang, repo_root, Stack, StackOptions};
+use tasker_e2e::{lang, repo_root, Lang, Stack, StackOptions};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
@@ -19,31 +21,37 @@ async fn wal_syncs(pool: &sqlx::PgPool) -> i64 {
         .unwrap_or(0)
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
-    let batch: usize = std::env::var("BENCH_TASKS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
-    let rust = lang("rust");
+fn env_usize(key: &str, default: usize) -> usize {
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The figures of one language.
+struct Figures {
+    lang: &'static str,
+    engine_ms: Vec<f64>,
+    client_ms: Vec<f64>,
+    syncs_per_task: f64,
+    submitted_s: f64,
+    tasks_s: f64,
+    settings: Vec<(String, String)>,
+}
+
+async fn bench(lang: &Lang, runs: usize, batch: usize) -> anyhow::Result<Figures> {
     let opts = StackOptions {
         env: vec![
             ("RUST_LOG".into(), "warn".into()),
             ("TASKER_WORKER_CONCURRENCY".into(), "16".into()),
         ],
     };
-    let stack = Stack::start(Some(&rust), opts).await;
+    let stack = Stack::start(Some(lang), opts).await;
     let pool = stack.pool().await;
     let settings: Vec<(String, String)> = sqlx::query_as(
         "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'server_version')",
     )
     .fetch_all(&pool)
     .await?;
-    let body = |n: usize| json!({"namespace": "tasker_tests_rs", "name": "linear_workflow", "version": "1.0.0", "context": {"n": n % 1000}});
+    let namespace = lang.namespace("tasker_tests");
+    let body = |n: usize| json!({"namespace": namespace, "name": "linear_workflow", "version": "1.0.0", "context": {"n": n % 1000}});
 
     // Warm-up.
     for n in 0..10 {
@@ -96,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
     for h in handles {
         h.await?;
     }
-    let submitted = t0.elapsed();
+    let submitted_s = t0.elapsed().as_secs_f64();
     loop {
         let open: i64 = sqlx::query_scalar("SELECT count(*) FROM tasker_tasks WHERE status <> 'complete'")
             .fetch_one(&pool)
@@ -108,53 +116,109 @@ async fn main() -> anyhow::Result<()> {
         // Coarse polling: the count itself costs the database CPU the engine is measured on.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let elapsed = t0.elapsed().as_secs_f64();
-    let tasks_s = batch as f64 / elapsed;
+    let tasks_s = batch as f64 / t0.elapsed().as_secs_f64();
+    Ok(Figures {
+        lang: lang.name,
+        engine_ms,
+        client_ms,
+        syncs_per_task,
+        submitted_s,
+        tasks_s,
+        settings,
+    })
+}
 
-    let machine = format!(
-        "{} cores, {}, PostgreSQL {}",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|m| m
-                .lines()
+fn machine(settings: &[(String, String)]) -> String {
+    let ram = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
                 .next()
-                .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string()))
-            .map(|kb| format!("{} GiB RAM", kb.parse::<u64>().unwrap_or(0) / 1024 / 1024))
-            .unwrap_or_default(),
-        settings
-            .iter()
-            .find(|s| s.0 == "server_version")
-            .map(|s| s.1.as_str())
-            .unwrap_or("?"),
-    );
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string())
+        })
+        .map(|kb| format!("{} GiB RAM", kb.parse::<u64>().unwrap_or(0) / 1024 / 1024))
+        .unwrap_or_default();
+    let version = settings
+        .iter()
+        .find(|s| s.0 == "server_version")
+        .map(|s| s.1.as_str())
+        .unwrap_or("?");
     let durability = settings
         .iter()
         .filter(|s| s.0 != "server_version")
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let report = format!(
-        "## Rust worker, 4-step linear workflow ({date})\n\n\
-         Machine: {machine}; {durability}. Command: `cargo make bench` (release build; \
-         server, worker and PostgreSQL on one machine; worker concurrency 16).\n\n\
-         | measure | value |\n|---|---|\n\
-         | latency runs | {runs} sequential tasks |\n\
-         | engine latency (created_at → completed_at) min / p50 / p95 | {emin:.1} / {ep50:.1} / {ep95:.1} ms |\n\
-         | client latency (POST → completion seen) min / p50 / p95 | {cmin:.1} / {cp50:.1} / {cp95:.1} ms |\n\
-         | WAL syncs per task (pg_stat_wal.wal_sync) | {syncs_per_task:.2} |\n\
-         | throughput batch | {batch} tasks (submitted in {sub:.2} s by 8 clients) |\n\
-         | throughput | {tasks_s:.0} tasks/s, {steps_s:.0} steps/s |\n",
+    format!(
+        "{} cores, {ram}, PostgreSQL {version}; {durability}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+    )
+}
+
+fn report(figures: &[Figures], runs: usize, batch: usize) -> String {
+    let row = |label: &str, cell: &dyn Fn(&Figures) -> String| {
+        let cells: Vec<String> = figures.iter().map(cell).collect();
+        format!("| {label} | {} |\n", cells.join(" | "))
+    };
+    let mut out = format!(
+        "## 4-step linear workflow, {langs} workers ({date})\n\n\
+         Machine: {machine}. Command: `cargo make bench` (release build; server, one worker and \
+         PostgreSQL on one machine; worker concurrency 16; trivial integer handlers; a fresh stack \
+         per language).\n\n| measure | {header} |\n|---|{rule}\n",
+        langs = figures.iter().map(|f| f.lang).collect::<Vec<_>>().join(" and "),
         date = chrono::Utc::now().format("%Y-%m-%d"),
-        emin = engine_ms[0],
-        ep50 = percentile(&engine_ms, 50.0),
-        ep95 = percentile(&engine_ms, 95.0),
-        cmin = client_ms[0],
-        cp50 = percentile(&client_ms, 50.0),
-        cp95 = percentile(&client_ms, 95.0),
-        sub = submitted.as_secs_f64(),
-        steps_s = tasks_s * 4.0,
+        machine = machine(&figures[0].settings),
+        header = figures.iter().map(|f| f.lang).collect::<Vec<_>>().join(" | "),
+        rule = "---|".repeat(figures.len()),
     );
+    out += &row("latency runs", &|_| format!("{runs} sequential tasks"));
+    out += &row("engine latency (created_at → completed_at) min / p50 / p95", &|f| {
+        format!(
+            "{:.1} / {:.1} / {:.1} ms",
+            f.engine_ms[0],
+            percentile(&f.engine_ms, 50.0),
+            percentile(&f.engine_ms, 95.0)
+        )
+    });
+    out += &row("client latency (POST → completion seen) min / p50 / p95", &|f| {
+        format!(
+            "{:.1} / {:.1} / {:.1} ms",
+            f.client_ms[0],
+            percentile(&f.client_ms, 50.0),
+            percentile(&f.client_ms, 95.0)
+        )
+    });
+    out += &row("WAL syncs per task (pg_stat_wal.wal_sync)", &|f| {
+        format!("{:.2}", f.syncs_per_task)
+    });
+    out += &row("throughput batch", &|f| {
+        format!("{batch} tasks (submitted in {:.2} s by 8 clients)", f.submitted_s)
+    });
+    out += &row("throughput", &|f| {
+        format!("{:.0} tasks/s, {:.0} steps/s", f.tasks_s, f.tasks_s * 4.0)
+    });
+    if let Some(base) = figures.iter().find(|f| f.lang == "rust") {
+        let p50 = percentile(&base.engine_ms, 50.0);
+        out += &row("engine p50 vs the Rust worker", &|f| {
+            format!("{:+.1} %", (percentile(&f.engine_ms, 50.0) / p50 - 1.0) * 100.0)
+        });
+    }
+    out
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let runs = env_usize("BENCH_RUNS", 100);
+    let batch = env_usize("BENCH_TASKS", 500);
+    let langs = std::env::var("BENCH_LANGS").unwrap_or_else(|_| "rust,python".into());
+    let mut figures = vec![];
+    for name in langs.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let l = lang(name);
+        println!("benchmarking the {name} worker ...");
+        figures.push(bench(&l, runs, batch).await?);
+    }
+    anyhow::ensure!(!figures.is_empty(), "BENCH_LANGS names no language");
+    let report = report(&figures, runs, batch);
     println!("{report}");
     let path = repo_root().join("docs/benchmarks.md");
     let header =

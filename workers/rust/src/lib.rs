@@ -51,16 +51,7 @@ pub struct WorkerArgs {
 
 /// Initialises logging: `RUST_LOG` filter (default info), JSON lines when `TASKER_LOG_FORMAT=json`.
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("TASKER_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    tasker_worker::host::init_logging(std::env::var("TASKER_LOG_FORMAT").as_deref() == Ok("json"));
 }
 
 /// Runs a worker process with these handlers until SIGTERM / SIGINT.

@@ -1,0 +1,79 @@
+//! `tasker_core._native`: the Python face of Tasker's core.
+//!
+//! Registration only, plus the small module functions. Conversion lives in `convert`, error
+//! mapping in `errors`, the context in `context`, the hosted runtime in `worker`. No SQL, state
+//! machine or retry policy here: the core crates own them.
+
+mod context;
+mod convert;
+mod errors;
+mod worker;
+
+use pyo3::prelude::*;
+use tasker_step::codes;
+
+#[pyfunction]
+fn error_kinds() -> Vec<&'static str> {
+    errors::KINDS.to_vec()
+}
+
+#[pyfunction]
+fn raise_native_error(py: Python<'_>, kind: &str, message: &str) -> PyResult<()> {
+    if !errors::KINDS.contains(&kind) {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "unknown native error kind {kind:?}"
+        )));
+    }
+    if kind == "task_creation" {
+        return Err(errors::task_creation_error(
+            py,
+            &tasker_step::CreateTaskError {
+                code: "INVALID_TASK_INPUT".into(),
+                message: message.into(),
+                field: Some("/context".into()),
+                details: vec![],
+                transient: false,
+            },
+        ));
+    }
+    Err(errors::error(py, kind, message))
+}
+
+#[pyfunction]
+fn engine_error_codes() -> std::collections::BTreeMap<&'static str, &'static str> {
+    [
+        ("STEP_TIMEOUT", codes::STEP_TIMEOUT),
+        ("UNHANDLED_EXCEPTION", codes::UNHANDLED_EXCEPTION),
+        ("HANDLER_NOT_FOUND", codes::HANDLER_NOT_FOUND),
+        ("WORKER_LOST", codes::WORKER_LOST),
+    ]
+    .into_iter()
+    .collect()
+}
+
+#[pyfunction]
+fn resolve_database_url(py: Python<'_>) -> PyResult<String> {
+    py.detach(tasker_devdb::resolve_database_url)
+        .map_err(|e| errors::error(py, "database", format!("no database: {e}")))
+}
+
+#[pyfunction]
+#[pyo3(signature = (json = false))]
+fn init_logging(json: bool) {
+    tasker_worker::host::init_logging(json);
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<context::PyStepContext>()?;
+    m.add_class::<context::PyStepLogger>()?;
+    m.add_class::<worker::PyWorker>()?;
+    m.add_class::<worker::PyDispatchedStep>()?;
+    m.add_function(wrap_pyfunction!(error_kinds, m)?)?;
+    m.add_function(wrap_pyfunction!(raise_native_error, m)?)?;
+    m.add_function(wrap_pyfunction!(engine_error_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(resolve_database_url, m)?)?;
+    m.add_function(wrap_pyfunction!(init_logging, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

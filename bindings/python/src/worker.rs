@@ -1,0 +1,172 @@
+//! `Worker` and `DispatchedStep`: the core runtime hosted in a Python process. Python threads
+//! wait in `next_step` with the GIL released; the runtime does all claiming and submitting.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use tasker_step::{StepError, StepOutcome};
+use tasker_worker::host::{HostStep, HostWorker};
+use tasker_worker::WorkerConfig;
+
+use crate::context::PyStepContext;
+use crate::convert::from_py;
+use crate::errors;
+
+/// A running worker serving the namespaces of its templates.
+#[pyclass(name = "Worker", module = "tasker_core._native", frozen)]
+pub struct PyWorker {
+    host: HostWorker,
+}
+
+#[pymethods]
+impl PyWorker {
+    #[new]
+    #[pyo3(signature = (database_url, *, template_path = None, namespaces = None, environment = None,
+        concurrency = 8, health_bind = None, visibility_timeout_ms = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        database_url: String,
+        template_path: Option<PathBuf>,
+        namespaces: Option<Vec<String>>,
+        environment: Option<String>,
+        concurrency: usize,
+        health_bind: Option<String>,
+        visibility_timeout_ms: Option<u64>,
+    ) -> PyResult<Self> {
+        let config = (|| {
+            let mut config = WorkerConfig::new(database_url).with_env()?;
+            if template_path.is_some() {
+                config.template_path = template_path;
+            }
+            if let Some(ns) = namespaces {
+                config.namespaces = ns;
+            }
+            if environment.is_some() {
+                config.environment = environment;
+            }
+            if concurrency == 0 {
+                return Err(tasker_worker::WorkerError::Config(
+                    "concurrency must be at least 1".into(),
+                ));
+            }
+            config.concurrency = concurrency;
+            if let Some(bind) = health_bind {
+                config.health_bind = Some(bind.parse().map_err(|_| {
+                    tasker_worker::WorkerError::Config(format!(
+                        "health_bind={bind:?} is not an address like 127.0.0.1:8081"
+                    ))
+                })?);
+            }
+            if let Some(ms) = visibility_timeout_ms {
+                if ms < 1000 {
+                    return Err(tasker_worker::WorkerError::Config(format!(
+                        "visibility_timeout_ms={ms} must be at least 1000"
+                    )));
+                }
+                config.visibility_timeout = Duration::from_millis(ms);
+            }
+            Ok(config)
+        })()
+        .map_err(|e| errors::worker_error(py, &e))?;
+        let host = py
+            .detach(|| HostWorker::start(config))
+            .map_err(|e| errors::worker_error(py, &e))?;
+        Ok(PyWorker { host })
+    }
+
+    #[getter]
+    fn namespaces(&self) -> Vec<String> {
+        self.host.namespaces().to_vec()
+    }
+
+    #[getter]
+    fn health_address(&self) -> Option<String> {
+        self.host.health_address().map(|a| a.to_string())
+    }
+
+    #[pyo3(signature = (timeout_ms = 200))]
+    fn next_step(&self, py: Python<'_>, timeout_ms: u64) -> PyResult<Option<PyDispatchedStep>> {
+        let timeout = Duration::from_millis(timeout_ms);
+        let step = py.detach(|| self.host.next_step(timeout));
+        step.map(|s| PyDispatchedStep::new(py, s)).transpose()
+    }
+
+    fn stop(&self) {
+        self.host.stop();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.host.is_closed()
+    }
+
+    #[pyo3(signature = (timeout_ms = None))]
+    fn join(&self, py: Python<'_>, timeout_ms: Option<u64>) -> PyResult<bool> {
+        let outcome = py.detach(|| self.host.join(timeout_ms.map(Duration::from_millis)));
+        match outcome {
+            None => Ok(false),
+            Some(Ok(())) => Ok(true),
+            Some(Err(failure)) => Err(errors::error(py, errors::kind_name(failure.kind), failure.message)),
+        }
+    }
+}
+
+/// One claimed step. Complete it exactly once; a step dropped uncompleted is recorded as an
+/// `UNHANDLED_EXCEPTION` failure by the runtime.
+#[pyclass(name = "DispatchedStep", module = "tasker_core._native", frozen)]
+pub struct PyDispatchedStep {
+    step: Mutex<Option<HostStep>>,
+    context: Py<PyStepContext>,
+    callable: String,
+}
+
+impl PyDispatchedStep {
+    fn new(py: Python<'_>, step: HostStep) -> PyResult<Self> {
+        let context = Py::new(py, PyStepContext::for_worker(step.context().clone(), step.runtime()))?;
+        Ok(PyDispatchedStep {
+            callable: step.callable().to_string(),
+            step: Mutex::new(Some(step)),
+            context,
+        })
+    }
+
+    fn finish(&self, outcome: StepOutcome) -> bool {
+        let step = self.step.lock().unwrap_or_else(|p| p.into_inner()).take();
+        step.map(|s| s.complete(outcome)).unwrap_or(false)
+    }
+}
+
+#[pymethods]
+impl PyDispatchedStep {
+    #[getter]
+    fn context(&self, py: Python<'_>) -> Py<PyStepContext> {
+        self.context.clone_ref(py)
+    }
+
+    #[getter]
+    fn callable(&self) -> &str {
+        &self.callable
+    }
+
+    fn complete(&self, envelope: &Bound<'_, PyAny>) -> bool {
+        let outcome = match from_py(envelope) {
+            Ok(value) => StepOutcome::from_envelope(&value),
+            Err(e) => StepOutcome::Failure(StepError::unhandled("InvalidResult", &e.to_string())),
+        };
+        self.finish(outcome)
+    }
+
+    fn complete_unhandled(&self, exception_class: &str, message: &str) -> bool {
+        self.finish(StepOutcome::Failure(StepError::unhandled(exception_class, message)))
+    }
+
+    fn complete_handler_not_found(&self) -> bool {
+        self.finish(StepOutcome::Failure(StepError::handler_not_found(&self.callable)))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("DispatchedStep(callable={:?})", self.callable)
+    }
+}

@@ -1,0 +1,199 @@
+//! Hosting the runtime inside another language's process.
+//!
+//! The Ruby, Python and TypeScript bindings all need the same thing: boot a [`Worker`] with a
+//! foreign [`Executor`] on a Tokio runtime of its own, let interpreter threads wait for steps, let
+//! a handler create tasks synchronously from its own thread, and stop and join the runtime.
+//! [`HostWorker`] is that, so a binding is only conversion, error mapping and the wait with the
+//! interpreter lock released.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tasker_step::{CreateTaskError, CreatedTask, StepContext, TaskRequest};
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+
+use crate::dispatch::{DispatchedStep, Dispatcher};
+use crate::runtime::{Executor, Worker};
+use crate::{WorkerConfig, WorkerError, WorkerErrorKind};
+
+/// A worker running on its own threads, serving a foreign executor.
+pub struct HostWorker {
+    dispatcher: Dispatcher,
+    handle: Handle,
+    shutdown: watch::Sender<bool>,
+    namespaces: Vec<String>,
+    health: Option<SocketAddr>,
+    done: flume::Receiver<Result<(), WorkerError>>,
+    outcome: Mutex<Option<Result<(), HostFailure>>>,
+}
+
+/// Why a hosted claim loop ended with an error (kept so every `join` can report it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostFailure {
+    pub kind: WorkerErrorKind,
+    pub message: String,
+}
+
+impl std::fmt::Debug for HostWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostWorker")
+            .field("namespaces", &self.namespaces)
+            .field("health", &self.health)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostWorker {
+    /// Boots the worker (migrations, template registration, `/health` when configured) and starts
+    /// its claim loop on a background thread. Blocks the calling thread until boot is done.
+    pub fn start(config: WorkerConfig) -> Result<HostWorker, WorkerError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("tasker-worker")
+            .enable_all()
+            .build()?;
+        let (executor, dispatcher) = Executor::foreign();
+        let worker = runtime.block_on(Worker::boot(config, executor))?;
+        let health = runtime.block_on(worker.start_health())?;
+        let namespaces = worker.namespaces().to_vec();
+        let shutdown = worker.shutdown_handle();
+        let handle = runtime.handle().clone();
+        let (done_tx, done) = flume::bounded(1);
+        std::thread::Builder::new()
+            .name("tasker-worker-main".into())
+            .spawn(move || {
+                let result = runtime.block_on(worker.run());
+                // Leave the runtime's remaining tasks (health server) a moment, then drop it here,
+                // on a thread that is not inside it.
+                runtime.shutdown_timeout(Duration::from_secs(1));
+                let _ = done_tx.send(result);
+            })?;
+        Ok(HostWorker {
+            dispatcher,
+            handle,
+            shutdown,
+            namespaces,
+            health,
+            done,
+            outcome: Mutex::new(None),
+        })
+    }
+
+    pub fn namespaces(&self) -> &[String] {
+        &self.namespaces
+    }
+
+    /// Where `/health` listens, when configured.
+    pub fn health_address(&self) -> Option<SocketAddr> {
+        self.health
+    }
+
+    /// Blocks the calling thread until a step arrives or `timeout` passes.
+    pub fn next_step(&self, timeout: Duration) -> Option<HostStep> {
+        self.dispatcher.next_step(timeout).map(|step| HostStep {
+            step,
+            handle: Some(self.handle.clone()),
+        })
+    }
+
+    /// Async variant for event-loop hosts.
+    pub async fn next_step_async(&self) -> Option<HostStep> {
+        self.dispatcher.next_step_async().await.map(|step| HostStep {
+            step,
+            handle: Some(self.handle.clone()),
+        })
+    }
+
+    /// Stops claiming. Steps already claimed are still handed out and wait for their outcome.
+    pub fn stop(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// True once the runtime has stopped and no step is left to hand out.
+    pub fn is_closed(&self) -> bool {
+        self.dispatcher.is_closed()
+    }
+
+    /// Waits up to `timeout` (forever with `None`) for the claim loop to end. `None` while it still
+    /// runs; then its result, every time it is asked.
+    pub fn join(&self, timeout: Option<Duration>) -> Option<Result<(), HostFailure>> {
+        let mut outcome = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
+        if outcome.is_none() {
+            let received = match timeout {
+                Some(t) => self.done.recv_timeout(t).ok(),
+                None => self.done.recv().ok(),
+            };
+            *outcome = received.map(|r| {
+                r.map_err(|e| HostFailure {
+                    kind: e.kind(),
+                    message: e.to_string(),
+                })
+            });
+        }
+        outcome.clone()
+    }
+}
+
+impl Drop for HostWorker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A claimed step in a host thread: the context, the callable, and a way to create tasks
+/// synchronously on the worker's runtime.
+pub struct HostStep {
+    step: DispatchedStep,
+    handle: Option<Handle>,
+}
+
+impl HostStep {
+    pub fn context(&self) -> &StepContext {
+        &self.step.context
+    }
+
+    pub fn callable(&self) -> &str {
+        &self.step.callable
+    }
+
+    /// Hands the outcome back; false if the runtime no longer waits for it.
+    pub fn complete(self, outcome: tasker_step::StepOutcome) -> bool {
+        self.step.complete(outcome)
+    }
+
+    /// A handle for [`create_task_blocking`] that outlives the step.
+    pub fn runtime(&self) -> Option<Handle> {
+        self.handle.clone()
+    }
+}
+
+/// Runs `context.create_task(request)` to completion from a host thread (never from inside the
+/// runtime). With no runtime (a context built by `StepContext::from_json`), the context answers
+/// itself without I/O.
+pub fn create_task_blocking(
+    runtime: Option<&Handle>,
+    context: &StepContext,
+    request: TaskRequest,
+) -> Result<CreatedTask, CreateTaskError> {
+    match runtime {
+        Some(handle) => handle.block_on(context.create_task(request)),
+        None => futures::executor::block_on(context.create_task(request)),
+    }
+}
+
+/// Initialises logging for a host process: `RUST_LOG` filter (default `info,sqlx=warn`) to stderr,
+/// JSON lines when `json`. Safe to call more than once: later calls do nothing.
+pub fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

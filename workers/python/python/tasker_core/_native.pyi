@@ -1,0 +1,167 @@
+"""The compiled core (``bindings/python``). Checked against the module by ``mypy.stubtest``."""
+
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union, final
+
+__all__ = [
+    "StepContext",
+    "StepLogger",
+    "Worker",
+    "DispatchedStep",
+    "error_kinds",
+    "raise_native_error",
+    "engine_error_codes",
+    "resolve_database_url",
+    "init_logging",
+]
+
+@final
+class StepLogger:
+    """Logs through the core's tracing; every line carries correlation_id, task_uuid, step_uuid,
+    step_name and namespace."""
+
+    def debug(self, message: str) -> None: ...
+    def info(self, message: str) -> None: ...
+    def warning(self, message: str) -> None: ...
+    def error(self, message: str) -> None: ...
+
+@final
+class StepContext:
+    """What a handler receives (spec §0.5). Input and dependency results are read-only: every
+    accessor returns a fresh copy."""
+
+    @staticmethod
+    def from_json(
+        data: Union[str, Mapping[str, Any]],
+        task_creator: Optional[Callable[[Dict[str, Any]], Mapping[str, Any]]] = None,
+    ) -> StepContext:
+        """Test helper: a context from JSON text or a dict such as ``{"step_name": "validate_cart",
+        "input": {...}, "dependency_results": {"a": {...}}, "attempt": 2}``. Every field is optional.
+        ``task_creator(request) -> {task_uuid, status, created, ...}`` serves ``create_task`` and may
+        raise ``TaskCreationError``. Raises ``InvalidContextError`` for data of the wrong shape."""
+        ...
+    @property
+    def task_uuid(self) -> str: ...
+    @property
+    def step_uuid(self) -> str: ...
+    @property
+    def step_name(self) -> str: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def workflow_name(self) -> str: ...
+    @property
+    def workflow_version(self) -> str: ...
+    @property
+    def correlation_id(self) -> str: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def input(self) -> Dict[str, Any]: ...
+    @property
+    def dependency_results(self) -> Dict[str, Any]: ...
+    @property
+    def config(self) -> Dict[str, Any]: ...
+    @property
+    def logger(self) -> StepLogger: ...
+    def get_input(self, key: str) -> Any: ...
+    def get_input_or(self, key: str, default: Any) -> Any: ...
+    def get_dependency_result(self, step_name: str) -> Any: ...
+    def get_dependency_field(self, step_name: str, *path: Union[str, int]) -> Any: ...
+    def get_config(self, key: str) -> Any: ...
+    def is_retry(self) -> bool: ...
+    def is_last_retry(self) -> bool: ...
+    def create_task(
+        self,
+        namespace: str,
+        name: str,
+        context: Mapping[str, Any],
+        *,
+        version: Optional[str] = None,
+        correlation_id: Optional[str] = None,
+        parent_correlation_id: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+        initiator: Optional[str] = None,
+        source_system: Optional[str] = None,
+        reason: Optional[str] = None,
+        tags: Optional[List[str]] = None,
+        priority: Optional[int] = None,
+    ) -> Dict[str, Any]:
+        """Creates a task through the engine (§0.3); returns ``{task_uuid, status, created,
+        namespace, name, version, correlation_id}``. Raises ``TaskCreationError``."""
+        ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class DispatchedStep:
+    """One claimed step handed to this process."""
+
+    @property
+    def context(self) -> StepContext: ...
+    @property
+    def callable(self) -> str: ...
+    def complete(self, envelope: Mapping[str, Any]) -> bool:
+        """Hands the §0.6 envelope back; False if the runtime no longer waits for it."""
+        ...
+    def complete_unhandled(self, exception_class: str, message: str) -> bool:
+        """Records an ``UNHANDLED_EXCEPTION`` failure ``<exception_class>: <message>``."""
+        ...
+    def complete_handler_not_found(self) -> bool:
+        """Records the permanent ``HANDLER_NOT_FOUND`` failure for this step's callable."""
+        ...
+
+@final
+class Worker:
+    """The core worker runtime, running on its own threads. Boots (migrations, template
+    registration) before returning."""
+
+    def __new__(
+        cls,
+        database_url: str,
+        *,
+        template_path: Optional[str] = None,
+        namespaces: Optional[List[str]] = None,
+        environment: Optional[str] = None,
+        concurrency: int = 8,
+        health_bind: Optional[str] = None,
+        visibility_timeout_ms: Optional[int] = None,
+    ) -> Worker: ...
+    @property
+    def namespaces(self) -> List[str]: ...
+    @property
+    def health_address(self) -> Optional[str]: ...
+    def next_step(self, timeout_ms: int = 200) -> Optional[DispatchedStep]:
+        """Waits (interpreter lock released) up to ``timeout_ms`` for the next claimed step."""
+        ...
+    def stop(self) -> None:
+        """Stops claiming; steps already claimed are still handed out and must be completed."""
+        ...
+    def is_closed(self) -> bool:
+        """True once the runtime has stopped and no step is left to hand out."""
+        ...
+    def join(self, timeout_ms: Optional[int] = None) -> bool:
+        """Waits for the runtime to finish; True when it has. Raises its error if it failed."""
+        ...
+
+def error_kinds() -> List[str]:
+    """Every error kind the native module raises; each maps to a class in ``tasker_core.errors``."""
+    ...
+
+def raise_native_error(kind: str, message: str) -> None:
+    """Raises the exception mapped to ``kind`` exactly as the runtime does (for tests)."""
+    ...
+
+def engine_error_codes() -> Dict[str, str]:
+    """The engine-generated step error codes (§0.6)."""
+    ...
+
+def resolve_database_url() -> str:
+    """``DATABASE_URL``, else the private dev database (started when needed)."""
+    ...
+
+def init_logging(json: bool = False) -> None:
+    """Routes core logs (``RUST_LOG`` filter, default info) to stderr; once per process."""
+    ...
+
+__version__: str

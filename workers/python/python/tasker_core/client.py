@@ -1,0 +1,150 @@
+"""A REST client for applications: create tasks, read them, wait for them.
+
+    client = Client("http://127.0.0.1:8080")
+    task = client.create_task("ecommerce_py", "ecommerce_order_processing", {...})
+    final = client.wait_for_task(task["task_uuid"], timeout=30)
+
+Errors are the typed exceptions of :mod:`tasker_core.errors`: :class:`TaskCreationError` (with the
+§0.3 ``code``, ``field`` and ``details``) from :meth:`Client.create_task`, :class:`TaskNotFoundError`
+for an unknown uuid, :class:`ServerUnavailableError` when the server cannot be reached or fails.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from .errors import ApiError, ServerUnavailableError, TaskCreationError, TaskNotFoundError, WaitTimeoutError
+
+#: Task states after which nothing changes without an operator.
+TERMINAL_STATUSES = frozenset({"complete", "error", "cancelled", "resolved_manually"})
+
+
+class Client:
+    """Speaks the orchestration server's REST API (``/v1``)."""
+
+    def __init__(self, url: str = "http://127.0.0.1:8080", timeout: float = 10.0) -> None:
+        parsed = urllib.parse.urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"url must look like http://host:port, got {url!r}")
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _request(self, method: str, path: str, body: Optional[Any] = None) -> Tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return resp.status, _json_or_none(resp.read())
+        except urllib.error.HTTPError as e:
+            return e.code, _json_or_none(e.read())
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise ServerUnavailableError(0, "ENGINE_UNAVAILABLE", f"cannot reach {self.url}: {reason}") from e
+
+    def create_task(
+        self,
+        namespace: str,
+        name: str,
+        context: Mapping[str, Any],
+        *,
+        version: Optional[str] = None,
+        correlation_id: Optional[str] = None,
+        parent_correlation_id: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+        initiator: Optional[str] = None,
+        source_system: Optional[str] = None,
+        reason: Optional[str] = None,
+        tags: Optional[List[str]] = None,
+        priority: Optional[int] = None,
+    ) -> Dict[str, Any]:
+        """``POST /v1/tasks``: ``{task_uuid, status, created, namespace, name, version,
+        correlation_id}``. ``created`` is False for an idempotent replay."""
+        body: Dict[str, Any] = {"namespace": namespace, "name": name, "context": dict(context)}
+        optional = {
+            "version": version,
+            "correlation_id": correlation_id,
+            "parent_correlation_id": parent_correlation_id,
+            "idempotency_key": idempotency_key,
+            "initiator": initiator,
+            "source_system": source_system,
+            "reason": reason,
+            "tags": tags,
+            "priority": priority,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        try:
+            status, payload = self._request("POST", "/v1/tasks", body)
+        except ServerUnavailableError as e:
+            raise TaskCreationError("ENGINE_UNAVAILABLE", e.message, transient=True) from e
+        if status in (200, 201) and isinstance(payload, dict):
+            return payload
+        err = _error_body(payload)
+        raise TaskCreationError(
+            err.get("code") or ("INTERNAL_ERROR" if status >= 500 else "INVALID_REQUEST"),
+            err.get("message") or f"server answered {status}",
+            field=err.get("field"),
+            details=err.get("details") or [],
+            transient=status >= 500,
+        )
+
+    def get_task(self, task_uuid: str) -> Dict[str, Any]:
+        """``GET /v1/tasks/{uuid}``: the task with its steps."""
+        status, payload = self._request("GET", f"/v1/tasks/{urllib.parse.quote(task_uuid, safe='')}")
+        return self._ok(status, payload)
+
+    def list_tasks(self, **filters: Any) -> Dict[str, Any]:
+        """``GET /v1/tasks?namespace=&name=&status=&limit=&cursor=``."""
+        query = urllib.parse.urlencode({k: v for k, v in filters.items() if v is not None})
+        status, payload = self._request("GET", "/v1/tasks" + (f"?{query}" if query else ""))
+        return self._ok(status, payload)
+
+    def cancel_task(self, task_uuid: str) -> Dict[str, Any]:
+        """``POST /v1/tasks/{uuid}/cancel``."""
+        status, payload = self._request("POST", f"/v1/tasks/{urllib.parse.quote(task_uuid, safe='')}/cancel")
+        return self._ok(status, payload)
+
+    def wait_for_task(self, task_uuid: str, timeout: float = 30.0, poll_interval: float = 0.05) -> Dict[str, Any]:
+        """Polls until the task is in a terminal state; raises :class:`WaitTimeoutError` after
+        ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        last: Optional[str] = None
+        while True:
+            task = self.get_task(task_uuid)
+            last = task.get("status")
+            if last in TERMINAL_STATUSES:
+                return task
+            if time.monotonic() >= deadline:
+                raise WaitTimeoutError(task_uuid, timeout, last)
+            time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+
+    def _ok(self, status: int, payload: Any) -> Dict[str, Any]:
+        if 200 <= status < 300 and isinstance(payload, dict):
+            return payload
+        err = _error_body(payload)
+        code = err.get("code") or "UNKNOWN"
+        message = err.get("message") or f"server answered {status}"
+        if status == 404:
+            raise TaskNotFoundError(status, code, message, err.get("field"))
+        if status >= 500:
+            raise ServerUnavailableError(status, code, message, err.get("field"))
+        raise ApiError(status, code, message, err.get("field"))
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8")) if raw else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def _error_body(payload: Any) -> Dict[str, Any]:
+    error = payload.get("error") if isinstance(payload, dict) else None
+    return error if isinstance(error, dict) else {}

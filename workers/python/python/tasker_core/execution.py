@@ -1,0 +1,47 @@
+"""Runs one attempt of a handler the way the worker does: typed errors become failures, any other
+exception becomes an ``UNHANDLED_EXCEPTION`` failure, and a wrong return value is reported."""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from ._native import StepContext
+from .errors import StepError
+from .handler import StepHandler, StepHandlerResult
+
+UNHANDLED_EXCEPTION = "UNHANDLED_EXCEPTION"
+
+
+def unhandled(exception_class: str, message: str) -> StepHandlerResult:
+    """The failure recorded for an unexpected exception: ``<class>: <message>``, retryable."""
+    return StepHandlerResult(
+        success=False,
+        error={
+            "message": f"{exception_class}: {message}",
+            "error_code": UNHANDLED_EXCEPTION,
+            "retryable": True,
+            "retry_after": None,
+            "context": {},
+        },
+    )
+
+
+def execute(handler: StepHandler, context: StepContext) -> StepHandlerResult:
+    """One attempt of ``handler`` on ``context``; never raises for handler errors."""
+    try:
+        outcome: Any = handler.call(context)
+    except StepError as e:
+        return StepHandlerResult.from_error(e)
+    except Exception as e:  # noqa: BLE001 - every other exception is a typed step failure
+        return unhandled(type(e).__name__, str(e))
+    if not isinstance(outcome, StepHandlerResult):
+        return unhandled(
+            "InvalidResult",
+            f"{type(handler).__name__}.call returned {type(outcome).__name__}, expected StepHandlerResult",
+        )
+    return outcome
+
+
+def envelope(handler: StepHandler, context: StepContext) -> Dict[str, Any]:
+    """:func:`execute`, as the §0.6 envelope."""
+    return execute(handler, context).to_envelope()

@@ -1,0 +1,194 @@
+"""The worker runtime hosted in this Python process and the REST client, against a real
+PostgreSQL (the dev database, or DATABASE_URL) and the real `tasker server` binary.
+
+Needs the binaries built (`cargo make test` builds them first); a missing binary fails the test."""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tasker_core import Client, StepHandler, _native
+from tasker_core.errors import (
+    ApiError,
+    TaskCreationError,
+    TaskNotFoundError,
+    WaitTimeoutError,
+)
+from tasker_core.registry import HandlerRegistry
+from tasker_core.worker import WorkerRunner
+
+REPO = Path(__file__).resolve().parents[3]
+TEMPLATES = REPO / "fixtures/task_templates/python/tests"
+
+
+def bin_dir() -> Path:
+    if os.environ.get("TASKER_BIN_DIR"):
+        return Path(os.environ["TASKER_BIN_DIR"])
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+    return target / "debug"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fresh_database() -> str:
+    base = _native.resolve_database_url()
+    name = f"pytest_{uuid.uuid4().hex[:12]}"
+    psql = shutil.which("psql")
+    assert psql, "psql is required (tools/setup.sh installs postgresql-client)"
+    subprocess.run([psql, base, "-qc", f"CREATE DATABASE {name}"], check=True)
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+class CreatesTask(StepHandler):
+    """Step `a` of the linear workflow, replaced: creates a diamond task through the engine."""
+
+    def call(self, context):
+        created = context.create_task(
+            context.namespace, "diamond_workflow", {"n": 2}, idempotency_key=f"child:{context.step_uuid}"
+        )
+        return self.success({"value": 1, "attempt": context.attempt, "child": created})
+
+
+@pytest.fixture(scope="module")
+def stack():
+    server_bin = bin_dir() / "tasker"
+    assert server_bin.exists(), f"{server_bin} is missing: build the binaries first (cargo make build-bins)"
+    url = fresh_database()
+    env = dict(os.environ, DATABASE_URL=url, TASKER_ENV="test", RUST_LOG="warn")
+    worker = _native.Worker(
+        url, template_path=str(TEMPLATES), environment="test", concurrency=4, health_bind="127.0.0.1:0"
+    )
+    registry = HandlerRegistry()
+    runner = WorkerRunner(worker, registry, threads=4)
+    runner.start()
+    port = free_port()
+    env["TASKER_BIND"] = f"127.0.0.1:{port}"
+    server = subprocess.Popen([str(server_bin), "server"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/ready", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        assert server.poll() is None, f"server exited: {server.stderr.read().decode() if server.stderr else ''}"
+        assert time.monotonic() < deadline, "server not ready after 30 s"
+        time.sleep(0.05)
+    yield {"client": Client(base), "worker": worker, "runner": runner, "registry": registry}
+    runner.stop()
+    runner.wait()
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def test_worker_boots_and_reports_namespaces_and_health(stack):
+    worker = stack["worker"]
+    assert worker.namespaces == ["tasker_tests_py"]
+    with urllib.request.urlopen(f"http://{worker.health_address}/health", timeout=5) as r:
+        assert r.status == 200
+
+
+def test_linear_workflow_runs_on_python_threads(stack):
+    c = stack["client"]
+    t = c.create_task("tasker_tests_py", "linear_workflow", {"n": 4}, version="1.0.0")
+    assert t["created"] is True and t["status"] == "pending"
+    done = c.wait_for_task(t["task_uuid"], timeout=30)
+    assert done["status"] == "complete"
+    values = {s["name"]: s["result"]["value"] for s in done["steps"]}
+    assert values == {"a": 5, "b": 10, "c": 7, "d": 49}
+
+
+def test_handler_exception_fails_the_step_and_the_worker_keeps_serving(stack):
+    c = stack["client"]
+    t = c.create_task("tasker_tests_py", "diamond_workflow", {"n": 1, "behaviors": {"left": {"mode": "panic"}}})
+    done = c.wait_for_task(t["task_uuid"], timeout=30)
+    left = {s["name"]: s for s in done["steps"]}["left"]
+    assert done["status"] == "error"
+    assert left["attempts"] == 3
+    assert left["error"]["error_code"] == "UNHANDLED_EXCEPTION"
+    assert left["error"]["message"] == "RuntimeError: step left was told to panic"
+    again = c.create_task("tasker_tests_py", "diamond_workflow", {"n": 1})
+    assert c.wait_for_task(again["task_uuid"], timeout=30)["status"] == "complete"
+
+
+def test_handler_creates_a_task_through_the_engine(stack):
+    stack["registry"].register("tasker_tests.step_handlers.LinearAHandler", CreatesTask)
+    try:
+        c = stack["client"]
+        t = c.create_task("tasker_tests_py", "linear_workflow", {"n": 1}, version="1.0.0")
+        done = c.wait_for_task(t["task_uuid"], timeout=30)
+    finally:
+        stack["registry"].register("tasker_tests.step_handlers.LinearAHandler", _linear_a())
+    assert done["status"] == "complete"
+    child = {s["name"]: s for s in done["steps"]}["a"]["result"]["child"]
+    assert child["created"] is True and child["name"] == "diamond_workflow"
+    finished = c.wait_for_task(child["task_uuid"], timeout=30)
+    assert finished["status"] == "complete"
+    assert {s["name"]: s["result"]["value"] for s in finished["steps"]}["end"] == 16
+
+
+def _linear_a():
+    from tasker_tests.step_handlers import LinearAHandler
+
+    return LinearAHandler
+
+
+def test_client_maps_creation_errors_to_task_creation_error(stack):
+    c = stack["client"]
+    with pytest.raises(TaskCreationError) as e:
+        c.create_task("tasker_tests_py", "linear_workflow", {"n": "four"})
+    assert (e.value.code, e.value.field, e.value.transient) == ("INVALID_TASK_INPUT", "/context/n", False)
+    assert e.value.details[0]["keyword"] == "type"
+    with pytest.raises(TaskCreationError) as e:
+        c.create_task("tasker_tests_py", "no_such_workflow", {})
+    assert (e.value.code, e.value.field) == ("TEMPLATE_NOT_FOUND", "/name")
+    key = f"k-{uuid.uuid4()}"
+    first = c.create_task("tasker_tests_py", "diamond_workflow", {"n": 3}, idempotency_key=key)
+    replay = c.create_task("tasker_tests_py", "diamond_workflow", {"n": 3}, idempotency_key=key)
+    assert replay["task_uuid"] == first["task_uuid"] and replay["created"] is False
+    with pytest.raises(TaskCreationError) as e:
+        c.create_task("tasker_tests_py", "diamond_workflow", {"n": 4}, idempotency_key=key)
+    assert e.value.code == "IDEMPOTENCY_CONFLICT"
+
+
+def test_client_reads_tasks_and_reports_unknown_ones(stack):
+    c = stack["client"]
+    with pytest.raises(TaskNotFoundError) as e:
+        c.get_task(str(uuid.uuid4()))
+    assert e.value.status == 404
+    with pytest.raises(ApiError) as e:
+        c.get_task("not-a-uuid")
+    assert e.value.status == 400
+    listed = c.list_tasks(namespace="tasker_tests_py", limit=2)
+    assert len(listed["tasks"]) <= 2
+
+
+def test_wait_for_task_times_out_with_the_last_status(stack):
+    c = stack["client"]
+    t = c.create_task("tasker_tests_py", "diamond_workflow", {"n": 1, "behaviors": {"start": {"mode": "sleep", "ms": 1500}}})
+    with pytest.raises(WaitTimeoutError) as e:
+        c.wait_for_task(t["task_uuid"], timeout=0.2)
+    assert e.value.last_status in ("pending", "in_progress")
+    assert c.wait_for_task(t["task_uuid"], timeout=30)["status"] == "complete"
+
+
+def test_unreachable_server_is_a_transient_creation_error():
+    c = Client(f"http://127.0.0.1:{free_port()}", timeout=2)
+    with pytest.raises(TaskCreationError) as e:
+        c.create_task("x", "y", {})
+    assert e.value.code == "ENGINE_UNAVAILABLE" and e.value.transient is True
+    with pytest.raises(ValueError):
+        Client("localhost:8080")
