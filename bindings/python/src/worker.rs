@@ -124,7 +124,10 @@ pub struct PyDispatchedStep {
 
 impl PyDispatchedStep {
     fn new(py: Python<'_>, step: HostStep) -> PyResult<Self> {
-        let context = Py::new(py, PyStepContext::for_worker(step.context().clone(), step.runtime()))?;
+        let context = Py::new(
+            py,
+            PyStepContext::for_worker(step.context().clone(), Some(step.runtime())),
+        )?;
         Ok(PyDispatchedStep {
             callable: step.callable().to_string(),
             step: Mutex::new(Some(step)),

@@ -94,7 +94,7 @@ impl HostWorker {
     pub fn next_step(&self, timeout: Duration) -> Option<HostStep> {
         self.dispatcher.next_step(timeout).map(|step| HostStep {
             step,
-            handle: Some(self.handle.clone()),
+            handle: self.handle.clone(),
         })
     }
 
@@ -102,7 +102,7 @@ impl HostWorker {
     pub async fn next_step_async(&self) -> Option<HostStep> {
         self.dispatcher.next_step_async().await.map(|step| HostStep {
             step,
-            handle: Some(self.handle.clone()),
+            handle: self.handle.clone(),
         })
     }
 
@@ -146,7 +146,7 @@ impl Drop for HostWorker {
 /// synchronously on the worker's runtime.
 pub struct HostStep {
     step: DispatchedStep,
-    handle: Option<Handle>,
+    handle: Handle,
 }
 
 impl HostStep {
@@ -163,8 +163,8 @@ impl HostStep {
         self.step.complete(outcome)
     }
 
-    /// A handle for [`create_task_blocking`] that outlives the step.
-    pub fn runtime(&self) -> Option<Handle> {
+    /// The worker's runtime, for [`create_task_blocking`]; it outlives the step.
+    pub fn runtime(&self) -> Handle {
         self.handle.clone()
     }
 }

@@ -30,6 +30,8 @@ from data_pipeline.step_handlers import (  # noqa: E402
 from tasker_core import StepHandler, StepHandlerResult  # noqa: E402
 from tasker_core.testing import build_context, run_handler  # noqa: E402
 
+from blog_assertions import assert_json_equal
+
 TIMESTAMP = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
 REPO = _PYTHON_WORKER.parents[1]
 
@@ -65,25 +67,6 @@ def take_timestamp(result: Dict[str, Any], key: str) -> Dict[str, Any]:
 def assert_failure(r: StepHandlerResult, code: str, message: str) -> None:
     assert not r.success, f"expected a failure, got {r.result}"
     assert r.error == {"message": message, "error_code": code, "retryable": False, "retry_after": None, "context": {}}
-
-
-def assert_json_equal(actual: Any, expected: Any) -> None:
-    """Equal as JSON, and every integer of ``expected`` is an ``int`` in ``actual`` as well."""
-    assert actual == expected
-    _assert_same_kinds(actual, expected, "$")
-
-
-def _assert_same_kinds(actual: Any, expected: Any, path: str) -> None:
-    if isinstance(expected, dict):
-        for k in expected:
-            _assert_same_kinds(actual[k], expected[k], f"{path}.{k}")
-    elif isinstance(expected, list):
-        for i, (a, e) in enumerate(zip(actual, expected)):
-            _assert_same_kinds(a, e, f"{path}[{i}]")
-    elif type(expected) is int:
-        assert type(actual) is int, f"{path} = {actual!r} must be an integer"
-    elif type(expected) is float:
-        assert type(actual) is float, f"{path} = {actual!r} must be a non-integral number"
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,8 @@ from ecommerce.step_handlers import (  # noqa: E402
 from tasker_core import StepHandler, StepHandlerResult  # noqa: E402
 from tasker_core.testing import build_context, run_handler  # noqa: E402
 
+from blog_assertions import assert_json_equal
+
 TS = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
 REPO = _PYTHON_WORKER.parents[1]
 
@@ -167,25 +169,6 @@ def assert_recent(value: Any, before: dt.datetime) -> dt.datetime:
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def assert_json_equal(actual: Any, expected: Any) -> None:
-    """Equal as JSON, and every integer of ``expected`` is an ``int`` in ``actual`` as well."""
-    assert actual == expected
-    _assert_same_kinds(actual, expected, "$")
-
-
-def _assert_same_kinds(actual: Any, expected: Any, path: str) -> None:
-    if isinstance(expected, dict):
-        for k in expected:
-            _assert_same_kinds(actual[k], expected[k], f"{path}.{k}")
-    elif isinstance(expected, list):
-        for i, (a, e) in enumerate(zip(actual, expected)):
-            _assert_same_kinds(a, e, f"{path}[{i}]")
-    elif type(expected) is int:
-        assert type(actual) is int, f"{path} = {actual!r} must be an integer"
-    elif type(expected) is float:
-        assert type(actual) is float, f"{path} = {actual!r} must be a non-integral number"
 
 
 def cart(items: Any) -> Dict[str, Any]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
 
 from ._native import StepContext
-from .errors import StepError
+from .errors import PermanentError, RetryableError, StepError
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,6 @@ class StepHandler:
         context: Optional[Mapping[str, Any]] = None,
     ) -> StepHandlerResult:
         """A failed attempt, as if the matching typed error had been raised."""
-        from .errors import PermanentError, RetryableError
-
         error: StepError
         if retryable:
             error = RetryableError(message, error_code=error_code, retry_after=retry_after, context=context)

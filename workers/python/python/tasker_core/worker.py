@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, List, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from . import _native
 from .errors import HandlerNotFoundError, TaskerError
@@ -148,9 +148,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
-def run_forever(argv: Optional[List[str]] = None) -> None:
-    sys.exit(main(argv))
-
-
 if __name__ == "__main__":
-    run_forever()
+    sys.exit(main())
