@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Tasker's build and tests need on a Debian machine with Rust: the PostgreSQL
 # server binaries (15+, no server is started; the dev db runs its own cluster), python3 with venv
-# and pip, and cargo-make. Language packages (maturin, pytest...) come from `cargo make python-setup`.
+# and pip, Ruby with headers, libclang and RSpec, and cargo-make. Language packages (maturin, pytest...) come from `cargo make python-setup`.
 set -euo pipefail
 
 have_pg_server() {
@@ -15,6 +15,11 @@ command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   packages+=(python3 python3-venv python3-pip)
 fi
+# The Ruby worker: Ruby with headers (magnus/rb-sys), libclang (rb-sys generates its bindings with
+# bindgen) and RSpec, all from Debian: no gem server is needed.
+command -v ruby >/dev/null 2>&1 && [ -f "$(ruby -e 'print RbConfig::CONFIG["rubyhdrdir"].to_s')/ruby.h" ] || packages+=(ruby-dev)
+ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || packages+=(libclang-dev)
+command -v rspec >/dev/null 2>&1 || packages+=(ruby-rspec)
 if [ "${#packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
   export DEBIAN_FRONTEND=noninteractive
@@ -29,6 +34,12 @@ if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   echo "setup: python3 with venv and pip is still missing" >&2
   exit 1
 fi
+for tool in ruby gem rspec; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "setup: $tool is still missing" >&2
+    exit 1
+  fi
+done
 if ! command -v cargo-make >/dev/null 2>&1; then
   cargo install cargo-make --locked
 fi

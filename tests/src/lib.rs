@@ -28,6 +28,10 @@ pub struct Lang {
     template_dir: PathBuf,
     /// `TASKER_HANDLER_PATH` (directories joined with `:`), for interpreted languages.
     handler_path: Option<String>,
+    /// Extra environment the worker process needs (e.g. the private gem home for Ruby).
+    env: Vec<(String, String)>,
+    /// The verb that installs this language's worker, for the message when it is missing.
+    setup: &'static str,
 }
 
 impl Lang {
@@ -79,8 +83,11 @@ pub fn languages() -> Vec<Lang> {
             args: vec![],
             template_dir: repo_root().join("fixtures/task_templates/rust"),
             handler_path: None,
+            env: vec![],
+            setup: "build-bins",
         },
         python(),
+        ruby(),
     ]
 }
 
@@ -106,6 +113,40 @@ fn python() -> Lang {
             examples.join("blog").display(),
             examples.join("test_workflows").display()
         )),
+        env: vec![],
+        setup: "python-setup",
+    }
+}
+
+/// The gem home `cargo make ruby-setup` installs the Ruby worker gem into: `TASKER_GEM_HOME`, else
+/// the checkout's `.gems`.
+pub fn ruby_gem_home() -> PathBuf {
+    match std::env::var_os("TASKER_GEM_HOME") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => repo_root().join(".gems"),
+    }
+}
+
+/// The installed gem's `tasker-worker` executable, serving the Ruby blog and test handlers.
+fn ruby() -> Lang {
+    let examples = repo_root().join("workers/ruby/examples");
+    let gems = ruby_gem_home();
+    Lang {
+        name: "ruby",
+        suffix: "rb",
+        program: gems.join("bin/tasker-worker"),
+        args: vec![],
+        template_dir: repo_root().join("fixtures/task_templates/ruby"),
+        handler_path: Some(format!(
+            "{}:{}",
+            examples.join("blog").display(),
+            examples.join("test_workflows").display()
+        )),
+        env: vec![
+            ("GEM_HOME".into(), gems.display().to_string()),
+            ("GEM_PATH".into(), gems.display().to_string()),
+        ],
+        setup: "ruby-setup",
     }
 }
 
@@ -240,9 +281,10 @@ impl Stack {
         } else {
             assert!(
                 lang.program.exists(),
-                "{} worker: {} is missing (run `cargo make python-setup`, or set TASKER_PYTHON)",
+                "{} worker: {} is missing (run `cargo make {}`)",
                 lang.name,
-                lang.program.display()
+                lang.program.display(),
+                lang.setup
             );
             lang.program.clone()
         };
@@ -256,6 +298,7 @@ impl Stack {
         if let Some(h) = &lang.handler_path {
             env.push(("TASKER_HANDLER_PATH".into(), h.clone()));
         }
+        env.extend(lang.env.iter().cloned());
         env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let name = format!("worker{}-{}", self.workers.len(), lang.name);
         let child = self.spawn(&name, &program, &lang.args, &env);

@@ -9,16 +9,7 @@ use tasker_step::CreateTaskError;
 use tasker_worker::{WorkerError, WorkerErrorKind};
 
 /// Every kind this module raises. `tasker_core.errors.NATIVE_ERROR_KINDS` must have exactly these.
-pub const KINDS: [&str; 8] = [
-    "config",
-    "template",
-    "store",
-    "database",
-    "engine",
-    "io",
-    "invalid_context",
-    "task_creation",
-];
+pub use tasker_worker::host::ERROR_KINDS as KINDS;
 
 pub fn worker_kind(e: &WorkerError) -> &'static str {
     kind_name(e.kind())
@@ -60,13 +51,5 @@ pub fn task_creation_error(py: Python<'_>, e: &CreateTaskError) -> PyErr {
 }
 
 pub fn kind_name(kind: WorkerErrorKind) -> &'static str {
-    match kind {
-        WorkerErrorKind::Config => "config",
-        WorkerErrorKind::Template => "template",
-        WorkerErrorKind::Store => "store",
-        WorkerErrorKind::Engine => "engine",
-        WorkerErrorKind::Database => "database",
-        WorkerErrorKind::Io => "io",
-        _ => "engine",
-    }
+    tasker_worker::host::error_kind_name(kind)
 }

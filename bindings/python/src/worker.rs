@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use tasker_step::{StepError, StepOutcome};
-use tasker_worker::host::{HostStep, HostWorker};
-use tasker_worker::WorkerConfig;
+use tasker_worker::host::{HostOptions, HostStep, HostWorker};
 
 use crate::context::PyStepContext;
 use crate::convert::from_py;
@@ -36,41 +35,16 @@ impl PyWorker {
         health_bind: Option<String>,
         visibility_timeout_ms: Option<u64>,
     ) -> PyResult<Self> {
-        let config = (|| {
-            let mut config = WorkerConfig::new(database_url).with_env()?;
-            if template_path.is_some() {
-                config.template_path = template_path;
-            }
-            if let Some(ns) = namespaces {
-                config.namespaces = ns;
-            }
-            if environment.is_some() {
-                config.environment = environment;
-            }
-            if concurrency == 0 {
-                return Err(tasker_worker::WorkerError::Config(
-                    "concurrency must be at least 1".into(),
-                ));
-            }
-            config.concurrency = concurrency;
-            if let Some(bind) = health_bind {
-                config.health_bind = Some(bind.parse().map_err(|_| {
-                    tasker_worker::WorkerError::Config(format!(
-                        "health_bind={bind:?} is not an address like 127.0.0.1:8081"
-                    ))
-                })?);
-            }
-            if let Some(ms) = visibility_timeout_ms {
-                if ms < 1000 {
-                    return Err(tasker_worker::WorkerError::Config(format!(
-                        "visibility_timeout_ms={ms} must be at least 1000"
-                    )));
-                }
-                config.visibility_timeout = Duration::from_millis(ms);
-            }
-            Ok(config)
-        })()
-        .map_err(|e| errors::worker_error(py, &e))?;
+        let options = HostOptions {
+            database_url,
+            template_path,
+            namespaces,
+            environment,
+            concurrency: Some(concurrency),
+            health_bind,
+            visibility_timeout_ms,
+        };
+        let config = options.into_config().map_err(|e| errors::worker_error(py, &e))?;
         let host = py
             .detach(|| HostWorker::start(config))
             .map_err(|e| errors::worker_error(py, &e))?;

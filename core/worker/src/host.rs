@@ -7,8 +7,11 @@
 //! interpreter lock released.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
+
+use serde::Deserialize;
 
 use tasker_step::{CreateTaskError, CreatedTask, StepContext, TaskRequest};
 use tokio::runtime::Handle;
@@ -17,6 +20,89 @@ use tokio::sync::watch;
 use crate::dispatch::{DispatchedStep, Dispatcher};
 use crate::runtime::{Executor, Worker};
 use crate::{WorkerConfig, WorkerError, WorkerErrorKind};
+
+/// Every error kind a binding raises; each language maps each kind to one exception class, and
+/// its tests check the two sets are equal.
+pub const ERROR_KINDS: [&str; 8] = [
+    "config",
+    "template",
+    "store",
+    "database",
+    "engine",
+    "io",
+    "invalid_context",
+    "task_creation",
+];
+
+/// The binding error kind of a worker error.
+pub fn error_kind_name(kind: WorkerErrorKind) -> &'static str {
+    match kind {
+        WorkerErrorKind::Config => "config",
+        WorkerErrorKind::Template => "template",
+        WorkerErrorKind::Store => "store",
+        WorkerErrorKind::Engine => "engine",
+        WorkerErrorKind::Database => "database",
+        WorkerErrorKind::Io => "io",
+        #[allow(unreachable_patterns)]
+        _ => "engine",
+    }
+}
+
+/// The options every binding's `Worker` constructor takes, as JSON-shaped data. The process
+/// contract (`WorkerConfig::with_env`) applies first; a given option overrides it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostOptions {
+    pub database_url: String,
+    #[serde(default)]
+    pub template_path: Option<PathBuf>,
+    #[serde(default)]
+    pub namespaces: Option<Vec<String>>,
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    #[serde(default)]
+    pub health_bind: Option<String>,
+    #[serde(default)]
+    pub visibility_timeout_ms: Option<u64>,
+}
+
+impl HostOptions {
+    /// The worker configuration: the environment's, then these options, validated.
+    pub fn into_config(self) -> Result<WorkerConfig, WorkerError> {
+        let mut config = WorkerConfig::new(self.database_url).with_env()?;
+        if self.template_path.is_some() {
+            config.template_path = self.template_path;
+        }
+        if let Some(ns) = self.namespaces {
+            config.namespaces = ns;
+        }
+        if self.environment.is_some() {
+            config.environment = self.environment;
+        }
+        if let Some(c) = self.concurrency {
+            if c == 0 {
+                return Err(WorkerError::Config("concurrency must be at least 1".into()));
+            }
+            config.concurrency = c;
+        }
+        if let Some(bind) = self.health_bind {
+            config.health_bind = Some(bind.parse().map_err(|_| {
+                WorkerError::Config(format!("health_bind={bind:?} is not an address like 127.0.0.1:8081"))
+            })?);
+        }
+        if let Some(ms) = self.visibility_timeout_ms {
+            if ms < 1000 {
+                return Err(WorkerError::Config(format!(
+                    "visibility_timeout_ms={ms} must be at least 1000"
+                )));
+            }
+            config.visibility_timeout = Duration::from_millis(ms);
+        }
+        Ok(config)
+    }
+}
 
 /// A worker running on its own threads, serving a foreign executor.
 pub struct HostWorker {

@@ -1,0 +1,42 @@
+# frozen_string_literal: true
+
+module TaskerCore
+  # Runs one attempt of a handler the way the worker does: typed errors become failures, any other
+  # exception becomes an +UNHANDLED_EXCEPTION+ failure, and a wrong return value is reported.
+  module Execution
+    UNHANDLED_EXCEPTION = "UNHANDLED_EXCEPTION"
+
+    module_function
+
+    # The failure recorded for an unexpected exception: "<class>: <message>", retryable.
+    def unhandled(exception_class, message)
+      StepHandler::Result.new(
+        success: false,
+        error: {
+          "message" => "#{exception_class}: #{message}",
+          "error_code" => UNHANDLED_EXCEPTION,
+          "retryable" => true,
+          "retry_after" => nil,
+          "context" => {}
+        }
+      )
+    end
+
+    # One attempt of +handler+ on +context+; never raises for handler errors (StandardError and
+    # ScriptError such as NotImplementedError). Interrupts, exits and signals propagate.
+    def execute(handler, context)
+      outcome =
+        begin
+          handler.call(context)
+        rescue Errors::StepError => e
+          return StepHandler::Result.from_error(e)
+        rescue StandardError, ScriptError => e
+          return unhandled(e.class.name || e.class.inspect, e.message)
+        end
+      return outcome if outcome.is_a?(StepHandler::Result)
+
+      unhandled("InvalidResult",
+                "#{handler.class.name}#call returned #{outcome.class.name}, expected TaskerCore::StepHandler::Result")
+    end
+  end
+end

@@ -1,0 +1,92 @@
+# frozen_string_literal: true
+
+module TaskerCore
+  # The core worker runtime, running on its own native threads. Boots (migrations, template
+  # registration, +/health+) before +new+ returns.
+  class Worker
+    attr_reader :native
+
+    def initialize(database_url, template_path: nil, namespaces: nil, environment: nil, concurrency: nil,
+                   health_bind: nil, visibility_timeout_ms: nil)
+      options = {
+        "database_url" => database_url, "template_path" => template_path, "namespaces" => namespaces,
+        "environment" => environment, "concurrency" => concurrency, "health_bind" => health_bind,
+        "visibility_timeout_ms" => visibility_timeout_ms
+      }.compact
+      @native = Native::Worker._new(options)
+    end
+
+    def namespaces = @native.namespaces
+    def health_address = @native.health_address
+
+    # Waits (GVL released) up to +timeout_ms+ for the next claimed step; nil when none came.
+    def next_step(timeout_ms: 200) = @native._next_step(timeout_ms)
+
+    # Stops claiming; steps already claimed are still handed out and must be completed.
+    def stop = @native.stop
+
+    # True once the runtime has stopped and no step is left to hand out.
+    def closed? = @native.closed?
+
+    # Waits for the runtime to finish; true when it has. Raises its error if it failed.
+    def join(timeout_ms: nil) = @native._join(timeout_ms)
+  end
+
+  # Runs the handlers of +registry+ for +worker+ on +threads+ Ruby threads, each waiting for its
+  # next step inside the runtime with the GVL released.
+  class WorkerRunner
+    attr_reader :worker, :registry
+
+    def initialize(worker, registry, threads:, logger: nil)
+      raise ArgumentError, "threads must be at least 1" if threads < 1
+
+      @worker = worker
+      @registry = registry
+      @count = threads
+      @threads = []
+      @logger = logger
+    end
+
+    def start
+      @threads = Array.new(@count) { |i| Thread.new { Thread.current.name = "tasker-handler-#{i}"; serve } }
+    end
+
+    # No new claims; in-flight steps finish.
+    def stop = @worker.stop
+
+    # Returns once the runtime has stopped and every handler thread has drained.
+    def wait
+      # Short waits so the main thread runs trap handlers in between.
+      nil until @worker.join(timeout_ms: 200)
+      @threads.each(&:join)
+    end
+
+    def run_step(step)
+      begin
+        handler = @registry.resolve(step.callable)
+      rescue Errors::HandlerNotFoundError => e
+        @logger&.error(e.message)
+        step.complete_handler_not_found
+        return
+      end
+      step.complete(Execution.execute(handler, step.context).to_envelope)
+    rescue Exception => e # rubocop:disable Lint/RescueException -- the step must be answered whatever happens
+      step.complete_unhandled(e.class.name || e.class.inspect, e.message)
+      raise unless e.is_a?(StandardError) || e.is_a?(ScriptError)
+    end
+
+    private
+
+    def serve
+      loop do
+        step = @worker.next_step(timeout_ms: 200)
+        if step.nil?
+          return if @worker.closed?
+
+          next
+        end
+        run_step(step)
+      end
+    end
+  end
+end

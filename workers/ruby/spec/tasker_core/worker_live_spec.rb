@@ -1,0 +1,171 @@
+# frozen_string_literal: true
+
+# The worker runtime hosted in this Ruby process and the REST client, against a real PostgreSQL
+# (the dev database, or DATABASE_URL) and the real `tasker server` binary. Needs the binaries built
+# (`cargo make test` builds them first); a missing binary fails, never skips.
+require "open3"
+require "securerandom"
+require "socket"
+require "net/http"
+
+module LiveStack
+  REPO = File.expand_path("../../../..", __dir__)
+  TEMPLATES = File.join(REPO, "fixtures/task_templates/ruby/tests")
+
+  module_function
+
+  def bin_dir
+    return ENV["TASKER_BIN_DIR"] if ENV["TASKER_BIN_DIR"].to_s != ""
+
+    File.join(ENV["CARGO_TARGET_DIR"].to_s.empty? ? File.join(REPO, "target") : ENV["CARGO_TARGET_DIR"], "debug")
+  end
+
+  def free_port
+    s = TCPServer.new("127.0.0.1", 0)
+    s.addr[1]
+  ensure
+    s&.close
+  end
+
+  def fresh_database
+    base = TaskerCore::Native.resolve_database_url
+    name = "rspec_#{SecureRandom.hex(6)}"
+    out, status = Open3.capture2e("psql", base, "-qc", "CREATE DATABASE #{name}")
+    raise "psql CREATE DATABASE failed: #{out}" unless status.success?
+
+    "#{base.rpartition('/').first}/#{name}"
+  end
+
+  def start
+    server_bin = File.join(bin_dir, "tasker")
+    raise "#{server_bin} is missing: build the binaries first (cargo make build-bins)" unless File.exist?(server_bin)
+
+    url = fresh_database
+    worker = TaskerCore::Worker.new(url, template_path: TEMPLATES, environment: "test", concurrency: 4,
+                                         health_bind: "127.0.0.1:0")
+    registry = TaskerCore::Registry.new
+    runner = TaskerCore::WorkerRunner.new(worker, registry, threads: 4)
+    runner.start
+    port = free_port
+    env = { "DATABASE_URL" => url, "TASKER_ENV" => "test", "RUST_LOG" => "warn", "TASKER_BIND" => "127.0.0.1:#{port}" }
+    server = Process.spawn(env, server_bin, "server", out: File::NULL, err: File::NULL)
+    base = "http://127.0.0.1:#{port}"
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 30
+    loop do
+      break if (Net::HTTP.get_response(URI("#{base}/ready")).code == "200" rescue false)
+      raise "server exited" if Process.wait(server, Process::WNOHANG)
+      raise "server not ready after 30 s" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+      sleep 0.05
+    end
+    { client: TaskerCore::Client.new(base), worker: worker, runner: runner, registry: registry, server: server }
+  end
+
+  def stop(stack)
+    stack[:runner].stop
+    stack[:runner].wait
+    Process.kill("TERM", stack[:server])
+    Process.wait(stack[:server])
+  end
+end
+
+RSpec.describe "the hosted worker and the client against a live stack" do
+  # rubocop:disable RSpec/InstanceVariable -- one stack for the group, like a module fixture
+  before(:all) { @stack = LiveStack.start }
+  after(:all) { LiveStack.stop(@stack) if @stack }
+
+  let(:client) { @stack[:client] }
+  let(:ns) { "tasker_tests_rb" }
+
+  def steps(task) = task["steps"].to_h { |s| [s["name"], s] }
+
+  it "boots and reports its namespaces and health" do
+    worker = @stack[:worker]
+    expect(worker.namespaces).to eq([ns])
+    expect(Net::HTTP.get_response(URI("http://#{worker.health_address}/health")).code).to eq("200")
+  end
+
+  it "runs the linear workflow on Ruby threads" do
+    t = client.create_task(ns, "linear_workflow", { "n" => 4 }, version: "1.0.0")
+    expect([t["created"], t["status"]]).to eq([true, "pending"])
+    done = client.wait_for_task(t["task_uuid"], timeout: 30)
+    expect(done["status"]).to eq("complete")
+    expect(steps(done).transform_values { |s| s["result"]["value"] }).to eq("a" => 5, "b" => 10, "c" => 7, "d" => 49)
+  end
+
+  it "fails a step whose handler raises, and keeps serving" do
+    t = client.create_task(ns, "diamond_workflow", { "n" => 1, "behaviors" => { "left" => { "mode" => "panic" } } })
+    done = client.wait_for_task(t["task_uuid"], timeout: 30)
+    left = steps(done)["left"]
+    expect(done["status"]).to eq("error")
+    expect(left["attempts"]).to eq(3)
+    expect(left["error"]["error_code"]).to eq("UNHANDLED_EXCEPTION")
+    expect(left["error"]["message"]).to eq("RuntimeError: step left was told to panic")
+    again = client.create_task(ns, "diamond_workflow", { "n" => 1 })
+    expect(client.wait_for_task(again["task_uuid"], timeout: 30)["status"]).to eq("complete")
+  end
+
+  it "lets a handler create a task through the engine" do
+    creates = Class.new(TaskerCore::StepHandler::Base) do
+      def call(context)
+        created = context.create_task(context.namespace, "diamond_workflow", { "n" => 2 },
+                                      idempotency_key: "child:#{context.step_uuid}")
+        success(result: { "value" => 1, "attempt" => context.attempt, "child" => created })
+      end
+    end
+    @stack[:registry].register("TaskerTests::StepHandlers::LinearAHandler", creates)
+    begin
+      t = client.create_task(ns, "linear_workflow", { "n" => 1 }, version: "1.0.0")
+      done = client.wait_for_task(t["task_uuid"], timeout: 30)
+    ensure
+      @stack[:registry].register("TaskerTests::StepHandlers::LinearAHandler", TaskerTests::StepHandlers::LinearAHandler)
+    end
+    expect(done["status"]).to eq("complete")
+    child = steps(done)["a"]["result"]["child"]
+    expect([child["created"], child["name"]]).to eq([true, "diamond_workflow"])
+    finished = client.wait_for_task(child["task_uuid"], timeout: 30)
+    expect(steps(finished)["end"]["result"]["value"]).to eq(16)
+  end
+
+  it "maps creation errors to TaskCreationError with code, field and details" do
+    expect { client.create_task(ns, "linear_workflow", { "n" => "four" }) }
+      .to raise_error(TaskerCore::Errors::TaskCreationError) { |e|
+        expect([e.code, e.field, e.transient?]).to eq(["INVALID_TASK_INPUT", "/context/n", false])
+        expect(e.details.first["keyword"]).to eq("type")
+      }
+    expect { client.create_task(ns, "no_such_workflow", {}) }
+      .to raise_error(TaskerCore::Errors::TaskCreationError) { |e| expect([e.code, e.field]).to eq(["TEMPLATE_NOT_FOUND", "/name"]) }
+    key = "k-#{SecureRandom.uuid}"
+    first = client.create_task(ns, "diamond_workflow", { "n" => 3 }, idempotency_key: key)
+    replay = client.create_task(ns, "diamond_workflow", { "n" => 3 }, idempotency_key: key)
+    expect([replay["task_uuid"], replay["created"]]).to eq([first["task_uuid"], false])
+    expect { client.create_task(ns, "diamond_workflow", { "n" => 4 }, idempotency_key: key) }
+      .to raise_error(TaskerCore::Errors::TaskCreationError) { |e| expect(e.code).to eq("IDEMPOTENCY_CONFLICT") }
+  end
+
+  it "reads tasks and reports unknown ones" do
+    expect { client.get_task(SecureRandom.uuid) }
+      .to raise_error(TaskerCore::Errors::TaskNotFoundError) { |e| expect(e.status).to eq(404) }
+    expect { client.get_task("not-a-uuid") }.to raise_error(TaskerCore::Errors::ApiError) { |e| expect(e.status).to eq(400) }
+    expect(client.list_tasks(namespace: ns, limit: 2)["tasks"].size).to be <= 2
+  end
+
+  it "times out a wait with the last status, then finishes" do
+    t = client.create_task(ns, "diamond_workflow",
+                           { "n" => 1, "behaviors" => { "start" => { "mode" => "sleep", "ms" => 1500 } } })
+    expect { client.wait_for_task(t["task_uuid"], timeout: 0.2) }
+      .to raise_error(TaskerCore::Errors::WaitTimeoutError) { |e| expect(%w[pending in_progress]).to include(e.last_status) }
+    expect(client.wait_for_task(t["task_uuid"], timeout: 30)["status"]).to eq("complete")
+  end
+  # rubocop:enable RSpec/InstanceVariable
+end
+
+RSpec.describe TaskerCore::Client do
+  it "reports an unreachable server as a transient creation error" do
+    c = described_class.new("http://127.0.0.1:#{LiveStack.free_port}", timeout: 2)
+    expect { c.create_task("x", "y", {}) }.to raise_error(TaskerCore::Errors::TaskCreationError) { |e|
+      expect([e.code, e.transient?]).to eq(["ENGINE_UNAVAILABLE", true])
+    }
+    expect { described_class.new("localhost:8080") }.to raise_error(ArgumentError, /http:\/\/host:port/)
+  end
+end
