@@ -36,7 +36,9 @@ find "$stage" -name target -prune -exec rm -rf {} +
 version=$(ruby -Iworkers/ruby/lib -e 'require "tasker_core/version"; print TaskerCore::VERSION')
 (cd workers/ruby && gem build -q tasker_core.gemspec -o "tasker_core-$version.gem")
 gem_home="$root/.gems"
-# Share the build cache when one is set; the gem builds on its own otherwise.
+# The extension's dependencies are the ones the other bindings build: share the checkout's cargo
+# target dir (only the staged crates themselves compile again).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 GEM_HOME="$gem_home" gem install -q --local --no-document --install-dir "$gem_home" \
   "workers/ruby/tasker_core-$version.gem"
 so=$(find "$gem_home" -path "*tasker_core-$version*" -name tasker_native.so | head -1)

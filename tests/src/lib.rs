@@ -88,6 +88,7 @@ pub fn languages() -> Vec<Lang> {
         },
         python(),
         ruby(),
+        typescript(),
     ]
 }
 
@@ -147,6 +148,41 @@ fn ruby() -> Lang {
             ("GEM_PATH".into(), gems.display().to_string()),
         ],
         setup: "ruby-setup",
+    }
+}
+
+/// The Node.js that runs the TypeScript worker: `TASKER_NODE`, else `node` on `PATH`.
+pub fn node_interpreter() -> PathBuf {
+    if let Some(p) = std::env::var_os("TASKER_NODE").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("node"))
+                .find(|candidate| candidate.is_file())
+        })
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/node"))
+}
+
+/// The compiled `@tasker/worker` package (`cargo make node-setup`): its `tasker-worker` bin,
+/// serving the compiled TypeScript blog and test handlers.
+fn typescript() -> Lang {
+    let package = repo_root().join("workers/typescript");
+    let examples = package.join("dist/examples");
+    Lang {
+        name: "typescript",
+        suffix: "ts",
+        program: node_interpreter(),
+        args: vec![package.join("dist/src/bin/tasker-worker.js").display().to_string()],
+        template_dir: repo_root().join("fixtures/task_templates/typescript"),
+        handler_path: Some(format!(
+            "{}:{}",
+            examples.join("blog").display(),
+            examples.join("test_workflows").display()
+        )),
+        env: vec![],
+        setup: "node-setup",
     }
 }
 
@@ -288,6 +324,15 @@ impl Stack {
             );
             lang.program.clone()
         };
+        for arg in lang.args.iter().map(Path::new).filter(|a| a.is_absolute()) {
+            assert!(
+                arg.exists(),
+                "{} worker: {} is missing (run `cargo make {}`)",
+                lang.name,
+                arg.display(),
+                lang.setup
+            );
+        }
         let mut env = vec![
             (
                 "TASKER_TEMPLATE_PATH".to_string(),

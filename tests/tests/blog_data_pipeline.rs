@@ -338,7 +338,7 @@ fn timestamp_pattern_check_rejects_other_shapes() {
 }
 
 tasker_e2e::language_suite!(
-    [rust, python, ruby],
+    [rust, python, ruby, typescript],
     [
         reference_input_completes_with_the_spec_values,
         any_valid_input_gives_the_reference_values,

@@ -698,7 +698,7 @@ fn the_pattern_matcher_checks_every_character() {
 }
 
 tasker_e2e::language_suite!(
-    [rust, python, ruby],
+    [rust, python, ruby, typescript],
     [
         reference_input_completes_with_the_specified_results,
         schema_valid_edge_inputs_complete,

@@ -394,7 +394,7 @@ async fn schema_invalid_input_is_rejected_with_422_and_creates_no_task(lang: Lan
 }
 
 tasker_e2e::language_suite!(
-    [rust, python, ruby],
+    [rust, python, ruby, typescript],
     [
         reference_input_completes_with_the_worked_numbers,
         existing_user_with_same_data_completes_as_already_exists_without_billing,

@@ -1045,7 +1045,7 @@ fn format_checks_accept_the_spec_shapes_and_reject_near_misses() {
 }
 
 tasker_e2e::language_suite!(
-    [rust, python, ruby],
+    [rust, python, ruby, typescript],
     [
         customer_success_reference_completes_and_delegates_a_real_payments_task,
         input_correlation_id_is_propagated_and_the_parent_is_the_creating_task,

@@ -310,7 +310,7 @@ async fn graceful_shutdown_finishes_in_flight_steps(lang: Lang) {
 }
 
 tasker_e2e::language_suite!(
-    [rust, python, ruby],
+    [rust, python, ruby, typescript],
     [
         linear_completes_in_dependency_order,
         diamond_converges_after_both_branches,

@@ -2,11 +2,9 @@
 //! wait in `next_step` with the GIL released; the runtime does all claiming and submitting.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use tasker_step::{StepError, StepOutcome};
 use tasker_worker::host::{HostOptions, HostStep, HostWorker};
 
 use crate::context::PyStepContext;
@@ -91,9 +89,8 @@ impl PyWorker {
 /// `UNHANDLED_EXCEPTION` failure by the runtime.
 #[pyclass(name = "DispatchedStep", module = "tasker_core._native", frozen)]
 pub struct PyDispatchedStep {
-    step: Mutex<Option<HostStep>>,
+    step: HostStep,
     context: Py<PyStepContext>,
-    callable: String,
 }
 
 impl PyDispatchedStep {
@@ -102,16 +99,7 @@ impl PyDispatchedStep {
             py,
             PyStepContext::for_worker(step.context().clone(), Some(step.runtime())),
         )?;
-        Ok(PyDispatchedStep {
-            callable: step.callable().to_string(),
-            step: Mutex::new(Some(step)),
-            context,
-        })
-    }
-
-    fn finish(&self, outcome: StepOutcome) -> bool {
-        let step = self.step.lock().unwrap_or_else(|p| p.into_inner()).take();
-        step.map(|s| s.complete(outcome)).unwrap_or(false)
+        Ok(PyDispatchedStep { step, context })
     }
 }
 
@@ -124,26 +112,25 @@ impl PyDispatchedStep {
 
     #[getter]
     fn callable(&self) -> &str {
-        &self.callable
+        self.step.callable()
     }
 
     fn complete(&self, envelope: &Bound<'_, PyAny>) -> bool {
-        let outcome = match from_py(envelope) {
-            Ok(value) => StepOutcome::from_envelope(&value),
-            Err(e) => StepOutcome::Failure(StepError::unhandled("InvalidResult", &e.to_string())),
-        };
-        self.finish(outcome)
+        match from_py(envelope) {
+            Ok(value) => self.step.complete_envelope(&value),
+            Err(e) => self.step.complete_unhandled("InvalidResult", &e.to_string()),
+        }
     }
 
     fn complete_unhandled(&self, exception_class: &str, message: &str) -> bool {
-        self.finish(StepOutcome::Failure(StepError::unhandled(exception_class, message)))
+        self.step.complete_unhandled(exception_class, message)
     }
 
     fn complete_handler_not_found(&self) -> bool {
-        self.finish(StepOutcome::Failure(StepError::handler_not_found(&self.callable)))
+        self.step.complete_handler_not_found()
     }
 
     fn __repr__(&self) -> String {
-        format!("DispatchedStep(callable={:?})", self.callable)
+        format!("DispatchedStep(callable={:?})", self.step.callable())
     }
 }

@@ -2,12 +2,10 @@
 //! in a Ruby process. Ruby threads wait in `next_step` with the GVL released; the runtime does all
 //! claiming, visibility extension, timeouts and submitting.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use magnus::prelude::*;
 use magnus::{Error, RHash, Ruby, Value};
-use tasker_step::{StepError, StepOutcome};
 use tasker_worker::host::{HostOptions, HostStep, HostWorker};
 
 use crate::context::RbStepContext;
@@ -73,54 +71,43 @@ impl RbWorker {
 /// `UNHANDLED_EXCEPTION` failure by the runtime.
 #[magnus::wrap(class = "TaskerCore::Native::DispatchedStep", free_immediately, size)]
 pub struct RbDispatchedStep {
-    step: Mutex<Option<HostStep>>,
-    context: tasker_step::StepContext,
-    runtime: tokio::runtime::Handle,
-    callable: String,
+    step: HostStep,
 }
 
 impl RbDispatchedStep {
     fn new(step: HostStep) -> Self {
-        RbDispatchedStep {
-            context: step.context().clone(),
-            runtime: step.runtime(),
-            callable: step.callable().to_string(),
-            step: Mutex::new(Some(step)),
-        }
-    }
-
-    fn finish(&self, outcome: StepOutcome) -> bool {
-        let step = self.step.lock().unwrap_or_else(|p| p.into_inner()).take();
-        step.map(|s| s.complete(outcome)).unwrap_or(false)
+        RbDispatchedStep { step }
     }
 
     fn context(&self) -> RbStepContext {
-        RbStepContext::for_worker(self.context.clone(), Some(self.runtime.clone()))
+        RbStepContext::for_worker(self.step.context().clone(), Some(self.step.runtime()))
     }
 
     fn callable(&self) -> String {
-        self.callable.clone()
+        self.step.callable().to_string()
     }
 
     /// Hands the §0.6 envelope (a Hash) back; false if the runtime no longer waits for it.
     fn complete(ruby: &Ruby, rb_self: &Self, envelope: Value) -> bool {
-        let outcome = match from_ruby(ruby, envelope) {
-            Ok(value) => StepOutcome::from_envelope(&value),
-            Err(e) => StepOutcome::Failure(StepError::unhandled("InvalidResult", &e.to_string())),
-        };
-        rb_self.finish(outcome)
+        match from_ruby(ruby, envelope) {
+            Ok(value) => rb_self.step.complete_envelope(&value),
+            Err(e) => rb_self.step.complete_unhandled("InvalidResult", &e.to_string()),
+        }
     }
 
     fn complete_unhandled(&self, exception_class: String, message: String) -> bool {
-        self.finish(StepOutcome::Failure(StepError::unhandled(&exception_class, &message)))
+        self.step.complete_unhandled(&exception_class, &message)
     }
 
     fn complete_handler_not_found(&self) -> bool {
-        self.finish(StepOutcome::Failure(StepError::handler_not_found(&self.callable)))
+        self.step.complete_handler_not_found()
     }
 
     fn inspect(&self) -> String {
-        format!("#<TaskerCore::Native::DispatchedStep callable={:?}>", self.callable)
+        format!(
+            "#<TaskerCore::Native::DispatchedStep callable={:?}>",
+            self.step.callable()
+        )
     }
 }
 

@@ -89,9 +89,11 @@ fn test_workflow_templates_match_the_rust_ones_but_for_namespace_and_callables()
     let mut checked = 0;
     for lang in Language::ALL.into_iter().filter(|l| *l != Language::Rust) {
         let dir = fixtures().join("task_templates").join(lang.dir_name()).join("tests");
-        if !dir.exists() {
-            continue;
-        }
+        assert!(
+            dir.exists(),
+            "{} is missing: every worker language serves the test workflows",
+            dir.display()
+        );
         let variants = load_dir(&dir).unwrap();
         assert_eq!(
             variants.len(),

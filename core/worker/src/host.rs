@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use tasker_step::{CreateTaskError, CreatedTask, StepContext, TaskRequest};
+use tasker_step::{CreateTaskError, CreatedTask, StepContext, StepError, StepOutcome, TaskRequest};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
@@ -178,18 +178,17 @@ impl HostWorker {
 
     /// Blocks the calling thread until a step arrives or `timeout` passes.
     pub fn next_step(&self, timeout: Duration) -> Option<HostStep> {
-        self.dispatcher.next_step(timeout).map(|step| HostStep {
-            step,
-            handle: self.handle.clone(),
-        })
+        self.dispatcher
+            .next_step(timeout)
+            .map(|step| HostStep::new(step, self.handle.clone()))
     }
 
     /// Async variant for event-loop hosts.
     pub async fn next_step_async(&self) -> Option<HostStep> {
-        self.dispatcher.next_step_async().await.map(|step| HostStep {
-            step,
-            handle: self.handle.clone(),
-        })
+        self.dispatcher
+            .next_step_async()
+            .await
+            .map(|step| HostStep::new(step, self.handle.clone()))
     }
 
     /// Stops claiming. Steps already claimed are still handed out and wait for their outcome.
@@ -228,25 +227,57 @@ impl Drop for HostWorker {
     }
 }
 
-/// A claimed step in a host thread: the context, the callable, and a way to create tasks
-/// synchronously on the worker's runtime.
+/// A claimed step in a host thread: the context, the callable, a way to create tasks
+/// synchronously on the worker's runtime, and completion at most once through a shared reference
+/// (host-language objects are shared, so the first `complete*` wins and later ones return false).
+/// Dropped uncompleted, the step is recorded as an `UNHANDLED_EXCEPTION` failure.
 pub struct HostStep {
-    step: DispatchedStep,
+    context: StepContext,
+    callable: String,
+    step: Mutex<Option<DispatchedStep>>,
     handle: Handle,
 }
 
 impl HostStep {
+    fn new(step: DispatchedStep, handle: Handle) -> Self {
+        HostStep {
+            context: step.context.clone(),
+            callable: step.callable.clone(),
+            step: Mutex::new(Some(step)),
+            handle,
+        }
+    }
+
     pub fn context(&self) -> &StepContext {
-        &self.step.context
+        &self.context
     }
 
     pub fn callable(&self) -> &str {
-        &self.step.callable
+        &self.callable
     }
 
-    /// Hands the outcome back; false if the runtime no longer waits for it.
-    pub fn complete(self, outcome: tasker_step::StepOutcome) -> bool {
-        self.step.complete(outcome)
+    /// Hands the outcome back; false if it was already completed or the runtime no longer waits
+    /// for it (the attempt timed out or the worker stopped).
+    pub fn complete(&self, outcome: StepOutcome) -> bool {
+        let step = self.step.lock().unwrap_or_else(|p| p.into_inner()).take();
+        step.map(|s| s.complete(outcome)).unwrap_or(false)
+    }
+
+    /// Completes with the §0.6 envelope a handler produced (an unreadable one is an
+    /// `UNHANDLED_EXCEPTION` failure).
+    pub fn complete_envelope(&self, envelope: &serde_json::Value) -> bool {
+        self.complete(StepOutcome::from_envelope(envelope))
+    }
+
+    /// Records `<exception_class>: <message>` as a retryable `UNHANDLED_EXCEPTION` failure.
+    pub fn complete_unhandled(&self, exception_class: &str, message: &str) -> bool {
+        self.complete(StepOutcome::Failure(StepError::unhandled(exception_class, message)))
+    }
+
+    /// Records the permanent `HANDLER_NOT_FOUND` failure for this step's callable.
+    pub fn complete_handler_not_found(&self) -> bool {
+        let outcome = StepOutcome::Failure(StepError::handler_not_found(&self.callable));
+        self.complete(outcome)
     }
 
     /// The worker's runtime, for [`create_task_blocking`]; it outlives the step.

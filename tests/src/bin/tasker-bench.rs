@@ -1,6 +1,6 @@
 //! `cargo make bench`: create→complete latency of the 4-step linear workflow and throughput of
 //! 500 such tasks, on real processes (release build), with fsync and synchronous_commit on, for
-//! each worker language in `BENCH_LANGS` (default `rust,python,ruby`). Each language gets a fresh stack
+//! each worker language in `BENCH_LANGS` (default `rust,python,ruby,typescript`). Each language gets a fresh stack
 //! (database, server, one worker) and trivial handlers, so the difference is the host language.
 //! Writes the figures to docs/benchmarks.md.
 
@@ -210,7 +210,7 @@ fn report(figures: &[Figures], runs: usize, batch: usize) -> String {
 async fn main() -> anyhow::Result<()> {
     let runs = env_usize("BENCH_RUNS", 100);
     let batch = env_usize("BENCH_TASKS", 500);
-    let langs = std::env::var("BENCH_LANGS").unwrap_or_else(|_| "rust,python,ruby".into());
+    let langs = std::env::var("BENCH_LANGS").unwrap_or_else(|_| "rust,python,ruby,typescript".into());
     let mut figures = vec![];
     for name in langs.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let l = lang(name);

@@ -1,0 +1,191 @@
+/**
+ * A REST client for applications: create tasks, read them, wait for them.
+ *
+ * ```ts
+ * const client = new Client("http://127.0.0.1:8080");
+ * const task = await client.createTask("ecommerce_ts", "ecommerce_order_processing", {...});
+ * const done = await client.waitForTask(task.task_uuid, { timeoutMs: 30_000 });
+ * ```
+ *
+ * Errors are the typed errors of `errors.ts`: `TaskCreationError` (with the §0.3 `code`,
+ * `field` and `details`) from `createTask`, `TaskNotFoundError` for an unknown uuid,
+ * `ServerUnavailableError` when the server cannot be reached or fails, `ApiError` otherwise.
+ */
+
+import { ApiError, ServerUnavailableError, TaskCreationError, TaskNotFoundError, WaitTimeoutError } from "./errors";
+import { toJsonText } from "./json";
+import { checkCreatedTask, taskRequest, type CreatedTask, type CreateTaskOptions } from "./types";
+
+/** Task states after which nothing changes without an operator. */
+export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(["complete", "error", "cancelled", "resolved_manually"]);
+
+/** A task as `GET /v1/tasks/{uuid}` serves it (`status`, `steps`, ...). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type TaskView = Record<string, any>;
+
+/** Filters of `GET /v1/tasks`. */
+export interface ListTasksFilters {
+  namespace?: string;
+  name?: string;
+  status?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+interface ErrorBody {
+  code?: string;
+  message?: string;
+  field?: string;
+  details?: unknown[];
+}
+
+function errorBody(payload: unknown): ErrorBody {
+  const error = typeof payload === "object" && payload !== null ? (payload as { error?: unknown }).error : undefined;
+  return typeof error === "object" && error !== null ? (error as ErrorBody) : {};
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Speaks the orchestration server's REST API (`/v1`). */
+export class Client {
+  readonly url: string;
+  readonly timeoutMs: number;
+
+  constructor(url = "http://127.0.0.1:8080", options: { timeoutMs?: number } = {}) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new TypeError(`url must look like http://host:port, got ${JSON.stringify(url)}`);
+    }
+    if ((parsed.protocol !== "http:" && parsed.protocol !== "https:") || parsed.host === "") {
+      throw new TypeError(`url must look like http://host:port, got ${JSON.stringify(url)}`);
+    }
+    this.url = url.replace(/\/+$/, "");
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+  }
+
+  async #request(method: string, path: string, body?: unknown): Promise<[number, unknown]> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    let text: string | undefined;
+    if (body !== undefined) {
+      text = toJsonText(body);
+      headers["content-type"] = "application/json";
+    }
+    let response: Response;
+    try {
+      response = await fetch(this.url + path, {
+        method,
+        headers,
+        body: text,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      const reason = cause?.code ?? cause?.message ?? (e as Error).message;
+      throw new ServerUnavailableError(0, "ENGINE_UNAVAILABLE", `cannot reach ${this.url}: ${reason}`);
+    }
+    const raw = await response.text().catch(() => "");
+    let payload: unknown = null;
+    try {
+      payload = raw ? JSON.parse(raw) : null;
+    } catch {
+      payload = null;
+    }
+    return [response.status, payload];
+  }
+
+  /** `POST /v1/tasks`: `created` is false for an idempotent replay. Rejects with
+   * `TaskCreationError`. */
+  async createTask(
+    namespace: string,
+    name: string,
+    context: Record<string, unknown>,
+    options: CreateTaskOptions = {},
+  ): Promise<CreatedTask> {
+    let status: number;
+    let payload: unknown;
+    try {
+      [status, payload] = await this.#request("POST", "/v1/tasks", taskRequest(namespace, name, context, options));
+    } catch (e) {
+      if (e instanceof ServerUnavailableError) {
+        throw new TaskCreationError("ENGINE_UNAVAILABLE", e.message, { transient: true });
+      }
+      if (e instanceof TypeError) {
+        throw new TaskCreationError("INVALID_REQUEST", `task request: ${e.message}`);
+      }
+      throw e;
+    }
+    if ((status === 200 || status === 201) && isObject(payload)) {
+      return checkCreatedTask(payload, "POST /v1/tasks");
+    }
+    const err = errorBody(payload);
+    throw new TaskCreationError(
+      err.code ?? (status >= 500 ? "INTERNAL_ERROR" : "INVALID_REQUEST"),
+      err.message ?? `server answered ${status}`,
+      { field: err.field ?? null, details: err.details ?? [], transient: status >= 500 },
+    );
+  }
+
+  /** `GET /v1/tasks/{uuid}`: the task with its steps. */
+  async getTask(taskUuid: string): Promise<TaskView> {
+    return this.#ok(...(await this.#request("GET", `/v1/tasks/${encodeURIComponent(taskUuid)}`)));
+  }
+
+  /** `GET /v1/tasks?namespace=&name=&status=&limit=&cursor=`. */
+  async listTasks(filters: ListTasksFilters = {}): Promise<TaskView> {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(filters)) {
+      if (value !== undefined && value !== null) {
+        query.set(key, String(value));
+      }
+    }
+    const qs = query.toString();
+    return this.#ok(...(await this.#request("GET", `/v1/tasks${qs ? `?${qs}` : ""}`)));
+  }
+
+  /** `POST /v1/tasks/{uuid}/cancel`. */
+  async cancelTask(taskUuid: string): Promise<TaskView> {
+    return this.#ok(...(await this.#request("POST", `/v1/tasks/${encodeURIComponent(taskUuid)}/cancel`)));
+  }
+
+  /** Polls until the task is in a terminal state; rejects with `WaitTimeoutError` after
+   * `timeoutMs` (default 30 s). */
+  async waitForTask(taskUuid: string, options: { timeoutMs?: number; pollIntervalMs?: number } = {}): Promise<TaskView> {
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const pollMs = options.pollIntervalMs ?? 50;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const task = await this.getTask(taskUuid);
+      const last = typeof task.status === "string" ? task.status : null;
+      if (last !== null && TERMINAL_STATUSES.has(last)) {
+        return task;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new WaitTimeoutError(taskUuid, timeoutMs, last);
+      }
+      await sleep(Math.min(pollMs, left));
+    }
+  }
+
+  #ok(status: number, payload: unknown): TaskView {
+    if (status >= 200 && status < 300 && isObject(payload)) {
+      return payload;
+    }
+    const err = errorBody(payload);
+    const code = err.code ?? "UNKNOWN";
+    const message = err.message ?? `server answered ${status}`;
+    if (status === 404) {
+      throw new TaskNotFoundError(status, code, message, err.field ?? null);
+    }
+    if (status >= 500) {
+      throw new ServerUnavailableError(status, code, message, err.field ?? null);
+    }
+    throw new ApiError(status, code, message, err.field ?? null);
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Resolves template callables to handlers. `Ecommerce.StepHandlers.ValidateCartHandler`: every
+ * segment but the last, snake_cased, is a module path (`ecommerce/step_handlers`) looked up in
+ * each handler directory in turn (`<dir>/ecommerce/step_handlers.js`, or `.../index.js`) and
+ * loaded with `require`; the last segment is the exported class, which must extend
+ * `StepHandler`. One instance per callable.
+ */
+
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+import { HandlerNotFoundError } from "./errors";
+import { describeThrown } from "./execution";
+import { StepHandler } from "./handler";
+
+/** `StepHandlers` -> `step_handlers`, `HTTPClient` -> `http_client`. */
+export function snakeCase(segment: string): string {
+  return segment
+    .replace(/([A-Z]+)([A-Z][a-z])/g, "$1_$2")
+    .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
+    .toLowerCase();
+}
+
+/** The module path a callable's class lives in (`ecommerce/step_handlers`), and the class name. */
+export function callableLocation(callableName: string): { modulePath: string; className: string } | null {
+  const segments = callableName.split(".");
+  if (segments.length < 2 || segments.some((s) => !/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(s))) {
+    return null;
+  }
+  const className = segments.pop() as string;
+  return { modulePath: segments.map(snakeCase).join("/"), className };
+}
+
+function moduleFile(dir: string, modulePath: string): string | null {
+  for (const candidate of [`${modulePath}.js`, `${modulePath}/index.js`]) {
+    const file = path.resolve(dir, candidate);
+    if (fs.existsSync(file)) {
+      return file;
+    }
+  }
+  return null;
+}
+
+/** Callable name -> one shared {@link StepHandler} instance. */
+export class HandlerRegistry {
+  readonly handlerDirs: readonly string[];
+  readonly #handlers = new Map<string, StepHandler>();
+
+  /** `handlerDirs`: directories searched in order for handler modules. */
+  constructor(handlerDirs: readonly string[] = []) {
+    this.handlerDirs = handlerDirs.map((d) => path.resolve(d));
+  }
+
+  /** Serves `callableName` with `handler` (an instance or a class made with no arguments). */
+  register(callableName: string, handler: StepHandler | (new () => StepHandler)): void {
+    const instance: unknown = typeof handler === "function" ? new handler() : handler;
+    if (!(instance instanceof StepHandler) && !StepHandler.isHandlerClass((instance as object | null)?.constructor)) {
+      throw new TypeError(`${callableName}: ${String(instance)} is not a StepHandler`);
+    }
+    this.#handlers.set(callableName, instance as StepHandler);
+  }
+
+  /** The handler of `callableName`; throws {@link HandlerNotFoundError}. */
+  resolve(callableName: string): StepHandler {
+    const found = this.#handlers.get(callableName);
+    if (found !== undefined) {
+      return found;
+    }
+    const instance = this.#load(callableName);
+    this.#handlers.set(callableName, instance);
+    return instance;
+  }
+
+  #load(callableName: string): StepHandler {
+    const location = callableLocation(callableName);
+    if (location === null) {
+      throw new HandlerNotFoundError(callableName, "expected <Module>.<Path>.<HandlerClass>");
+    }
+    const { modulePath, className } = location;
+    let file: string | null = null;
+    for (const dir of this.handlerDirs) {
+      file = moduleFile(dir, modulePath);
+      if (file !== null) {
+        break;
+      }
+    }
+    if (file === null) {
+      const where = this.handlerDirs.length ? this.handlerDirs.join(", ") : "no handler directory";
+      throw new HandlerNotFoundError(callableName, `no ${modulePath}.js in ${where}`);
+    }
+    let mod: Record<string, unknown>;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      mod = require(file);
+    } catch (e) {
+      const [name, message] = describeThrown(e);
+      throw new HandlerNotFoundError(callableName, `cannot load ${file}: ${name}: ${message}`);
+    }
+    const cls = mod[className];
+    if (cls === undefined) {
+      throw new HandlerNotFoundError(callableName, `${file} exports no ${className}`);
+    }
+    if (!StepHandler.isHandlerClass(cls)) {
+      throw new HandlerNotFoundError(callableName, `${className} is not a StepHandler subclass`);
+    }
+    try {
+      return new cls();
+    } catch (e) {
+      const [name, message] = describeThrown(e);
+      throw new HandlerNotFoundError(callableName, `new ${className}() failed: ${name}: ${message}`);
+    }
+  }
+}

@@ -1,0 +1,349 @@
+/**
+ * The worker runtime hosted in this Node process, and the `tasker-worker` command.
+ *
+ * The core runtime (native, on its own threads) claims steps, extends visibility, enforces
+ * timeouts and submits results; this module only runs handlers. `concurrency` loops each await
+ * `nextStep()`, a promise resolved from Rust when a step is claimed, so handlers that await run
+ * concurrently on the one event loop. SIGTERM / SIGINT stop claiming; steps already running
+ * finish and are submitted before the process exits.
+ */
+
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+
+import { StepContext } from "./context";
+import { callNative, fromNativeFailure, HandlerNotFoundError, TaskerError } from "./errors";
+import { describeThrown, execute } from "./execution";
+import type { StepEnvelope, StepHandlerResult } from "./handler";
+import { toJsonText } from "./json";
+import { native, type NativeDispatchedStep, type NativeWorker } from "./native";
+import { HandlerRegistry } from "./registry";
+
+/**
+ * Options of a {@link Worker}. Unset ones come from the environment like every Tasker worker
+ * (`TASKER_TEMPLATE_PATH`, `TASKER_ENV`, `TASKER_WORKER_BIND`, `TASKER_WORKER_CONCURRENCY`,
+ * `TASKER_VISIBILITY_TIMEOUT_MS`), then the defaults. Without `databaseUrl`: `DATABASE_URL`,
+ * else the private dev database.
+ */
+export interface WorkerOptions {
+  databaseUrl?: string;
+  templatePath?: string;
+  namespaces?: string[];
+  environment?: string;
+  concurrency?: number;
+  healthBind?: string;
+  visibilityTimeoutMs?: number;
+}
+
+/** One claimed step. Complete it exactly once. */
+export class DispatchedStep {
+  readonly #native: NativeDispatchedStep;
+  readonly context: StepContext;
+  readonly callable: string;
+
+  /** @internal */
+  constructor(nativeStep: NativeDispatchedStep) {
+    this.#native = nativeStep;
+    this.context = StepContext.fromNative(nativeStep.context);
+    this.callable = nativeStep.callable;
+  }
+
+  /**
+   * Hands back the §0.6 envelope. One that cannot be written as JSON is recorded as an
+   * `InvalidResult` `UNHANDLED_EXCEPTION`. False when the runtime no longer waits for the step
+   * (its attempt timed out) or it was already completed.
+   */
+  complete(envelope: StepEnvelope | Record<string, unknown>): boolean {
+    let text: string;
+    try {
+      text = toJsonText(envelope);
+    } catch (e) {
+      return this.completeUnhandled("InvalidResult", (e as Error).message);
+    }
+    return this.#native.complete(text);
+  }
+
+  /** Records `<errorName>: <message>` as a retryable `UNHANDLED_EXCEPTION` failure. */
+  completeUnhandled(errorName: string, message: string): boolean {
+    return this.#native.completeUnhandled(errorName, message);
+  }
+
+  /** Records the engine's permanent `HANDLER_NOT_FOUND` failure for this callable. */
+  completeHandlerNotFound(): boolean {
+    return this.#native.completeHandlerNotFound();
+  }
+}
+
+/** A worker serving the namespaces of its templates. */
+export class Worker {
+  readonly #native: NativeWorker;
+
+  /** Checks the options (throws `ConfigurationError`); {@link start} connects. */
+  constructor(options: WorkerOptions = {}) {
+    this.#native = callNative(() => new native.Worker(options));
+  }
+
+  /** A started worker: `new Worker(options)` then `start()`. */
+  static async start(options: WorkerOptions = {}): Promise<Worker> {
+    const worker = new Worker(options);
+    await worker.start();
+    return worker;
+  }
+
+  /** Boots the runtime (migrations, template registration, `/health`); rejects with
+   * `DatabaseError`, `TemplateError`, `EngineError`, `WorkerIOError` or `ConfigurationError`. */
+  async start(): Promise<void> {
+    const failure = await this.#native.start();
+    if (failure) {
+      throw fromNativeFailure(failure);
+    }
+  }
+
+  /** The namespaces served. */
+  get namespaces(): string[] {
+    return this.#native.namespaces;
+  }
+
+  /** Where `/health` listens (`host:port`), or null. */
+  get healthAddress(): string | null {
+    return this.#native.healthAddress ?? null;
+  }
+
+  /** The next claimed step; null once the worker is stopped and no step is left. */
+  async nextStep(): Promise<DispatchedStep | null> {
+    const step = await callNative(() => this.#native.nextStep());
+    return step ? new DispatchedStep(step) : null;
+  }
+
+  /** Stops claiming. Steps already claimed are still handed out and wait for their outcome. */
+  stop(): void {
+    this.#native.stop();
+  }
+
+  /** True once the runtime has stopped and no step is left to hand out. */
+  isClosed(): boolean {
+    return this.#native.isClosed();
+  }
+
+  /** Waits up to `timeoutMs` (forever without) for the runtime to end: true when it has,
+   * false on timeout; rejects with the error that ended it. */
+  async join(timeoutMs?: number): Promise<boolean> {
+    const outcome = await callNative(() => this.#native.join(timeoutMs));
+    if (outcome.failure) {
+      throw fromNativeFailure(outcome.failure);
+    }
+    return outcome.finished;
+  }
+}
+
+/** Something that reports what the runner does (the command prints to stderr). */
+export type RunnerLog = (message: string) => void;
+
+/** Runs the handlers of `registry` for `worker` on `concurrency` loops. */
+export class WorkerRunner {
+  readonly worker: Worker;
+  readonly registry: HandlerRegistry;
+  readonly concurrency: number;
+  readonly #log: RunnerLog;
+  #loops: Promise<void>[] = [];
+
+  constructor(worker: Worker, registry: HandlerRegistry, concurrency: number, log: RunnerLog = () => {}) {
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new RangeError("concurrency must be an integer of at least 1");
+    }
+    this.worker = worker;
+    this.registry = registry;
+    this.concurrency = concurrency;
+    this.#log = log;
+  }
+
+  start(): void {
+    if (this.#loops.length === 0) {
+      for (let i = 0; i < this.concurrency; i++) {
+        this.#loops.push(this.#serve());
+      }
+    }
+  }
+
+  /** No new claims; in-flight steps finish. */
+  stop(): void {
+    this.worker.stop();
+  }
+
+  /** Resolves once the runtime has stopped and every loop has drained; rejects with the error
+   * that stopped the runtime, if any. */
+  async wait(): Promise<void> {
+    await Promise.all(this.#loops);
+    await this.worker.join();
+  }
+
+  async #serve(): Promise<void> {
+    for (;;) {
+      const step = await this.worker.nextStep();
+      if (step === null) {
+        return;
+      }
+      await this.runStep(step);
+    }
+  }
+
+  /** Runs one step and completes it, whatever happens. */
+  async runStep(step: DispatchedStep): Promise<void> {
+    try {
+      let handler;
+      try {
+        handler = this.registry.resolve(step.callable);
+      } catch (e) {
+        if (e instanceof HandlerNotFoundError) {
+          this.#log(e.message);
+          step.completeHandlerNotFound();
+          return;
+        }
+        throw e;
+      }
+      const result: StepHandlerResult = await execute(handler, step.context);
+      step.complete(result.toEnvelope());
+    } catch (e) {
+      const [name, message] = describeThrown(e);
+      step.completeUnhandled(name, message);
+    }
+  }
+}
+
+const USAGE = `Usage: tasker-worker [options]
+
+Runs TypeScript step handlers for the namespaces of the given templates.
+
+Options:
+  --database-url URL     PostgreSQL url (DATABASE_URL); unset: the private dev database
+  --templates DIR        task templates to register and serve (TASKER_TEMPLATE_PATH)
+  --handler-path DIR     directory of compiled handler modules; repeatable (TASKER_HANDLER_PATH,
+                         '${path.delimiter}'-separated)
+  --concurrency N        handlers running at once (TASKER_WORKER_CONCURRENCY), default 8
+  --health-bind ADDR     address of /health, e.g. 127.0.0.1:8081 (TASKER_WORKER_BIND)
+  --env NAME             environment whose template overrides apply (TASKER_ENV)
+  -h, --help             this help
+`;
+
+function env(name: string): string | undefined {
+  const value = process.env[name]?.trim();
+  return value ? value : undefined;
+}
+
+/** Parsed command line of `tasker-worker` (flags over environment). */
+export interface WorkerArgs {
+  databaseUrl?: string;
+  templates?: string;
+  handlerPaths: string[];
+  concurrency: number;
+  healthBind?: string;
+  environment?: string;
+  help: boolean;
+}
+
+class UsageError extends Error {}
+
+export function parseWorkerArgs(argv: string[]): WorkerArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        "database-url": { type: "string" },
+        templates: { type: "string" },
+        "handler-path": { type: "string", multiple: true },
+        concurrency: { type: "string" },
+        "health-bind": { type: "string" },
+        env: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const concurrencyText = parsed.concurrency ?? env("TASKER_WORKER_CONCURRENCY") ?? "8";
+  const concurrency = /^\d+$/.test(concurrencyText) ? Number(concurrencyText) : NaN;
+  if (!(concurrency >= 1)) {
+    throw new UsageError(`--concurrency must be at least 1, got ${JSON.stringify(concurrencyText)}`);
+  }
+  const envPaths = env("TASKER_HANDLER_PATH");
+  return {
+    databaseUrl: parsed["database-url"] ?? env("DATABASE_URL"),
+    templates: parsed.templates ?? env("TASKER_TEMPLATE_PATH"),
+    handlerPaths: parsed["handler-path"] ?? (envPaths ? envPaths.split(path.delimiter).filter((p) => p !== "") : []),
+    concurrency,
+    healthBind: parsed["health-bind"] ?? env("TASKER_WORKER_BIND"),
+    environment: parsed.env ?? env("TASKER_ENV"),
+    help: parsed.help ?? false,
+  };
+}
+
+/** The `tasker-worker` command. Resolves with the exit code: 0 after a graceful stop, 1 when
+ * the runtime failed, 2 for a usage or boot error. */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  let args: WorkerArgs;
+  try {
+    args = parseWorkerArgs(argv);
+  } catch (e) {
+    process.stderr.write(`tasker-worker: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  native.initLogging(process.env.TASKER_LOG_FORMAT === "json");
+  const log: RunnerLog = (message) => process.stderr.write(`tasker-worker: ${message}\n`);
+  if (args.handlerPaths.length === 0) {
+    log("no --handler-path (TASKER_HANDLER_PATH): every step will fail with HANDLER_NOT_FOUND");
+  }
+  let worker: Worker;
+  try {
+    worker = await Worker.start({
+      databaseUrl: args.databaseUrl,
+      templatePath: args.templates,
+      environment: args.environment,
+      concurrency: args.concurrency,
+      healthBind: args.healthBind,
+    });
+  } catch (e) {
+    if (e instanceof TaskerError) {
+      process.stderr.write(`tasker-worker: ${e.name}: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  // A handler's stray promise or timer callback must not kill the worker (and every step in
+  // flight with it): log it. The step it belonged to ends by its own result or its timeout.
+  const onStray = (e: unknown): void => {
+    const [name, message] = describeThrown(e);
+    log(`error outside any step (ignored): ${name}: ${message}`);
+  };
+  process.on("unhandledRejection", onStray);
+  process.on("uncaughtException", onStray);
+  const runner = new WorkerRunner(worker, new HandlerRegistry(args.handlerPaths), args.concurrency, log);
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log(`${signal} received: finishing in-flight steps`);
+    runner.stop();
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  if (worker.healthAddress) {
+    process.stdout.write(`tasker worker health on http://${worker.healthAddress}\n`);
+  }
+  process.stdout.write(`tasker worker serving ${worker.namespaces.join(", ")}\n`);
+  runner.start();
+  try {
+    await runner.wait();
+  } catch (e) {
+    const [name, message] = describeThrown(e);
+    process.stderr.write(`tasker-worker: ${name}: ${message}\n`);
+    return 1;
+  } finally {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+  }
+  return 0;
+}

@@ -1,0 +1,250 @@
+/**
+ * The worker runtime hosted in this Node process and the REST client, against a real PostgreSQL
+ * (a fresh database on the dev server, or DATABASE_URL's) and the real `tasker server` binary.
+ * Needs the binaries built (`cargo make test` builds them first); a missing binary fails.
+ */
+
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+
+import {
+  ApiError,
+  Client,
+  HandlerRegistry,
+  PermanentError,
+  StepHandler,
+  TaskCreationError,
+  TaskNotFoundError,
+  WaitTimeoutError,
+  Worker,
+  WorkerRunner,
+  type StepContext,
+  type StepHandlerResult,
+} from "../src/index";
+import { freePort, freshDatabase, startServer, TEST_HANDLERS, TEST_TEMPLATES } from "./support";
+
+const NS = "tasker_tests_ts";
+
+let worker: Worker;
+let runner: WorkerRunner;
+let registry: HandlerRegistry;
+let stopServer: () => Promise<void> = async () => {};
+let client: Client;
+let dropDatabase: () => void = () => {};
+
+before(async () => {
+  const db = await freshDatabase("nodetest");
+  dropDatabase = db.drop;
+  worker = await Worker.start({
+    databaseUrl: db.url,
+    templatePath: TEST_TEMPLATES,
+    environment: "test",
+    concurrency: 4,
+    healthBind: "127.0.0.1:0",
+  });
+  registry = new HandlerRegistry([TEST_HANDLERS]);
+  runner = new WorkerRunner(worker, registry, 4);
+  runner.start();
+  const server = await startServer(db.url);
+  stopServer = server.stop;
+  client = new Client(server.base);
+});
+
+after(async () => {
+  if (runner) {
+    runner.stop();
+    await runner.wait();
+  }
+  await stopServer();
+  dropDatabase();
+});
+
+function byName(task: Record<string, any>): Record<string, any> {
+  return Object.fromEntries((task.steps as Record<string, any>[]).map((s) => [s.name, s]));
+}
+
+describe("hosted worker", () => {
+  it("boots and reports its namespaces and health", async () => {
+    assert.deepEqual(worker.namespaces, [NS]);
+    assert.ok(worker.healthAddress);
+    const health = await fetch(`http://${worker.healthAddress}/health`);
+    assert.equal(health.status, 200);
+  });
+
+  it("runs the linear workflow on TypeScript handlers", async () => {
+    const t = await client.createTask(NS, "linear_workflow", { n: 4 }, { version: "1.0.0" });
+    assert.equal(t.created, true);
+    assert.equal(t.status, "pending");
+    const done = await client.waitForTask(t.task_uuid, { timeoutMs: 30_000 });
+    assert.equal(done.status, "complete");
+    const values = Object.fromEntries(Object.entries(byName(done)).map(([k, s]) => [k, s.result.value]));
+    assert.deepEqual(values, { a: 5, b: 10, c: 7, d: 49 });
+  });
+
+  it("records a handler's throw as UNHANDLED_EXCEPTION and keeps serving", async () => {
+    const t = await client.createTask(NS, "diamond_workflow", { n: 1, behaviors: { left: { mode: "panic" } } });
+    const done = await client.waitForTask(t.task_uuid, { timeoutMs: 30_000 });
+    const left = byName(done).left;
+    assert.equal(done.status, "error");
+    assert.equal(left.attempts, 3);
+    assert.equal(left.error.error_code, "UNHANDLED_EXCEPTION");
+    assert.equal(left.error.message, "Error: step left was told to panic");
+    assert.equal(left.error.retryable, true);
+    const again = await client.createTask(NS, "diamond_workflow", { n: 1 });
+    assert.equal((await client.waitForTask(again.task_uuid, { timeoutMs: 30_000 })).status, "complete");
+  });
+
+  it("records typed errors with their code, retryability and context", async () => {
+    const t = await client.createTask(NS, "diamond_workflow", { n: 1, behaviors: { start: { mode: "permanent" } } });
+    const done = await client.waitForTask(t.task_uuid, { timeoutMs: 30_000 });
+    const start = byName(done).start;
+    assert.equal(done.status, "error");
+    assert.equal(start.attempts, 1);
+    assert.deepEqual(start.error, {
+      message: "step start failed permanently",
+      error_code: "TEST_PERMANENT",
+      retryable: false,
+      retry_after: null,
+      context: { attempt: 1 },
+    });
+  });
+
+  it("runs handlers concurrently on the one event loop", async () => {
+    // Each start step waits until three are in flight at once: only concurrent handlers finish.
+    let inFlight = 0;
+    let release: () => void = () => {};
+    const allIn = new Promise<void>((resolve) => (release = resolve));
+    class Barrier extends StepHandler {
+      async call(context: StepContext): Promise<StepHandlerResult> {
+        inFlight += 1;
+        if (inFlight >= 3) {
+          release();
+        }
+        const timedOut = await Promise.race([
+          allIn.then(() => false),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 10_000).unref()),
+        ]);
+        if (timedOut) {
+          throw new PermanentError(`only ${inFlight} handlers ran at once`, { errorCode: "NOT_CONCURRENT" });
+        }
+        return this.success({ value: context.getInput("n"), attempt: context.attempt });
+      }
+    }
+    const callable = "TaskerTests.StepHandlers.DiamondStartHandler";
+    const original = registry.resolve(callable);
+    registry.register(callable, Barrier);
+    try {
+      const tasks = await Promise.all([1, 2, 3].map((n) => client.createTask(NS, "diamond_workflow", { n })));
+      const done = await Promise.all(tasks.map((t) => client.waitForTask(t.task_uuid, { timeoutMs: 30_000 })));
+      assert.deepEqual(done.map((d) => d.status), ["complete", "complete", "complete"]);
+      assert.deepEqual(done.map((d) => byName(d).end.result.value), [1 * 2 + 1 + 10, 2 * 2 + 2 + 10, 3 * 2 + 3 + 10]);
+    } finally {
+      registry.register(callable, original);
+    }
+  });
+
+  it("lets a handler create a task through the engine", async () => {
+    class CreatesTask extends StepHandler {
+      async call(context: StepContext): Promise<StepHandlerResult> {
+        const child = await context.createTask(context.namespace, "diamond_workflow", { n: 2 }, {
+          idempotencyKey: `child:${context.stepUuid}`,
+        });
+        let refused: Record<string, unknown> = {};
+        try {
+          await context.createTask(context.namespace, "no_such_workflow", {});
+        } catch (e) {
+          if (!(e instanceof TaskCreationError)) {
+            throw e;
+          }
+          refused = { code: e.code, field: e.field, transient: e.transient };
+        }
+        return this.success({ value: 1, attempt: context.attempt, child, refused });
+      }
+    }
+    const callable = "TaskerTests.StepHandlers.LinearAHandler";
+    const original = registry.resolve(callable);
+    registry.register(callable, CreatesTask);
+    let done;
+    try {
+      const t = await client.createTask(NS, "linear_workflow", { n: 1 }, { version: "1.0.0" });
+      done = await client.waitForTask(t.task_uuid, { timeoutMs: 30_000 });
+    } finally {
+      registry.register(callable, original);
+    }
+    assert.equal(done.status, "complete");
+    const a = byName(done).a.result;
+    assert.equal(a.child.created, true);
+    assert.equal(a.child.name, "diamond_workflow");
+    assert.deepEqual(a.refused, { code: "TEMPLATE_NOT_FOUND", field: "/name", transient: false });
+    const finished = await client.waitForTask(a.child.task_uuid, { timeoutMs: 30_000 });
+    assert.equal(finished.status, "complete");
+    assert.equal(byName(finished).end.result.value, 16);
+  });
+});
+
+describe("REST client", () => {
+  it("maps creation errors to TaskCreationError", async () => {
+    await assert.rejects(client.createTask(NS, "linear_workflow", { n: "four" }), (e: unknown) => {
+      assert.ok(e instanceof TaskCreationError);
+      assert.deepEqual([e.code, e.field, e.transient], ["INVALID_TASK_INPUT", "/context/n", false]);
+      assert.equal((e.details[0] as { keyword: string }).keyword, "type");
+      return true;
+    });
+    await assert.rejects(client.createTask(NS, "no_such_workflow", {}), (e: unknown) => {
+      assert.ok(e instanceof TaskCreationError);
+      assert.deepEqual([e.code, e.field], ["TEMPLATE_NOT_FOUND", "/name"]);
+      return true;
+    });
+    const key = `k-${randomUUID()}`;
+    const first = await client.createTask(NS, "diamond_workflow", { n: 3 }, { idempotencyKey: key });
+    const replay = await client.createTask(NS, "diamond_workflow", { n: 3 }, { idempotencyKey: key });
+    assert.equal(replay.task_uuid, first.task_uuid);
+    assert.equal(replay.created, false);
+    await assert.rejects(
+      client.createTask(NS, "diamond_workflow", { n: 4 }, { idempotencyKey: key }),
+      (e: unknown) => e instanceof TaskCreationError && e.code === "IDEMPOTENCY_CONFLICT",
+    );
+  });
+
+  it("reads tasks and reports unknown ones", async () => {
+    await assert.rejects(client.getTask(randomUUID()), (e: unknown) => e instanceof TaskNotFoundError && e.status === 404);
+    await assert.rejects(
+      client.getTask("not-a-uuid"),
+      (e: unknown) => e instanceof ApiError && !(e instanceof TaskNotFoundError) && e.status === 400,
+    );
+    const listed = await client.listTasks({ namespace: NS, limit: 2 });
+    assert.ok(listed.tasks.length <= 2);
+  });
+
+  it("cancels a task", async () => {
+    const t = await client.createTask(NS, "diamond_workflow", { n: 1, behaviors: { start: { mode: "sleep", ms: 1500 } } });
+    const cancelled = await client.cancelTask(t.task_uuid);
+    assert.ok(typeof cancelled === "object");
+    const done = await client.waitForTask(t.task_uuid, { timeoutMs: 30_000 });
+    assert.equal(done.status, "cancelled");
+  });
+
+  it("times out waiting with the last status", async () => {
+    const t = await client.createTask(NS, "diamond_workflow", { n: 1, behaviors: { start: { mode: "sleep", ms: 1500 } } });
+    await assert.rejects(client.waitForTask(t.task_uuid, { timeoutMs: 200 }), (e: unknown) => {
+      assert.ok(e instanceof WaitTimeoutError);
+      assert.ok(e.lastStatus === "pending" || e.lastStatus === "in_progress", String(e.lastStatus));
+      return true;
+    });
+    assert.equal((await client.waitForTask(t.task_uuid, { timeoutMs: 30_000 })).status, "complete");
+  });
+});
+
+describe("REST client without a server", () => {
+  it("reports an unreachable server as a transient creation error", async () => {
+    const c = new Client(`http://127.0.0.1:${await freePort()}`, { timeoutMs: 2000 });
+    await assert.rejects(c.createTask("x", "y", {}), (e: unknown) => {
+      assert.ok(e instanceof TaskCreationError);
+      assert.equal(e.code, "ENGINE_UNAVAILABLE");
+      assert.equal(e.transient, true);
+      return true;
+    });
+    assert.throws(() => new Client("localhost:8080"), TypeError);
+  });
+});
