@@ -109,14 +109,19 @@ fn python() -> Lang {
         program: python_interpreter(),
         args: vec!["-m".into(), "tasker_core.worker".into()],
         template_dir: repo_root().join("fixtures/task_templates/python"),
-        handler_path: Some(format!(
-            "{}:{}",
-            examples.join("blog").display(),
-            examples.join("test_workflows").display()
-        )),
+        handler_path: Some(handler_path(&examples)),
         env: vec![],
         setup: "python-setup",
     }
+}
+
+/// `TASKER_HANDLER_PATH` for an interpreted worker: its blog and test-workflow handler directories.
+fn handler_path(examples: &Path) -> String {
+    format!(
+        "{}:{}",
+        examples.join("blog").display(),
+        examples.join("test_workflows").display()
+    )
 }
 
 /// The gem home `cargo make ruby-setup` installs the Ruby worker gem into: `TASKER_GEM_HOME`, else
@@ -138,11 +143,7 @@ fn ruby() -> Lang {
         program: gems.join("bin/tasker-worker"),
         args: vec![],
         template_dir: repo_root().join("fixtures/task_templates/ruby"),
-        handler_path: Some(format!(
-            "{}:{}",
-            examples.join("blog").display(),
-            examples.join("test_workflows").display()
-        )),
+        handler_path: Some(handler_path(&examples)),
         env: vec![
             ("GEM_HOME".into(), gems.display().to_string()),
             ("GEM_PATH".into(), gems.display().to_string()),
@@ -176,11 +177,7 @@ fn typescript() -> Lang {
         program: node_interpreter(),
         args: vec![package.join("dist/src/bin/tasker-worker.js").display().to_string()],
         template_dir: repo_root().join("fixtures/task_templates/typescript"),
-        handler_path: Some(format!(
-            "{}:{}",
-            examples.join("blog").display(),
-            examples.join("test_workflows").display()
-        )),
+        handler_path: Some(handler_path(&examples)),
         env: vec![],
         setup: "node-setup",
     }

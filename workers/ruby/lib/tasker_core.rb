@@ -5,6 +5,7 @@
 require "tasker_core/version"
 require "tasker_core/errors"
 require "tasker_core/tasker_native"
+require "tasker_core/task_request"
 require "tasker_core/step_context"
 require "tasker_core/step_handler"
 require "tasker_core/execution"

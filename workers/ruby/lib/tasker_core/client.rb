@@ -35,14 +35,8 @@ module TaskerCore
 
     # POST /v1/tasks: <tt>{ "task_uuid", "status", "created", "namespace", "name", "version",
     # "correlation_id" }</tt>. +created+ is false for an idempotent replay.
-    def create_task(namespace, name, context, version: nil, correlation_id: nil, parent_correlation_id: nil,
-                    idempotency_key: nil, initiator: nil, source_system: nil, reason: nil, tags: nil, priority: nil)
-      body = {
-        "namespace" => namespace, "name" => name, "context" => context, "version" => version,
-        "correlation_id" => correlation_id, "parent_correlation_id" => parent_correlation_id,
-        "idempotency_key" => idempotency_key, "initiator" => initiator, "source_system" => source_system,
-        "reason" => reason, "tags" => tags, "priority" => priority
-      }.compact
+    def create_task(namespace, name, context, **options)
+      body = TaskRequest.build(namespace, name, context, **options)
       begin
         status, payload = request(:post, "/v1/tasks", body)
       rescue Errors::ServerUnavailableError => e

@@ -31,17 +31,11 @@ module TaskerCore
       _get_dependency_field(step_name, path)
     end
 
-    # Creates a task through the engine (§0.3); returns
+    # Creates a task through the engine (§0.3); +options+ are TaskRequest::OPTIONS. Returns
     # <tt>{ "task_uuid", "status", "created", "namespace", "name", "version", "correlation_id" }</tt>.
     # Raises {Errors::TaskCreationError}.
-    def create_task(namespace, name, context, version: nil, correlation_id: nil, parent_correlation_id: nil,
-                    idempotency_key: nil, initiator: nil, source_system: nil, reason: nil, tags: nil, priority: nil)
-      request = {
-        "namespace" => namespace, "name" => name, "context" => context, "version" => version,
-        "correlation_id" => correlation_id, "parent_correlation_id" => parent_correlation_id,
-        "idempotency_key" => idempotency_key, "initiator" => initiator, "source_system" => source_system,
-        "reason" => reason, "tags" => tags, "priority" => priority
-      }.compact
+    def create_task(namespace, name, context, **options)
+      request = TaskRequest.build(namespace, name, context, **options)
       creator = instance_variable_defined?(:@task_creator) ? @task_creator : nil
       return _create_task(request) if creator.nil?
 
