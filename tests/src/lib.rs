@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use uuid::Uuid;
 
+pub mod blog;
+pub mod conformance;
+pub mod masking;
+
 /// A worker language the suites run against.
 #[derive(Debug, Clone)]
 pub struct Lang {

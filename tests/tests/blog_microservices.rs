@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use tasker_e2e::masking::{mask_checked, timestamp, Volatile};
 use tasker_e2e::{step_map, Lang, Stack, StackOptions};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -25,41 +26,9 @@ fn reference_input() -> Value {
     json!({"user_info": {"email": "sarah@example.com", "name": "Sarah Johnson", "plan": "pro", "source": "web"}})
 }
 
-/// A result timestamp (§0.7): checks `^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$` and parses it.
-fn ts(v: &Value) -> chrono::DateTime<chrono::Utc> {
-    let s = v.as_str().unwrap_or_else(|| panic!("timestamp expected, got {v}"));
-    let shape = "dddd-dd-ddTdd:dd:dd.dddZ";
-    let ok = s.len() == shape.len()
-        && s.bytes().zip(shape.bytes()).all(|(c, p)| match p {
-            b'd' => c.is_ascii_digit(),
-            _ => c == p,
-        });
-    assert!(ok, "{s} is not a millisecond UTC timestamp");
-    s.parse().expect("rfc3339")
-}
-
 /// A step row's `started_at` / `completed_at`, as the API writes it.
 fn api_time(v: &Value) -> chrono::DateTime<chrono::Utc> {
     v.as_str().expect("timestamp").parse().expect("rfc3339")
-}
-
-/// Checks `^<prefix>[0-9a-f]{n}$` and returns the id.
-fn hex_id(prefix: &str, n: usize, v: &Value) -> String {
-    let s = v.as_str().unwrap_or_else(|| panic!("{prefix} id expected, got {v}"));
-    let ok = s
-        .strip_prefix(prefix)
-        .is_some_and(|rest| rest.len() == n && rest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
-    assert!(ok, "{s} does not match ^{prefix}[0-9a-f]{{{n}}}$");
-    s.to_string()
-}
-
-/// Replaces `v[key]` by a placeholder once the caller has checked its format.
-fn masked(mut v: Value, keys: &[&str]) -> Value {
-    for k in keys {
-        assert!(!v[*k].is_null(), "{k} missing in {v}");
-        v[*k] = json!("<masked>");
-    }
-    v
 }
 
 fn assert_completed_once(steps: &std::collections::BTreeMap<String, Value>) {
@@ -109,68 +78,95 @@ async fn reference_input_completes_with_the_worked_numbers(lang: Lang) {
     }
 
     let user = &steps["create_user_account"]["result"];
-    let user_id = hex_id("user_", 12, &user["user_id"]);
+    let user_id = user["user_id"].clone();
     let created_at = user["created_at"].clone();
-    ts(&created_at);
     assert_eq!(
-        masked(user.clone(), &["user_id", "created_at"]),
-        json!({"user_id": "<masked>", "email": "sarah@example.com", "name": "Sarah Johnson", "plan": "pro",
-               "phone": null, "source": "web", "status": "created", "created_at": "<masked>"})
+        mask_checked(
+            user,
+            &[
+                Volatile::id("/user_id", "user_[0-9a-f]{12}"),
+                Volatile::ts("/created_at")
+            ]
+        ),
+        json!({"user_id": "<user_id>", "email": "sarah@example.com", "name": "Sarah Johnson", "plan": "pro",
+               "phone": null, "source": "web", "status": "created", "created_at": "<created_at>"})
     );
 
     let billing = &steps["setup_billing_profile"]["result"];
-    let billing_id = hex_id("billing_", 12, &billing["billing_id"]);
+    let billing_id = billing["billing_id"].clone();
     let next_billing_date = billing["next_billing_date"].clone();
     assert_eq!(
-        ts(&next_billing_date) - ts(&billing["created_at"]),
+        timestamp(&next_billing_date) - timestamp(&billing["created_at"]),
         chrono::Duration::days(30)
     );
     assert_eq!(
-        masked(billing.clone(), &["billing_id", "next_billing_date", "created_at"]),
-        json!({"billing_id": "<masked>", "user_id": user_id, "plan": "pro", "price": 29.99, "currency": "USD",
+        mask_checked(
+            billing,
+            &[
+                Volatile::id("/billing_id", "billing_[0-9a-f]{12}"),
+                Volatile::ts("/next_billing_date"),
+                Volatile::ts("/created_at"),
+            ]
+        ),
+        json!({"billing_id": "<billing_id>", "user_id": user_id, "plan": "pro", "price": 29.99, "currency": "USD",
                "billing_cycle": "monthly", "features": ["basic_features", "advanced_analytics"], "status": "active",
-               "next_billing_date": "<masked>", "created_at": "<masked>"})
+               "next_billing_date": "<next_billing_date>", "created_at": "<created_at>"})
     );
 
     let prefs = &steps["initialize_preferences"]["result"];
-    hex_id("prefs_", 12, &prefs["preferences_id"]);
-    assert_eq!(ts(&prefs["created_at"]), ts(&prefs["updated_at"]));
+    assert_eq!(timestamp(&prefs["created_at"]), timestamp(&prefs["updated_at"]));
     assert_eq!(
-        masked(prefs.clone(), &["preferences_id", "created_at", "updated_at"]),
-        json!({"preferences_id": "<masked>", "user_id": user_id, "plan": "pro",
+        mask_checked(
+            prefs,
+            &[
+                Volatile::id("/preferences_id", "prefs_[0-9a-f]{12}"),
+                Volatile::ts("/created_at"),
+                Volatile::ts("/updated_at"),
+            ]
+        ),
+        json!({"preferences_id": "<preferences_id>", "user_id": user_id, "plan": "pro",
                "preferences": {"email_notifications": true, "marketing_emails": true, "product_updates": true,
                                "weekly_digest": true, "theme": "dark", "language": "en", "timezone": "UTC",
                                "api_notifications": true},
                "defaults_applied": 8, "customizations": 0, "status": "active",
-               "created_at": "<masked>", "updated_at": "<masked>"})
+               "created_at": "<created_at>", "updated_at": "<updated_at>"})
     );
 
     let welcome = &steps["send_welcome_sequence"]["result"];
-    hex_id("welcome_", 12, &welcome["welcome_sequence_id"]);
-    ts(&welcome["sent_at"]);
     assert_eq!(
-        masked(welcome.clone(), &["welcome_sequence_id", "sent_at"]),
+        mask_checked(
+            welcome,
+            &[
+                Volatile::id("/welcome_sequence_id", "welcome_[0-9a-f]{12}"),
+                Volatile::ts("/sent_at")
+            ]
+        ),
         json!({"user_id": user_id, "plan": "pro", "channels_used": ["email", "in_app"], "messages_sent": 2,
-               "welcome_sequence_id": "<masked>", "status": "sent", "sent_at": "<masked>"})
+               "welcome_sequence_id": "<welcome_sequence_id>", "status": "sent", "sent_at": "<sent_at>"})
     );
 
     let status = &steps["update_user_status"]["result"];
-    let now = status["activation_timestamp"].clone();
-    ts(&now);
-    assert_eq!(status["registration_summary"]["registration_completed_at"], now);
-    let mut status = masked(status.clone(), &["activation_timestamp"]);
-    status["registration_summary"]["registration_completed_at"] = json!("<masked>");
     assert_eq!(
-        status,
+        mask_checked(
+            status,
+            &[
+                Volatile::ts("/activation_timestamp"),
+                Volatile::ts("/registration_summary/registration_completed_at"),
+            ]
+        ),
         json!({"user_id": user_id, "status": "active", "plan": "pro",
                "registration_summary": {
                    "user_id": user_id, "email": "sarah@example.com", "plan": "pro",
                    "registration_status": "complete", "billing_id": billing_id,
                    "next_billing_date": next_billing_date, "preferences_count": 8, "welcome_sent": true,
                    "notification_channels": ["email", "in_app"], "user_created_at": created_at,
-                   "registration_completed_at": "<masked>"},
-               "activation_timestamp": "<masked>", "all_services_coordinated": true,
+                   "registration_completed_at": "<registration_completed_at>"},
+               "activation_timestamp": "<activation_timestamp>", "all_services_coordinated": true,
                "services_completed": ["user_service", "billing_service", "preferences_service", "notification_service"]})
+    );
+    assert_eq!(
+        status["registration_summary"]["registration_completed_at"], status["activation_timestamp"],
+        "one clock reading"
     );
 }
 
@@ -209,15 +205,12 @@ async fn existing_user_with_same_data_completes_as_already_exists_without_billin
     assert_eq!(welcome["channels_used"], json!(["email", "in_app"]));
     assert_eq!(welcome["plan"], "free");
     let summary = &steps["update_user_status"]["result"]["registration_summary"];
-    let mut summary = summary.clone();
-    ts(&summary["registration_completed_at"]);
-    summary["registration_completed_at"] = json!("<masked>");
     assert_eq!(
-        summary,
+        mask_checked(summary, &[Volatile::ts("/registration_completed_at")]),
         json!({"user_id": "user_existing_001", "email": "existing@example.com", "plan": "free",
                "registration_status": "complete", "preferences_count": 8, "welcome_sent": true,
                "notification_channels": ["email", "in_app"], "user_created_at": "2025-01-01T00:00:00.000Z",
-               "registration_completed_at": "<masked>"})
+               "registration_completed_at": "<registration_completed_at>"})
     );
 }
 

@@ -1,158 +1,228 @@
-//! `cargo make demo`: starts the dev database, the server and the Rust worker, runs the engine's
-//! test workflows and every blog workflow (a happy path and a failing case each) and prints a
-//! table of tasks, statuses and durations.
+//! `cargo make demo`: starts the dev database, the orchestration server and all four workers
+//! (Rust, Python, Ruby, TypeScript), runs every blog workflow in every language (its reference
+//! input and its first failing input from the conformance catalogue) all at once, shows each run
+//! as it finishes, and prints the matrix workflow × language: status, steps done, duration.
+//!
+//! The exit code is 1 if a run did not end as its catalogue entry expects (the happy path must
+//! complete; the failure must fail at its step with its code), so the demo doubles as a smoke
+//! test of the whole stack.
 
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-use tasker_e2e::{lang, Stack, StackOptions};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::Value;
+use tasker_e2e::blog::{workflows, Case, Expect, Workflow};
+use tasker_e2e::{languages, Lang, Stack, StackOptions, TERMINAL};
+use uuid::Uuid;
+
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// One run: a case of a workflow in one language.
+struct Run<'a> {
+    workflow: &'a Workflow,
+    case: &'a Case,
+    kind: &'static str,
+    lang: &'a Lang,
+    task: Option<Uuid>,
+    /// The matrix cell, once the run is over.
+    cell: Option<Cell>,
+}
+
+struct Cell {
+    text: String,
+    as_expected: bool,
+}
+
+/// Milliseconds from the task's creation to its completion, as the server recorded them.
+fn duration_ms(task: &Value) -> Option<i64> {
+    let at = |k: &str| task[k].as_str()?.parse::<chrono::DateTime<chrono::Utc>>().ok();
+    Some((at("completed_at")? - at("created_at")?).num_milliseconds())
+}
+
+fn cell_of_task(task: &Value, expect: &Expect) -> Cell {
+    let status = task["status"].as_str().unwrap_or("?");
+    let steps = task["steps"].as_array().cloned().unwrap_or_default();
+    let done = steps.iter().filter(|s| s["status"] == "complete").count();
+    let failed = steps.iter().find(|s| s["status"] == "error");
+    let mut text = format!("{status} {done}/{}", steps.len());
+    if let Some(ms) = duration_ms(task) {
+        text.push_str(&format!(" {ms}ms"));
+    }
+    if let Some(s) = failed {
+        text.push_str(&format!(
+            " {} x{}",
+            s["error"]["error_code"].as_str().unwrap_or("?"),
+            s["attempts"]
+        ));
+    }
+    let as_expected = match expect {
+        Expect::Complete | Expect::DelegatedFails { .. } => status == "complete",
+        Expect::Fails { step, code, .. } => {
+            status == "error" && failed.is_some_and(|s| s["name"] == *step && s["error"]["error_code"] == *code)
+        }
+        Expect::Rejected { .. } => false,
+    };
+    Cell { text, as_expected }
+}
+
+fn describe(run: &Run) -> String {
+    format!(
+        "{:<10} {}/{} ({}: {})",
+        run.lang.name, run.workflow.base, run.workflow.name, run.kind, run.case.label
+    )
+}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
-    let rust = lang("rust");
-    println!("starting PostgreSQL (dev db), the orchestration server and the Rust worker...");
-    let stack = Stack::start(
-        Some(&rust),
+async fn main() -> ExitCode {
+    let langs = languages();
+    let catalogue = workflows();
+    let names: Vec<&str> = langs.iter().map(|l| l.name).collect();
+    println!(
+        "starting PostgreSQL (dev db), the orchestration server and the {} workers...",
+        names.join(", ")
+    );
+    let started = Instant::now();
+    let mut stack = Stack::start(
+        None,
         StackOptions {
             env: vec![("RUST_LOG".into(), "warn".into())],
         },
     )
     .await;
-    println!("server at {}\n", stack.server_url);
-    let ns = |base: &str| rust.namespace(base);
-    let ecommerce = json!({
-        "cart_items": [{"product_id": 1, "quantity": 2}, {"product_id": 2, "quantity": 1}],
-        "customer_info": {"email": "customer@example.com", "name": "John Doe", "phone": "+1-555-0123"},
-        "payment_info": {"method": "credit_card", "token": "tok_test_valid", "amount": 124.76}
-    });
-    let mut declined = ecommerce.clone();
-    declined["payment_info"]["token"] = json!("tok_test_declined");
-    let refund = json!({"ticket_id": "ticket_cs_789", "customer_id": "cust_premium_456", "refund_amount": 4999,
-        "refund_reason": "Product defective", "customer_email": "premium@example.com", "requires_approval": true});
-    let payment = json!({"payment_id": "pay_test_12345abc", "refund_amount": 4999, "refund_reason": "customer_request",
-        "customer_email": "customer@example.com", "partial_refund": false});
-    let mut zero_payment = payment.clone();
-    zero_payment["refund_amount"] = json!(0);
-    let cases: Vec<(&str, String, &str, Value)> = vec![
-        (
-            "linear, happy path",
-            ns("tasker_tests"),
-            "linear_workflow",
-            json!({"n": 4}),
-        ),
-        (
-            "linear, c fails permanently",
-            ns("tasker_tests"),
-            "linear_workflow",
-            json!({"n": 4, "behaviors": {"c": {"mode": "permanent"}}}),
-        ),
-        (
-            "diamond, right retries once",
-            ns("tasker_tests"),
-            "diamond_workflow",
-            json!({"n": 3, "behaviors": {"right": {"mode": "fail_until_attempt", "attempt": 2}}}),
-        ),
-        (
-            "slow step times out twice",
-            ns("tasker_tests"),
-            "slow_workflow",
-            json!({"n": 1, "behaviors": {"a": {"mode": "sleep", "ms": 1500}}}),
-        ),
-        (
-            "e-commerce, reference order",
-            ns("ecommerce"),
-            "ecommerce_order_processing",
-            ecommerce,
-        ),
-        (
-            "e-commerce, card declined",
-            ns("ecommerce"),
-            "ecommerce_order_processing",
-            declined,
-        ),
-        (
-            "data pipeline, reference",
-            ns("data_pipeline"),
-            "analytics_pipeline",
-            json!({"pipeline_id": "demo"}),
-        ),
-        (
-            "data pipeline, bad date (rejected)",
-            ns("data_pipeline"),
-            "analytics_pipeline",
-            json!({"date_range": {"start_date": "2025-13-45"}}),
-        ),
-        (
-            "registration, reference",
-            ns("microservices"),
-            "user_registration",
-            json!({"user_info": {"email": "sarah@example.com", "name": "Sarah Johnson", "plan": "pro", "source": "web"}}),
-        ),
-        (
-            "registration, bad email",
-            ns("microservices"),
-            "user_registration",
-            json!({"user_info": {"email": "sarah@localhost", "name": "Sarah Johnson"}}),
-        ),
-        (
-            "refund (delegates to payments)",
-            ns("customer_success"),
-            "process_refund",
-            refund,
-        ),
-        ("payments refund, reference", ns("payments"), "process_refund", payment),
-        (
-            "payments refund, zero amount",
-            ns("payments"),
-            "process_refund",
-            zero_payment,
-        ),
-    ];
+    for lang in &langs {
+        stack.start_worker(lang).await;
+    }
     println!(
-        "{:<36} {:<42} {:<10} {:>6} {:>9}  failing step / last result",
-        "case", "workflow", "status", "steps", "duration"
+        "server at {}; {} workers ready in {:.1}s\n",
+        stack.server_url,
+        langs.len(),
+        started.elapsed().as_secs_f64()
     );
-    for (label, namespace, name, ctx) in cases {
-        let t0 = Instant::now();
-        let (status, created) = stack
-            .create_task(&json!({"namespace": namespace, "name": name, "context": ctx}))
-            .await;
-        let workflow = format!("{namespace}/{name}");
-        if status != 201 {
-            let e = &created["error"];
-            println!(
-                "{label:<36} {workflow:<42} {:<10} {:>6} {:>7.0}ms  HTTP {status} {} at {}",
-                "rejected",
-                "-",
-                t0.elapsed().as_secs_f64() * 1000.0,
-                e["code"].as_str().unwrap_or("?"),
-                e["field"].as_str().unwrap_or("?")
-            );
-            continue;
+
+    let mut runs: Vec<Run> = vec![];
+    for wf in &catalogue {
+        for (kind, case) in [("happy path", &wf.cases[0]), ("failure", wf.failure_case())] {
+            for lang in &langs {
+                runs.push(Run {
+                    workflow: wf,
+                    case,
+                    kind,
+                    lang,
+                    task: None,
+                    cell: None,
+                });
+            }
         }
-        let id = created["task_uuid"].as_str().unwrap_or_default().parse()?;
-        let task = stack.wait_for_task(id, Duration::from_secs(60)).await;
-        let steps = task["steps"].as_array().cloned().unwrap_or_default();
-        let done = steps.iter().filter(|s| s["status"] == "complete").count();
-        let detail = steps
+    }
+
+    let bar = ProgressBar::new(runs.len() as u64);
+    if std::io::stdout().is_terminal() {
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} runs finished, {elapsed}  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+    } else {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let show = |line: String| bar.suspend(|| println!("{line}"));
+
+    // Submit every run at once: the four workers serve them concurrently.
+    for run in runs.iter_mut() {
+        let (status, body) = stack
+            .create_task(&run.workflow.request(run.case, run.lang.suffix))
+            .await;
+        match body["task_uuid"].as_str().and_then(|u| u.parse().ok()) {
+            Some(uuid) if status == 201 => run.task = Some(uuid),
+            _ => {
+                let code = body["error"]["code"].as_str().unwrap_or("?").to_string();
+                let as_expected =
+                    matches!(&run.case.expect, Expect::Rejected { status: s, code: c } if *s == status && *c == code);
+                let cell = Cell {
+                    text: format!("rejected {status} {code}"),
+                    as_expected,
+                };
+                show(format!("  {}  {}", describe(run), cell.text));
+                run.cell = Some(cell);
+                bar.inc(1);
+            }
+        }
+    }
+
+    let end = Instant::now() + DEADLINE;
+    while runs.iter().any(|r| r.cell.is_none()) && Instant::now() < end {
+        for run in runs.iter_mut().filter(|r| r.cell.is_none()) {
+            let uuid = run.task.expect("created");
+            let (status, task) = stack.get(&format!("/v1/tasks/{uuid}")).await;
+            if status != 200 || !TERMINAL.contains(&task["status"].as_str().unwrap_or("")) {
+                continue;
+            }
+            let cell = cell_of_task(&task, &run.case.expect);
+            show(format!("  {}  {}", describe(run), cell.text));
+            run.cell = Some(cell);
+            bar.inc(1);
+            bar.set_message(format!("last: {} {}", run.lang.name, run.workflow.base));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bar.finish_and_clear();
+
+    // The matrix: one row per (workflow, case), one column per language.
+    let mut rows: BTreeMap<(usize, usize), Vec<String>> = BTreeMap::new();
+    let mut unexpected = vec![];
+    for run in &runs {
+        let wf_index = catalogue
             .iter()
-            .find(|s| s["status"] == "error")
-            .map(|s| {
-                format!(
-                    "{}: {}",
-                    s["name"].as_str().unwrap_or(""),
-                    s["error"]["error_code"].as_str().unwrap_or("")
-                )
-            })
-            .or_else(|| steps.last().map(|s| format!("{} ok", s["name"].as_str().unwrap_or(""))))
-            .unwrap_or_default();
+            .position(|w| std::ptr::eq(w, run.workflow))
+            .unwrap_or(0);
+        let case_index = usize::from(run.kind == "failure");
+        let text = match &run.cell {
+            Some(c) if c.as_expected => c.text.clone(),
+            Some(c) => {
+                unexpected.push(format!(
+                    "{}: {} (expected {:?})",
+                    describe(run),
+                    c.text,
+                    run.case.expect
+                ));
+                format!("{} (!)", c.text)
+            }
+            None => {
+                unexpected.push(format!("{}: not finished within {DEADLINE:?}", describe(run)));
+                "unfinished (!)".into()
+            }
+        };
+        rows.entry((wf_index, case_index)).or_default().push(text);
+    }
+    let width = 2 + rows.values().flatten().map(String::len).max().unwrap_or(0);
+    println!(
+        "\n{:<30} {}",
+        "workflow / case",
+        names.iter().map(|n| format!("{n:<width$}")).collect::<String>()
+    );
+    for ((w, c), cells) in &rows {
+        let wf = &catalogue[*w];
+        let label = format!("{} / {}", wf.base, if *c == 0 { "happy path" } else { "failure" });
         println!(
-            "{label:<36} {workflow:<42} {:<10} {:>6} {:>7.0}ms  {detail}",
-            task["status"].as_str().unwrap_or("?"),
-            format!("{done}/{}", steps.len()),
-            t0.elapsed().as_secs_f64() * 1000.0,
+            "{label:<30} {}",
+            cells.iter().map(|t| format!("{t:<width$}")).collect::<String>()
         );
     }
-    println!("\nthe dev database keeps running; stop it with `cargo run -p tasker-cli -- dev-db stop`");
-    Ok(())
+    println!("\ncells: task status, steps complete/total, server-side duration, failing step's error code x attempts");
+    println!(
+        "{} runs in {:.1}s; the dev database keeps running (stop it with `cargo run -q -p tasker-cli -- dev-db stop`)",
+        runs.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if unexpected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("\n{} runs did not end as expected:", unexpected.len());
+        for u in unexpected {
+            eprintln!("  {u}");
+        }
+        ExitCode::FAILURE
+    }
 }

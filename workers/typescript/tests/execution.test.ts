@@ -134,5 +134,17 @@ describe("StepHandler.success and failure", () => {
     assert.equal(toJsonText(r.toEnvelope()), '{"success":true,"result":{"total":124.76,"count":3},"metadata":{}}');
     assert.throws(() => toJsonText({ x: Number.NaN }), TypeError);
     assert.throws(() => toJsonText({ x: 2n ** 64n }), TypeError);
+    assert.throws(() => toJsonText({ x: -(2n ** 63n) - 1n }), TypeError);
+    assert.throws(() => toJsonText({ x: new Decimal("NaN") }), TypeError);
+  });
+
+  it("keeps every digit of integers beyond 2^53 and of decimals", () => {
+    const big = 2n ** 53n + 1n;
+    assert.equal(
+      toJsonText({ a: big, b: [new Decimal("9007199254741993"), -(2n ** 63n)], c: { d: 2n ** 64n - 1n }, s: "9007199254740993" }),
+      '{"a":9007199254740993,"b":[9007199254741993,-9223372036854775808],"c":{"d":18446744073709551615},"s":"9007199254740993"}',
+    );
+    assert.equal(toJsonText(new Decimal("0.1000000000000000055511151231257827")), "0.1000000000000000055511151231257827");
+    assert.equal(toJsonText({ plain: 1.5, text: "\u0000tasker-number-x:0" }), '{"plain":1.5,"text":"\\u0000tasker-number-x:0"}');
   });
 });

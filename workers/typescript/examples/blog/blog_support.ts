@@ -140,14 +140,20 @@ export function roundCents(d: Dec): Dec {
   return d.toDecimalPlaces(2, Dec.ROUND_HALF_UP);
 }
 
-/** A decimal as a JSON number: integral values as integers, others as the nearest double. */
-export function numberJson(d: Dec): number {
+/**
+ * A decimal as a JSON number: integral values as integers (beyond 2^53 as a bigint, which the
+ * worker writes with every digit), others as the nearest double.
+ */
+export function numberJson(d: Dec): number | bigint {
   const n = d.toNumber();
+  if (d.isInteger() && !Number.isSafeInteger(n) && d.gte(I64_MIN) && d.lte(I64_MAX)) {
+    return BigInt(d.toFixed());
+  }
   return Object.is(n, -0) ? 0 : n;
 }
 
 /** A money value as a JSON number with at most 2 decimals (`124.76`; `100` for 100.00). */
-export function moneyJson(d: Dec): number {
+export function moneyJson(d: Dec): number | bigint {
   return numberJson(roundCents(d));
 }
 
@@ -257,14 +263,11 @@ export function jsonText(value: unknown): string {
 }
 
 /**
- * A value made fit for a result, metadata or error context: a bigint (an integer beyond 2^53 read
- * from the context) becomes the nearest double, as JSON numbers in JavaScript are; everything else
- * is kept. Objects are copied with their own keys only.
+ * A value made fit for a result, metadata or error context: objects are copied with their own
+ * keys only. A bigint (an integer beyond 2^53 read from the context) is kept: the worker writes
+ * it with every digit, as the other languages echo such integers.
  */
 export function jsonSafe(value: unknown): unknown {
-  if (typeof value === "bigint") {
-    return Number(value);
-  }
   if (Array.isArray(value)) {
     return value.map(jsonSafe);
   }

@@ -41,11 +41,14 @@ export function text(value: unknown): string {
   return jsonText(value);
 }
 
-/** A cents amount as a JSON number: integral values are written as integers (§0.1 rule 3). */
-export function centsJson(d: Dec): number {
+/**
+ * A cents amount as a JSON number: integral values are written as integers (§0.1 rule 3), and
+ * beyond 2^53 as a bigint, so that every digit reaches the result.
+ */
+export function centsJson(d: Dec): number | bigint {
   const n = d.toNumber();
   if (d.isInteger() && d.gte(JSON_INT_MIN) && d.lt(JSON_INT_END)) {
-    return Object.is(n, -0) ? 0 : n;
+    return Number.isSafeInteger(n) ? (Object.is(n, -0) ? 0 : n) : BigInt(d.toFixed());
   }
   return n;
 }

@@ -19,10 +19,19 @@ export const TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 export const UUID7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 export const MASKED = "<masked>";
 
-/** A value as plain JSON (what crosses the wire): undefined keys dropped, `-0` as `0`. */
+const BIGINT_TAG = "\u0000bigint:";
+
+/**
+ * A value as plain JSON (what crosses the wire): undefined keys dropped, `-0` as `0`; a bigint
+ * (an integer beyond 2^53, which the worker writes with every digit) stays a bigint.
+ */
 export function plain(value: unknown): Json {
-  const text = JSON.stringify(value);
-  return text === undefined ? undefined : JSON.parse(text);
+  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? `${BIGINT_TAG}${v}` : v));
+  return text === undefined
+    ? undefined
+    : JSON.parse(text, (_key, v: unknown) =>
+        typeof v === "string" && v.startsWith(BIGINT_TAG) ? BigInt(v.slice(BIGINT_TAG.length)) : v,
+      );
 }
 
 /** The result of a successful attempt, as plain JSON. */
@@ -55,6 +64,10 @@ export function assertPlainJson(value: unknown, where = "$"): void {
   }
   if (typeof value === "number") {
     assert.ok(Number.isFinite(value), `${where} = ${value} is not a JSON number`);
+    return;
+  }
+  if (typeof value === "bigint") {
+    assert.ok(value >= -(2n ** 63n) && value < 2n ** 64n, `${where} = ${value}n is beyond 64 bits`);
     return;
   }
   if (Array.isArray(value)) {

@@ -1010,7 +1010,8 @@ describe("ecommerce wiring", () => {
 
 // ------------------------------------------------------------------------------------------------
 // Integers beyond 2^53: the context hands them over exactly (as bigints), so messages name them
-// exactly, as Python and Rust do; a result can only carry the nearest double.
+// exactly and results and error contexts carry them as bigints, which the worker writes with every
+// digit, as Python and Rust do.
 
 /** A context from JSON text, so integers keep every digit. */
 function exactContext(step: string, inputJson: string, depsJson = "{}"): StepContext {
@@ -1026,7 +1027,7 @@ describe("ecommerce integers beyond 2^53", () => {
     const e = err(await runHandler(new ValidateCartHandler(), ctx));
     assert.equal(e.error_code, "INSUFFICIENT_STOCK");
     assert.equal(e.message, "Insufficient stock for Widget A. Available: 100, Requested: 1152921504606846977");
-    assert.equal(e.context.requested_quantity, 1152921504606846977, "the nearest double");
+    assert.strictEqual(e.context.requested_quantity, 1152921504606846977n);
   });
 
   test("validate_cart names a huge unknown product id exactly", async () => {
@@ -1041,7 +1042,7 @@ describe("ecommerce integers beyond 2^53", () => {
     const input = JSON.stringify(referenceInput()).replace('"credit_card"', "1152921504606846977");
     const ctx = exactContext("process_payment", input, JSON.stringify(referenceDeps("process_payment")));
     const r = okResult(await runHandler(new ProcessPaymentHandler(), ctx));
-    assert.equal(r.payment_method_type, 1152921504606846977);
+    assert.strictEqual(r.payment_method_type, 1152921504606846977n);
   });
 
   test("process_payment reads a huge amount exactly", async () => {
@@ -1049,6 +1050,6 @@ describe("ecommerce integers beyond 2^53", () => {
     const ctx = exactContext("process_payment", input, JSON.stringify(referenceDeps("process_payment")));
     const e = err(await runHandler(new ProcessPaymentHandler(), ctx));
     assert.equal(e.message, "Payment amount mismatch. Expected: $124.76, Provided: $9007199254740993.00");
-    assert.equal(e.context.provided_amount, 9007199254740993);
+    assert.strictEqual(e.context.provided_amount, 9007199254740993n);
   });
 });

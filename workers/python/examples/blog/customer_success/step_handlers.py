@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from blog_support import Now, decimal, is_blank, is_true, iso_ms, random_hex, random_int
-from tasker_core import StepContext, StepHandler, StepHandlerResult
+from blog_support import ExactHandler, Now, decimal, is_blank, is_true, iso_ms, random_hex, random_int
+from tasker_core import StepContext, StepHandlerResult
 from tasker_core.errors import PermanentError, RetryableError, TaskCreationError
 from team_scaling_rules import (
     CUSTOMER_SUCCESS,
@@ -76,10 +76,10 @@ def _input_or(context: StepContext, key: str, default: str) -> Any:
     return default if is_blank(value) else value
 
 
-class ValidateRefundRequestHandler(StepHandler):
+class ValidateRefundRequestHandler(ExactHandler):
     """§4.1.1: checks the ticket and classifies the customer."""
 
-    def call(self, context: StepContext) -> StepHandlerResult:
+    def run(self, context: StepContext) -> StepHandlerResult:
         now = Now()
         ticket = context.get_input("ticket_id")
         customer = context.get_input("customer_id")
@@ -111,10 +111,10 @@ class ValidateRefundRequestHandler(StepHandler):
         )
 
 
-class CheckRefundPolicyHandler(StepHandler):
+class CheckRefundPolicyHandler(ExactHandler):
     """§4.1.2: applies the tier's policy to the amount."""
 
-    def call(self, context: StepContext) -> StepHandlerResult:
+    def run(self, context: StepContext) -> StepHandlerResult:
         now = Now()
         if not is_true(context.get_dependency_field(VALIDATE_REFUND_REQUEST, "request_validated")):
             raise permanent(
@@ -148,10 +148,10 @@ class CheckRefundPolicyHandler(StepHandler):
         )
 
 
-class GetManagerApprovalHandler(StepHandler):
+class GetManagerApprovalHandler(ExactHandler):
     """§4.1.3: a standard-tier refund needs a (mock) manager; other tiers are auto-approved."""
 
-    def call(self, context: StepContext) -> StepHandlerResult:
+    def run(self, context: StepContext) -> StepHandlerResult:
         now = Now()
         if not is_true(context.get_dependency_field(CHECK_REFUND_POLICY, "policy_checked")):
             raise permanent("MISSING_POLICY_CHECK", "Policy check must be completed before approval")
@@ -191,10 +191,10 @@ class GetManagerApprovalHandler(StepHandler):
         return self.success(result)
 
 
-class ExecuteRefundWorkflowHandler(StepHandler):
+class ExecuteRefundWorkflowHandler(ExactHandler):
     """§4.1.4: creates the real payments task (idempotently per step) and does not wait for it."""
 
-    def call(self, context: StepContext) -> StepHandlerResult:
+    def run(self, context: StepContext) -> StepHandlerResult:
         now = Now()
         if not is_true(context.get_dependency_field(GET_MANAGER_APPROVAL, "approval_obtained")):
             raise permanent(
@@ -269,10 +269,10 @@ class ExecuteRefundWorkflowHandler(StepHandler):
         )
 
 
-class UpdateTicketStatusHandler(StepHandler):
+class UpdateTicketStatusHandler(ExactHandler):
     """§4.1.5: resolves the ticket, naming the delegated task."""
 
-    def call(self, context: StepContext) -> StepHandlerResult:
+    def run(self, context: StepContext) -> StepHandlerResult:
         now = Now()
         if not is_true(context.get_dependency_field(EXECUTE_REFUND_WORKFLOW, "task_delegated")):
             raise permanent(

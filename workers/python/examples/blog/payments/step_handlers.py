@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from blog_support import Now, decimal, full_match, is_blank, is_true, iso_ms, json_text, random_hex
-from tasker_core import StepContext, StepHandler, StepHandlerResult
+from blog_support import ExactHandler, Now, decimal, full_match, is_blank, is_true, iso_ms, json_text, random_hex
+from tasker_core import StepContext, StepHandlerResult
 from team_scaling_rules import (
     PAYMENTS,
     blank_names,
@@ -33,10 +33,10 @@ PAYMENT_ID_PATTERN = r"pay_[a-zA-Z0-9_]+"
 EMAIL_PATTERN = r"[^@\s]+@[^@\s]+"
 
 
-class ValidatePaymentEligibilityHandler(StepHandler):
+class ValidatePaymentEligibilityHandler(ExactHandler):
     """§4.2.1: checks the payment can be refunded."""
 
-    def call(self, context: StepContext) -> StepHandlerResult:
+    def run(self, context: StepContext) -> StepHandlerResult:
         now = Now()
         payment = context.get_input("payment_id")
         amount = context.get_input("refund_amount")
@@ -77,10 +77,10 @@ class ValidatePaymentEligibilityHandler(StepHandler):
         )
 
 
-class ProcessGatewayRefundHandler(StepHandler):
+class ProcessGatewayRefundHandler(ExactHandler):
     """§4.2.2: refunds through the (mock) gateway."""
 
-    def call(self, context: StepContext) -> StepHandlerResult:
+    def run(self, context: StepContext) -> StepHandlerResult:
         now = Now()
         if not is_true(context.get_dependency_field(VALIDATE_PAYMENT_ELIGIBILITY, "payment_validated")):
             raise permanent(
@@ -113,10 +113,10 @@ class ProcessGatewayRefundHandler(StepHandler):
         )
 
 
-class UpdatePaymentRecordsHandler(StepHandler):
+class UpdatePaymentRecordsHandler(ExactHandler):
     """§4.2.3: records the refund against the payment."""
 
-    def call(self, context: StepContext) -> StepHandlerResult:
+    def run(self, context: StepContext) -> StepHandlerResult:
         now = Now()
         if not is_true(context.get_dependency_field(PROCESS_GATEWAY_REFUND, "refund_processed")):
             raise permanent(
@@ -144,10 +144,10 @@ class UpdatePaymentRecordsHandler(StepHandler):
         )
 
 
-class NotifyCustomerHandler(StepHandler):
+class NotifyCustomerHandler(ExactHandler):
     """§4.2.4: e-mails the customer (mock mail service)."""
 
-    def call(self, context: StepContext) -> StepHandlerResult:
+    def run(self, context: StepContext) -> StepHandlerResult:
         now = Now()
         if not is_true(context.get_dependency_field(PROCESS_GATEWAY_REFUND, "refund_processed")):
             raise permanent(

@@ -115,7 +115,7 @@ function ratio(n: Dec, den: Dec): Dec {
 }
 
 /** round(total / count) to cents. */
-function avgMoney(total: Dec, count: number): number {
+function avgMoney(total: Dec, count: number): number | bigint {
   return moneyJson(roundCents(ratio(total, new Dec(count))));
 }
 

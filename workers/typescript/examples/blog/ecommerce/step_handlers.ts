@@ -36,6 +36,7 @@ import {
   jsonSafeObject,
   jsonText,
   moneyJson,
+  numberJson,
   moneyText,
   randomHex,
   randomHexUpper,
@@ -112,7 +113,7 @@ function stockContext(p: Product, quantity: Dec): Record<string, unknown> {
     product_id: p.id,
     product_name: p.name,
     available_stock: p.stock,
-    requested_quantity: quantity.toNumber(),
+    requested_quantity: numberJson(quantity),
   };
 }
 
@@ -189,7 +190,7 @@ export class ValidateCartHandler extends BlogHandler {
         product_id: p.id,
         name: p.name,
         price: moneyJson(price),
-        quantity: q.toNumber(),
+        quantity: numberJson(q),
         line_total: moneyJson(lineTotal),
       });
     });
@@ -329,14 +330,14 @@ export class UpdateInventoryHandler extends BlogHandler {
         product_id: p.id,
         name: p.name,
         previous_stock: p.stock,
-        new_stock: new Dec(p.stock).minus(q).toNumber(),
-        quantity_reserved: q.toNumber(),
+        new_stock: numberJson(new Dec(p.stock).minus(q)),
+        quantity_reserved: numberJson(q),
         reservation_id: reservationId,
       });
       changes.push({
         product_id: p.id,
         change_type: "reservation",
-        quantity: q.isZero() ? 0 : q.neg().toNumber(),
+        quantity: numberJson(q.neg()),
         reason: "order_checkout",
         timestamp: iso,
         reservation_id: reservationId,
@@ -346,7 +347,7 @@ export class UpdateInventoryHandler extends BlogHandler {
     });
     return this.success({
       updated_products: updated,
-      total_items_reserved: totalReserved.toNumber(),
+      total_items_reserved: numberJson(totalReserved),
       inventory_changes: changes,
       inventory_log_id: `log_${randomHex(16)}`,
       updated_at: iso,
