@@ -1,10 +1,12 @@
-//! Crash safety: killed workers and servers lose nothing and apply nothing twice; several
-//! servers and workers on one namespace never double-run or double-complete a step.
+//! Crash safety, once per worker language: killed workers and servers lose nothing and apply
+//! nothing twice; several servers and workers on one namespace never double-run or
+//! double-complete a step. Each language serves the engine's test workflows
+//! (`tasker_tests_<suffix>`) with its own handlers.
 
 use std::time::Duration;
 
-use serde_json::json;
-use tasker_e2e::{lang, step_map, Stack, StackOptions};
+use serde_json::{json, Value};
+use tasker_e2e::{step_map, Lang, Stack, StackOptions};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -25,27 +27,28 @@ async fn assert_completed_once(stack: &Stack, task: uuid::Uuid) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn claimed_message_stays_invisible_and_is_extended_while_the_handler_runs() {
+/// A `tasker_tests_<suffix>` task request.
+fn request(lang: &Lang, name: &str, context: Value) -> Value {
+    json!({"namespace": lang.namespace("tasker_tests"), "name": name, "context": context})
+}
+
+async fn claimed_message_stays_invisible_and_is_extended_while_the_handler_runs(lang: Lang) {
     let opts = StackOptions {
         env: vec![("TASKER_VISIBILITY_TIMEOUT_MS".into(), "1000".into())],
     };
-    let rust = lang("rust");
-    let mut stack = Stack::start(Some(&rust), opts).await;
-    stack.start_worker(&rust).await; // a second worker that would grab a visible message
+    let mut stack = Stack::start(Some(&lang), opts).await;
+    stack.start_worker(&lang).await; // a second worker that would grab a visible message
     let ctx = json!({"n": 1, "behaviors": {"a": {"mode": "sleep", "ms": 3500}}});
-    let uuid = stack
-        .create_ok(&json!({"namespace": "tasker_tests_rs", "name": "crash_workflow", "context": ctx}))
-        .await;
+    let uuid = stack.create_ok(&request(&lang, "crash_workflow", ctx)).await;
+    let queue = format!("pgmq.q_tasker_{}", lang.namespace("tasker_tests"));
     stack
         .wait_for(uuid, WAIT, |t| t["steps"][0]["status"] == "in_progress")
         .await;
     let pool = stack.pool().await;
-    let (count, read_ct): (i64, Option<i32>) =
-        sqlx::query_as("SELECT count(*), max(read_ct) FROM pgmq.q_tasker_tasker_tests_rs")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let (count, read_ct): (i64, Option<i32>) = sqlx::query_as(&format!("SELECT count(*), max(read_ct) FROM {queue}"))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(
         (count, read_ct),
         (1, Some(1)),
@@ -58,7 +61,7 @@ async fn claimed_message_stays_invisible_and_is_extended_while_the_handler_runs(
         1,
         "a 1 s visibility timeout was extended over 3.5 s"
     );
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pgmq.q_tasker_tasker_tests_rs")
+    let left: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {queue}"))
         .fetch_one(&pool)
         .await
         .unwrap();
@@ -66,22 +69,18 @@ async fn claimed_message_stays_invisible_and_is_extended_while_the_handler_runs(
     assert_completed_once(&stack, uuid).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_worker_mid_step_is_redelivered_and_the_task_completes() {
+async fn killed_worker_mid_step_is_redelivered_and_the_task_completes(lang: Lang) {
     let opts = StackOptions {
         env: vec![("TASKER_VISIBILITY_TIMEOUT_MS".into(), "1500".into())],
     };
-    let rust = lang("rust");
-    let mut stack = Stack::start(Some(&rust), opts).await;
+    let mut stack = Stack::start(Some(&lang), opts).await;
     let ctx = json!({"n": 6, "behaviors": {"a": {"mode": "sleep", "ms": 2500}}});
-    let uuid = stack
-        .create_ok(&json!({"namespace": "tasker_tests_rs", "name": "crash_workflow", "context": ctx}))
-        .await;
+    let uuid = stack.create_ok(&request(&lang, "crash_workflow", ctx)).await;
     stack
         .wait_for(uuid, WAIT, |t| t["steps"][0]["status"] == "in_progress")
         .await;
     stack.kill_worker(0);
-    stack.start_worker(&rust).await;
+    stack.start_worker(&lang).await;
     let task = stack.wait_for_task(uuid, WAIT).await;
     assert_eq!(task["status"], "complete", "{task:#}");
     let steps = step_map(&task);
@@ -93,18 +92,12 @@ async fn killed_worker_mid_step_is_redelivered_and_the_task_completes() {
     assert_completed_once(&stack, uuid).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_server_loses_nothing_and_applies_nothing_twice() {
-    let rust = lang("rust");
-    let mut stack = Stack::start(Some(&rust), StackOptions::default()).await;
+async fn killed_server_loses_nothing_and_applies_nothing_twice(lang: Lang) {
+    let mut stack = Stack::start(Some(&lang), StackOptions::default()).await;
     let mut tasks = vec![];
     for n in 0..10 {
         let ctx = json!({"n": n, "behaviors": {"a": {"mode": "sleep", "ms": 300}}});
-        tasks.push(
-            stack
-                .create_ok(&json!({"namespace": "tasker_tests_rs", "name": "crash_workflow", "context": ctx}))
-                .await,
-        );
+        tasks.push(stack.create_ok(&request(&lang, "crash_workflow", ctx)).await);
     }
     stack.kill_servers();
     tokio::time::sleep(Duration::from_millis(400)).await; // steps progress while no server runs
@@ -120,11 +113,9 @@ async fn killed_server_loses_nothing_and_applies_nothing_twice() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_servers_and_two_workers_never_double_run_a_step() {
-    let rust = lang("rust");
-    let mut stack = Stack::start(Some(&rust), StackOptions::default()).await;
-    stack.start_worker(&rust).await;
+async fn two_servers_and_two_workers_never_double_run_a_step(lang: Lang) {
+    let mut stack = Stack::start(Some(&lang), StackOptions::default()).await;
+    stack.start_worker(&lang).await;
     let second = stack.start_server().await;
     let mut tasks = vec![];
     for n in 0..40 {
@@ -136,7 +127,7 @@ async fn two_servers_and_two_workers_never_double_run_a_step() {
         let (s, body) = stack
             .post_json(
                 &format!("{url}/v1/tasks"),
-                &json!({"namespace": "tasker_tests_rs", "name": "diamond_workflow", "context": {"n": n}}),
+                &request(&lang, "diamond_workflow", json!({"n": n})),
             )
             .await;
         assert_eq!(s, 201, "{body}");
@@ -161,3 +152,13 @@ async fn two_servers_and_two_workers_never_double_run_a_step() {
     .unwrap();
     assert_eq!(started, 40 * 4, "each step started exactly once");
 }
+
+tasker_e2e::language_suite!(
+    [rust, python, ruby, typescript],
+    [
+        claimed_message_stays_invisible_and_is_extended_while_the_handler_runs,
+        killed_worker_mid_step_is_redelivered_and_the_task_completes,
+        killed_server_loses_nothing_and_applies_nothing_twice,
+        two_servers_and_two_workers_never_double_run_a_step,
+    ]
+);

@@ -6,6 +6,7 @@ use napi::Env;
 use napi_derive::napi;
 use serde_json::Value;
 use tasker_step::{CreateTaskError, StepContext, StepContextData, TaskRequest};
+use tasker_worker::host::create_task_async;
 use tokio::runtime::Handle;
 
 use crate::errors::{self, NativeFailure};
@@ -65,13 +66,7 @@ impl JsStepContext {
     /// kind `invalid_context` for anything else.
     #[napi(factory)]
     pub fn from_json(text: String) -> errors::Result<Self> {
-        let value: Value = serde_json::from_str(&text)
-            .map_err(|e| errors::error("invalid_context", format!("step context is not valid JSON: {e}")))?;
-        if !value.is_object() {
-            return Err(errors::error("invalid_context", "a step context must be a JSON object"));
-        }
-        let data: StepContextData = serde_json::from_value(value)
-            .map_err(|e| errors::error("invalid_context", format!("step context: {e}")))?;
+        let data = StepContextData::from_json_text(&text).map_err(|e| errors::error("invalid_context", e))?;
         Ok(JsStepContext {
             ctx: StepContext::new(data, None),
             runtime: None,
@@ -124,14 +119,7 @@ impl JsStepContext {
     /// `result` objects of completed upstream steps, by step name (a fresh copy).
     #[napi(getter, ts_return_type = "Record<string, any>")]
     pub fn dependency_results(&self) -> Value {
-        Value::Object(
-            self.ctx
-                .data()
-                .dependency_results
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        )
+        self.ctx.data().dependency_results_object()
     }
 
     /// The step's `handler.initialization` (a fresh copy).
@@ -202,22 +190,7 @@ impl JsStepContext {
         env.spawn_future(async move {
             let result = match parse_request(&request_json) {
                 Err(e) => Err(e),
-                Ok(request) => match runtime {
-                    // The engine's pool lives on the worker's runtime: run the creation there.
-                    Some(handle) => handle
-                        .spawn(async move { ctx.create_task(request).await })
-                        .await
-                        .unwrap_or_else(|e| {
-                            Err(CreateTaskError {
-                                code: "INTERNAL_ERROR".into(),
-                                message: format!("task creation did not finish: {e}"),
-                                field: None,
-                                details: vec![],
-                                transient: true,
-                            })
-                        }),
-                    None => ctx.create_task(request).await,
-                },
+                Ok(request) => create_task_async(runtime, ctx, request).await,
             };
             Ok(match result {
                 Ok(t) => CreateTaskOutcome {

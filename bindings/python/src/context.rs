@@ -42,21 +42,13 @@ impl PyStepContext {
     #[staticmethod]
     #[pyo3(signature = (data, task_creator = None))]
     fn from_json(py: Python<'_>, data: &Bound<'_, PyAny>, task_creator: Option<Py<PyAny>>) -> PyResult<Self> {
-        let value = if let Ok(text) = data.cast::<PyString>() {
-            serde_json::from_str::<Value>(&text.to_cow()?)
-                .map_err(|e| errors::error(py, "invalid_context", format!("step context is not valid JSON: {e}")))?
+        let invalid = |e: String| errors::error(py, "invalid_context", e);
+        let data = if let Ok(text) = data.cast::<PyString>() {
+            StepContextData::from_json_text(&text.to_cow()?).map_err(invalid)?
         } else {
-            from_py(data).map_err(|e| errors::error(py, "invalid_context", format!("step context: {e}")))?
+            let value = from_py(data).map_err(|e| invalid(format!("step context: {e}")))?;
+            StepContextData::from_json_value(value).map_err(invalid)?
         };
-        if !value.is_object() {
-            return Err(errors::error(
-                py,
-                "invalid_context",
-                "a step context must be a JSON object",
-            ));
-        }
-        let data: StepContextData = serde_json::from_value(value)
-            .map_err(|e| errors::error(py, "invalid_context", format!("step context: {e}")))?;
         if let Some(c) = &task_creator {
             if !c.bind(py).is_callable() {
                 return Err(pyo3::exceptions::PyTypeError::new_err(
@@ -113,14 +105,7 @@ impl PyStepContext {
     }
     #[getter]
     fn dependency_results<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let map: serde_json::Map<String, Value> = self
-            .ctx
-            .data()
-            .dependency_results
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        to_py(py, &Value::Object(map))
+        to_py(py, &self.ctx.data().dependency_results_object())
     }
     #[getter(config)]
     fn config_value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

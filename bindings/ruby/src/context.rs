@@ -3,7 +3,6 @@
 
 use magnus::prelude::*;
 use magnus::{Error, RArray, RHash, RString, Ruby, Value};
-use serde_json::Value as Json;
 use tasker_step::{CreatedTask, StepContext, StepContextData, TaskRequest};
 use tasker_worker::host::create_task_blocking;
 use tokio::runtime::Handle;
@@ -27,16 +26,12 @@ impl RbStepContext {
     /// `StepContext._from_json(data)`: a context from JSON text or a Hash (test helper).
     fn from_json(ruby: &Ruby, data: Value) -> Result<Self, Error> {
         let invalid = |msg: String| errors::error(ruby, "invalid_context", msg);
-        let value: Json = if let Some(text) = RString::from_value(data) {
-            serde_json::from_str(&text.to_string()?)
-                .map_err(|e| invalid(format!("step context is not valid JSON: {e}")))?
+        let data = if let Some(text) = RString::from_value(data) {
+            StepContextData::from_json_text(&text.to_string()?).map_err(invalid)?
         } else {
-            from_ruby(ruby, data).map_err(|e| invalid(format!("step context: {e}")))?
+            let value = from_ruby(ruby, data).map_err(|e| invalid(format!("step context: {e}")))?;
+            StepContextData::from_json_value(value).map_err(invalid)?
         };
-        if !value.is_object() {
-            return Err(invalid("a step context must be a JSON object (a Hash)".into()));
-        }
-        let data: StepContextData = serde_json::from_value(value).map_err(|e| invalid(format!("step context: {e}")))?;
         Ok(RbStepContext {
             ctx: StepContext::new(data, None),
             runtime: None,
@@ -74,14 +69,7 @@ impl RbStepContext {
         to_ruby(ruby, rb_self.ctx.input())
     }
     fn dependency_results(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
-        let map: serde_json::Map<String, Json> = rb_self
-            .ctx
-            .data()
-            .dependency_results
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        to_ruby(ruby, &Json::Object(map))
+        to_ruby(ruby, &rb_self.ctx.data().dependency_results_object())
     }
     fn config(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
         to_ruby(ruby, &rb_self.ctx.data().config)

@@ -50,6 +50,33 @@ pub struct StepContextData {
     pub config: Value,
 }
 
+impl StepContextData {
+    /// A context from a JSON value, as the bindings' test helpers receive it: a JSON object whose
+    /// fields are all optional. The error names what is wrong.
+    pub fn from_json_value(value: Value) -> Result<Self, String> {
+        if !value.is_object() {
+            return Err("a step context must be a JSON object".into());
+        }
+        serde_json::from_value(value).map_err(|e| format!("step context: {e}"))
+    }
+
+    /// [`StepContextData::from_json_value`] of JSON text.
+    pub fn from_json_text(text: &str) -> Result<Self, String> {
+        let value = serde_json::from_str(text).map_err(|e| format!("step context is not valid JSON: {e}"))?;
+        Self::from_json_value(value)
+    }
+
+    /// `dependency_results` as one JSON object, keyed by step name (a copy).
+    pub fn dependency_results_object(&self) -> Value {
+        Value::Object(
+            self.dependency_results
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+}
+
 fn one() -> u32 {
     1
 }
@@ -281,5 +308,17 @@ mod tests {
             .unwrap_err();
         assert!(err.transient);
         assert_eq!(err.code, "ENGINE_UNAVAILABLE");
+    }
+
+    #[test]
+    fn context_data_from_json_requires_an_object_and_names_the_problem() {
+        let data = StepContextData::from_json_text(r#"{"step_name": "a", "dependency_results": {"x": {"v": 1}}}"#)
+            .expect("valid");
+        assert_eq!(data.step_name, "a");
+        assert_eq!(data.dependency_results_object(), serde_json::json!({"x": {"v": 1}}));
+        let err = |text: &str| StepContextData::from_json_text(text).expect_err(text);
+        assert!(err("not json").starts_with("step context is not valid JSON: "));
+        assert_eq!(err("[1]"), "a step context must be a JSON object");
+        assert!(err(r#"{"attempt": "two"}"#).starts_with("step context: invalid type"));
     }
 }

@@ -300,6 +300,31 @@ pub fn create_task_blocking(
     }
 }
 
+/// `context.create_task(request)` for an async host (a JavaScript promise): the creation runs on
+/// the worker's runtime, where the engine's pool lives, whatever executor awaits this future.
+/// With no runtime (a context built by `StepContext::from_json`), the context answers itself.
+pub async fn create_task_async(
+    runtime: Option<Handle>,
+    context: StepContext,
+    request: TaskRequest,
+) -> Result<CreatedTask, CreateTaskError> {
+    match runtime {
+        Some(handle) => handle
+            .spawn(async move { context.create_task(request).await })
+            .await
+            .unwrap_or_else(|e| {
+                Err(CreateTaskError {
+                    code: "INTERNAL_ERROR".into(),
+                    message: format!("task creation did not finish: {e}"),
+                    field: None,
+                    details: vec![],
+                    transient: true,
+                })
+            }),
+        None => context.create_task(request).await,
+    }
+}
+
 /// Initialises logging for a host process: `RUST_LOG` filter (default `info,sqlx=warn`) to stderr,
 /// JSON lines when `json`. Safe to call more than once: later calls do nothing.
 pub fn init_logging(json: bool) {
