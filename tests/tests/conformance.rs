@@ -100,19 +100,18 @@ fn unmet(case: &Case, o: &Observed) -> Option<String> {
     (!ok).then(|| format!("expected {:?}", case.expect))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn all_four_languages_give_the_same_outcome_for_every_blog_input() {
+/// Runs `catalogue` in all four languages on one server and asserts identical outcomes.
+async fn assert_all_languages_agree(what: &str, catalogue: &[Workflow], env: Vec<(String, String)>) {
     let langs = languages();
-    let mut stack = Stack::start(None, StackOptions::default()).await;
+    let mut stack = Stack::start(None, StackOptions { env }).await;
     for lang in &langs {
         stack.start_worker(lang).await;
     }
     let pool = stack.pool().await;
-    let catalogue = workflows();
 
     // Submit everything first, so the four workers run the whole catalogue concurrently.
     let mut submitted: Vec<Vec<Vec<Submitted>>> = vec![];
-    for wf in &catalogue {
+    for wf in catalogue {
         let mut per_case = vec![];
         for case in &wf.cases {
             let mut per_lang = vec![];
@@ -140,11 +139,15 @@ async fn all_four_languages_give_the_same_outcome_for_every_blog_input() {
                 tasks += 1;
                 fields += o.len();
                 for v in &o.violations {
-                    problems.push(format!("{} | input \"{}\" | {}: {v}", wf.name, case.label, lang.name));
+                    problems.push(format!(
+                        "{}/{} | input \"{}\" | {}: {v}",
+                        wf.base, wf.name, case.label, lang.name
+                    ));
                 }
                 if let Some(why) = unmet(case, &o) {
                     problems.push(format!(
-                        "{} | input \"{}\" | {}: {why}, got task status {}",
+                        "{}/{} | input \"{}\" | {}: {why}, got task status {}",
+                        wf.base,
                         wf.name,
                         case.label,
                         lang.name,
@@ -159,7 +162,7 @@ async fn all_four_languages_give_the_same_outcome_for_every_blog_input() {
         }
     }
     println!(
-        "conformance: {} workflows, {inputs} inputs, {tasks} outcomes in {} languages, {fields} fields compared, \
+        "conformance ({what}): {} workflows, {inputs} inputs, {tasks} outcomes in {} languages, {fields} fields compared, \
          {} divergences, {} format or expectation problems",
         catalogue.len(),
         langs.len(),
@@ -180,4 +183,166 @@ async fn all_four_languages_give_the_same_outcome_for_every_blog_input() {
         divergences.len(),
         problems.len()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_four_languages_give_the_same_outcome_for_every_blog_input() {
+    assert_all_languages_agree("blog workflows", &workflows(), vec![]).await;
+}
+
+fn engine_case(label: &str, version: &'static str, context: Value, expect: Expect) -> Case {
+    Case {
+        label: label.to_string(),
+        version,
+        context,
+        expect,
+        showcase: false,
+    }
+}
+
+/// The engine's own test workflows (`tasker_tests_<suffix>`): every behaviour their handlers
+/// take from the input (`behaviors.<step>`: permanent, retryable with and without retry_after,
+/// fail_until_attempt, sleep, unknown modes, out-of-range parameters), bad input, both linear
+/// versions, and a timeout. Not here: `panic`, whose UNHANDLED_EXCEPTION message names each
+/// language's exception class by design (§0.6).
+fn engine_test_workflows() -> Vec<Workflow> {
+    let b = |n: i64, step: &str, behavior: Value| json!({"n": n, "behaviors": {step: behavior}});
+    let fails = |step: &'static str, code: &'static str, attempts: u32| Expect::Fails { step, code, attempts };
+    vec![
+        Workflow {
+            base: "tasker_tests",
+            name: "linear_workflow",
+            title: "Engine test: linear chain",
+            steps: &["a", "b", "c", "d", "e"],
+            cases: vec![
+                engine_case("n = 4 at 1.0.0", "1.0.0", json!({"n": 4}), Expect::Complete),
+                engine_case(
+                    "n = 4 at 2.0.0 (five steps)",
+                    "2.0.0",
+                    json!({"n": 4}),
+                    Expect::Complete,
+                ),
+                engine_case(
+                    "n = 0 (c and d go negative)",
+                    "2.0.0",
+                    json!({"n": 0}),
+                    Expect::Complete,
+                ),
+                engine_case(
+                    "c fails permanently",
+                    "1.0.0",
+                    b(4, "c", json!({"mode": "permanent"})),
+                    fails("c", "TEST_PERMANENT", 1),
+                ),
+                engine_case(
+                    "b retryable with retry_after 1, exhausted",
+                    "1.0.0",
+                    b(4, "b", json!({"mode": "retryable", "retry_after": 1})),
+                    fails("b", "TEST_RETRYABLE", 3),
+                ),
+                engine_case(
+                    "a retryable with a negative retry_after (ignored)",
+                    "1.0.0",
+                    b(4, "a", json!({"mode": "retryable", "retry_after": -5})),
+                    fails("a", "TEST_RETRYABLE", 3),
+                ),
+                engine_case(
+                    "d with an unknown mode",
+                    "2.0.0",
+                    b(4, "d", json!({"mode": "explode"})),
+                    fails("d", "TEST_BAD_BEHAVIOR", 1),
+                ),
+                engine_case(
+                    "a with a mode that is not a string",
+                    "1.0.0",
+                    b(4, "a", json!({"mode": 42})),
+                    fails("a", "TEST_BAD_BEHAVIOR", 1),
+                ),
+                engine_case(
+                    "b sleeps 50 ms",
+                    "1.0.0",
+                    b(4, "b", json!({"mode": "sleep", "ms": 50})),
+                    Expect::Complete,
+                ),
+                engine_case(
+                    "b sleeps a negative time (none)",
+                    "1.0.0",
+                    b(4, "b", json!({"mode": "sleep", "ms": -5})),
+                    Expect::Complete,
+                ),
+                engine_case(
+                    "e fails until attempt 3",
+                    "2.0.0",
+                    b(4, "e", json!({"mode": "fail_until_attempt", "attempt": 3})),
+                    Expect::Complete,
+                ),
+                engine_case(
+                    "c fails until a negative attempt (default 2)",
+                    "1.0.0",
+                    b(4, "c", json!({"mode": "fail_until_attempt", "attempt": -1})),
+                    Expect::Complete,
+                ),
+                engine_case(
+                    "a fails until attempt 4 of 3",
+                    "1.0.0",
+                    b(4, "a", json!({"mode": "fail_until_attempt", "attempt": 4})),
+                    fails("a", "TEST_RETRYABLE", 3),
+                ),
+            ],
+        },
+        Workflow {
+            base: "tasker_tests",
+            name: "diamond_workflow",
+            title: "Engine test: diamond",
+            steps: &["start", "left", "right", "end"],
+            cases: vec![
+                engine_case("n = 3", "1.0.0", json!({"n": 3}), Expect::Complete),
+                engine_case(
+                    "right fails until attempt 2",
+                    "1.0.0",
+                    b(3, "right", json!({"mode": "fail_until_attempt", "attempt": 2})),
+                    Expect::Complete,
+                ),
+                engine_case(
+                    "left fails permanently while right runs",
+                    "1.0.0",
+                    b(3, "left", json!({"mode": "permanent"})),
+                    fails("left", "TEST_PERMANENT", 1),
+                ),
+            ],
+        },
+        Workflow {
+            base: "tasker_tests",
+            name: "slow_workflow",
+            title: "Engine test: timeout",
+            steps: &["a"],
+            cases: vec![
+                engine_case(
+                    "no input (n is not an integer)",
+                    "1.0.0",
+                    json!({}),
+                    fails("a", "TEST_BAD_INPUT", 1),
+                ),
+                engine_case(
+                    "n is a string",
+                    "1.0.0",
+                    json!({"n": "3"}),
+                    fails("a", "TEST_BAD_INPUT", 1),
+                ),
+                engine_case(
+                    "a sleeps past its 1 s timeout twice",
+                    "1.0.0",
+                    b(1, "a", json!({"mode": "sleep", "ms": 1500})),
+                    fails("a", "STEP_TIMEOUT", 2),
+                ),
+            ],
+        },
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_four_languages_give_the_same_outcome_for_every_engine_test_input() {
+    // retry_after 1 s three times would take seconds: scale the delays as the test env does.
+    let env = vec![("TASKER_RETRY_DELAY_SCALE".to_string(), "0.01".to_string())];
+    assert_all_languages_agree("engine test workflows", &engine_test_workflows(), env).await;
 }

@@ -10,6 +10,7 @@ Each handler first applies ``behaviors.<step_name>`` of the task input:
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, Callable
 
@@ -18,7 +19,17 @@ from tasker_core.errors import PermanentError, RetryableError
 
 
 def _int(value: Any) -> Any:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """A JSON integer within the signed 64-bit range (what Rust's ``as_i64`` accepts), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63:
+        return value
+    return None
+
+
+def _count(value: Any) -> Any:
+    """A JSON integer within the unsigned 64-bit range (Rust's ``as_u64``), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64:
+        return value
+    return None
 
 
 def apply_behavior(ctx: StepContext) -> None:
@@ -32,23 +43,23 @@ def apply_behavior(ctx: StepContext) -> None:
             f"step {ctx.step_name} failed permanently", error_code="TEST_PERMANENT", context={"attempt": ctx.attempt}
         )
     if mode == "retryable":
-        retry_after = _int(b.get("retry_after"))
         raise RetryableError(
             f"step {ctx.step_name} failed, try again",
             error_code="TEST_RETRYABLE",
-            retry_after=retry_after if retry_after is not None and retry_after >= 0 else None,
+            retry_after=_count(b.get("retry_after")),
         )
     if mode == "fail_until_attempt":
-        n = _int(b.get("attempt"))
+        n = _count(b.get("attempt"))
         if ctx.attempt < (n if n is not None else 2):
             raise RetryableError(f"attempt {ctx.attempt} is too early", error_code="TEST_RETRYABLE")
         return
     if mode == "sleep":
-        time.sleep((_int(b.get("ms")) or 0) / 1000)
+        time.sleep((_count(b.get("ms")) or 0) / 1000)
         return
     if mode == "panic":
         raise RuntimeError(f"step {ctx.step_name} was told to panic")
-    raise PermanentError(f"unknown test behavior {mode!r}", error_code="TEST_BAD_BEHAVIOR")
+    # Quoted as Rust's Debug writes a string (JSON escapes), as the other languages do.
+    raise PermanentError(f"unknown test behavior {json.dumps(mode, ensure_ascii=False)}", error_code="TEST_BAD_BEHAVIOR")
 
 
 def int_input(ctx: StepContext, key: str) -> int:

@@ -30,6 +30,12 @@ function int(value: unknown): number | null {
   return typeof value === "number" && Number.isInteger(value) ? value : null;
 }
 
+/** {@link int} if it is not negative (what the Rust handler's unsigned reading accepts), else null. */
+function count(value: unknown): number | null {
+  const n = int(value);
+  return n !== null && n >= 0 ? n : null;
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
@@ -58,14 +64,13 @@ export async function applyBehavior(ctx: StepContext): Promise<void> {
         context: { attempt: ctx.attempt },
       });
     case "retryable": {
-      const retryAfter = int(own(b, "retry_after"));
       throw new RetryableError(`step ${ctx.stepName} failed, try again`, {
         errorCode: "TEST_RETRYABLE",
-        retryAfter: retryAfter !== null && retryAfter >= 0 ? retryAfter : undefined,
+        retryAfter: count(own(b, "retry_after")) ?? undefined,
       });
     }
     case "fail_until_attempt": {
-      const n = int(own(b, "attempt"));
+      const n = count(own(b, "attempt"));
       if (ctx.attempt < (n ?? 2)) {
         throw new RetryableError(`attempt ${ctx.attempt} is too early`, { errorCode: "TEST_RETRYABLE" });
       }
@@ -73,8 +78,7 @@ export async function applyBehavior(ctx: StepContext): Promise<void> {
     }
     case "sleep": {
       // A negative or missing duration sleeps 0 ms (the Rust handler reads it as an unsigned integer).
-      const ms = int(own(b, "ms")) ?? 0;
-      await sleep(Math.max(0, ms));
+      await sleep(count(own(b, "ms")) ?? 0);
       return;
     }
     case "panic":
