@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use crate::masking::{Format, Volatile, UUID7};
+use crate::masking::{Format, Volatile};
 
 /// What the Rust reference worker must do with a case, so that a case meant to trigger a rule
 /// cannot silently pass.
@@ -725,11 +725,6 @@ pub fn volatile_fields(step: &str) -> Vec<Volatile> {
 
 /// `delegated_task_id` of §4.1.4: `task_` + the payments task's uuid (v7).
 pub const DELEGATED_TASK_ID: &str = "task_[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}";
-
-/// Whether `s` is an engine-assigned correlation id or task uuid (§0.8).
-pub fn is_uuid7(s: &str) -> bool {
-    crate::masking::matches(UUID7, s)
-}
 
 #[cfg(test)]
 mod tests {

@@ -7,8 +7,8 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::blog::{is_uuid7, volatile_fields};
-use crate::masking::{mask, replace_known};
+use crate::blog::volatile_fields;
+use crate::masking::{is_uuid7, mask, replace_known};
 
 /// One language's outcome of one input: sections (`task`, then each step in DAG order) of
 /// flattened fields, and the format violations found while masking.

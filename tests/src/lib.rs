@@ -507,6 +507,13 @@ impl Stack {
     }
 }
 
+/// A task's or step row's timestamp as the API writes it (`created_at`, `started_at`,
+/// `completed_at`: serde's RFC 3339, whose precision is not the §0.7 result format, so it is
+/// parsed rather than format-checked).
+pub fn api_time(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    v.as_str().expect("timestamp").parse().expect("rfc3339")
+}
+
 /// The `steps` array of a task body, keyed by step name.
 pub fn step_map(task: &Value) -> std::collections::BTreeMap<String, Value> {
     task["steps"]

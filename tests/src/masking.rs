@@ -78,6 +78,11 @@ pub fn matches(pattern: &str, s: &str) -> bool {
     it.next().is_none()
 }
 
+/// Whether `s` is a §0.8 UUID v7 (task uuids, engine-assigned correlation ids).
+pub fn is_uuid7(s: &str) -> bool {
+    matches(UUID7, s)
+}
+
 /// Whether `v` is a string matching `pattern`.
 pub fn matches_value(pattern: &str, v: &Value) -> bool {
     v.as_str().is_some_and(|s| matches(pattern, s))

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tasker_e2e::{masking, step_map, Lang, Stack, StackOptions};
+use tasker_e2e::{api_time, masking, step_map, Lang, Stack, StackOptions};
 
 const WAIT: Duration = Duration::from_secs(60);
 const IDENTITY: &str = "analytics_pipeline@1.0.0";
@@ -197,12 +197,6 @@ fn assert_completed_with_spec_values(task: &Value) {
         assert!(step["error"].is_null(), "{name}: {step:#}");
         assert_eq!(masked(name, &step["result"]), want, "{name}");
     }
-}
-
-/// A step row's `started_at` / `completed_at` as the API writes it (serde's RFC 3339, whose
-/// precision is not the §0.7 result format, so it is parsed rather than checked).
-fn api_time(v: &Value) -> chrono::DateTime<chrono::Utc> {
-    v.as_str().expect("timestamp").parse().expect("rfc3339")
 }
 
 async fn reference_input_completes_with_the_spec_values(lang: Lang) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tasker_e2e::masking::{mask_checked, timestamp, Volatile};
-use tasker_e2e::{step_map, Lang, Stack, StackOptions};
+use tasker_e2e::{api_time, step_map, Lang, Stack, StackOptions};
 
 const WAIT: Duration = Duration::from_secs(60);
 const STEPS: [&str; 5] = [
@@ -24,11 +24,6 @@ fn body(lang: &Lang, context: Value) -> Value {
 
 fn reference_input() -> Value {
     json!({"user_info": {"email": "sarah@example.com", "name": "Sarah Johnson", "plan": "pro", "source": "web"}})
-}
-
-/// A step row's `started_at` / `completed_at`, as the API writes it.
-fn api_time(v: &Value) -> chrono::DateTime<chrono::Utc> {
-    v.as_str().expect("timestamp").parse().expect("rfc3339")
 }
 
 fn assert_completed_once(steps: &std::collections::BTreeMap<String, Value>) {

@@ -109,10 +109,10 @@ async fn assert_all_languages_agree(what: &str, catalogue: &[Workflow], env: Vec
     }
     let pool = stack.pool().await;
 
-    // Submit everything first, so the four workers run the whole catalogue concurrently.
-    let mut submitted: Vec<Vec<Vec<Submitted>>> = vec![];
+    // Submit everything first, so the four workers run the whole catalogue concurrently: one
+    // (workflow, case, submission per language) per input.
+    let mut submitted: Vec<(&Workflow, &Case, Vec<Submitted>)> = vec![];
     for wf in catalogue {
-        let mut per_case = vec![];
         for case in &wf.cases {
             let mut per_lang = vec![];
             for lang in &langs {
@@ -122,49 +122,46 @@ async fn assert_all_languages_agree(what: &str, catalogue: &[Workflow], env: Vec
                     _ => Submitted::Refused(status, body),
                 });
             }
-            per_case.push(per_lang);
+            submitted.push((wf, case, per_lang));
         }
-        submitted.push(per_case);
     }
 
     let mut divergences: Vec<Divergence> = vec![];
     let mut problems: Vec<String> = vec![];
-    let (mut inputs, mut tasks, mut fields) = (0, 0, 0);
-    for (wf, per_case) in catalogue.iter().zip(&submitted) {
-        for (case, per_lang) in wf.cases.iter().zip(per_case) {
-            inputs += 1;
-            let mut observed = vec![];
-            for (lang, s) in langs.iter().zip(per_lang) {
-                let o = observe(&stack, &pool, wf, lang, s).await;
-                tasks += 1;
-                fields += o.len();
-                for v in &o.violations {
-                    problems.push(format!(
-                        "{}/{} | input \"{}\" | {}: {v}",
-                        wf.base, wf.name, case.label, lang.name
-                    ));
-                }
-                if let Some(why) = unmet(case, &o) {
-                    problems.push(format!(
-                        "{}/{} | input \"{}\" | {}: {why}, got task status {}",
-                        wf.base,
-                        wf.name,
-                        case.label,
-                        lang.name,
-                        o.get("task", "status")
-                            .or(o.get("request", "http_status"))
-                            .unwrap_or(&Value::Null)
-                    ));
-                }
-                observed.push((lang.name.to_string(), o));
+    let (mut tasks, mut fields) = (0, 0);
+    for (wf, case, per_lang) in &submitted {
+        let mut observed = vec![];
+        for (lang, s) in langs.iter().zip(per_lang) {
+            let o = observe(&stack, &pool, wf, lang, s).await;
+            tasks += 1;
+            fields += o.len();
+            for v in &o.violations {
+                problems.push(format!(
+                    "{}/{} | input \"{}\" | {}: {v}",
+                    wf.base, wf.name, case.label, lang.name
+                ));
             }
-            divergences.extend(compare(&format!("{}/{}", wf.base, wf.name), &case.label, &observed));
+            if let Some(why) = unmet(case, &o) {
+                problems.push(format!(
+                    "{}/{} | input \"{}\" | {}: {why}, got task status {}",
+                    wf.base,
+                    wf.name,
+                    case.label,
+                    lang.name,
+                    o.get("task", "status")
+                        .or(o.get("request", "http_status"))
+                        .unwrap_or(&Value::Null)
+                ));
+            }
+            observed.push((lang.name.to_string(), o));
         }
+        divergences.extend(compare(&format!("{}/{}", wf.base, wf.name), &case.label, &observed));
     }
     println!(
-        "conformance ({what}): {} workflows, {inputs} inputs, {tasks} outcomes in {} languages, {fields} fields compared, \
+        "conformance ({what}): {} workflows, {} inputs, {tasks} outcomes in {} languages, {fields} fields compared, \
          {} divergences, {} format or expectation problems",
         catalogue.len(),
+        submitted.len(),
         langs.len(),
         divergences.len(),
         problems.len()

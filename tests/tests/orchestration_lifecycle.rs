@@ -4,16 +4,12 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tasker_e2e::{step_map, Lang, Stack, StackOptions};
+use tasker_e2e::{api_time, step_map, Lang, Stack, StackOptions};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 fn task_body(lang: &Lang, name: &str, context: Value) -> Value {
     json!({"namespace": lang.namespace("tasker_tests"), "name": name, "context": context})
-}
-
-fn ts(v: &Value) -> chrono::DateTime<chrono::Utc> {
-    v.as_str().expect("timestamp").parse().expect("rfc3339")
 }
 
 async fn linear_completes_in_dependency_order(lang: Lang) {
@@ -34,7 +30,7 @@ async fn linear_completes_in_dependency_order(lang: Lang) {
     }
     for (before, after) in [("a", "b"), ("b", "c"), ("c", "d"), ("d", "e")] {
         assert!(
-            ts(&steps[before]["completed_at"]) <= ts(&steps[after]["started_at"]),
+            api_time(&steps[before]["completed_at"]) <= api_time(&steps[after]["started_at"]),
             "{before} before {after}"
         );
     }
@@ -55,8 +51,8 @@ async fn diamond_converges_after_both_branches(lang: Lang) {
     assert_eq!(steps["end"]["result"]["value"], 19);
     assert_eq!(steps["end"]["dependencies"], json!(["left", "right"]));
     for branch in ["left", "right"] {
-        assert!(ts(&steps["start"]["completed_at"]) <= ts(&steps[branch]["started_at"]));
-        assert!(ts(&steps[branch]["completed_at"]) <= ts(&steps["end"]["started_at"]));
+        assert!(api_time(&steps["start"]["completed_at"]) <= api_time(&steps[branch]["started_at"]));
+        assert!(api_time(&steps[branch]["completed_at"]) <= api_time(&steps["end"]["started_at"]));
     }
 }
 

@@ -7,7 +7,6 @@
 //! complete; the failure must fail at its step with its code), so the demo doubles as a smoke
 //! test of the whole stack.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -169,16 +168,12 @@ async fn main() -> ExitCode {
     }
     bar.finish_and_clear();
 
-    // The matrix: one row per (workflow, case), one column per language.
-    let mut rows: BTreeMap<(usize, usize), Vec<String>> = BTreeMap::new();
+    // The matrix: runs were made row by row (workflow, then happy path / failure), one per
+    // language, so each chunk of `langs.len()` runs is one row.
     let mut unexpected = vec![];
-    for run in &runs {
-        let wf_index = catalogue
-            .iter()
-            .position(|w| std::ptr::eq(w, run.workflow))
-            .unwrap_or(0);
-        let case_index = usize::from(run.kind == "failure");
-        let text = match &run.cell {
+    let texts: Vec<String> = runs
+        .iter()
+        .map(|run| match &run.cell {
             Some(c) if c.as_expected => c.text.clone(),
             Some(c) => {
                 unexpected.push(format!(
@@ -193,18 +188,16 @@ async fn main() -> ExitCode {
                 unexpected.push(format!("{}: not finished within {DEADLINE:?}", describe(run)));
                 "unfinished (!)".into()
             }
-        };
-        rows.entry((wf_index, case_index)).or_default().push(text);
-    }
-    let width = 2 + rows.values().flatten().map(String::len).max().unwrap_or(0);
+        })
+        .collect();
+    let width = 2 + texts.iter().map(String::len).max().unwrap_or(0);
     println!(
         "\n{:<30} {}",
         "workflow / case",
         names.iter().map(|n| format!("{n:<width$}")).collect::<String>()
     );
-    for ((w, c), cells) in &rows {
-        let wf = &catalogue[*w];
-        let label = format!("{} / {}", wf.base, if *c == 0 { "happy path" } else { "failure" });
+    for (row, cells) in runs.chunks(langs.len()).zip(texts.chunks(langs.len())) {
+        let label = format!("{} / {}", row[0].workflow.base, row[0].kind);
         println!(
             "{label:<30} {}",
             cells.iter().map(|t| format!("{t:<width$}")).collect::<String>()

@@ -142,11 +142,12 @@ export function roundCents(d: Dec): Dec {
 
 /**
  * A decimal as a JSON number: integral values as integers (beyond 2^53 as a bigint, which the
- * worker writes with every digit), others as the nearest double.
+ * worker writes with every digit) up to `max` (default: the i64 range), others as the nearest
+ * double.
  */
-export function numberJson(d: Dec): number | bigint {
+export function numberJson(d: Dec, max: Dec = I64_MAX): number | bigint {
   const n = d.toNumber();
-  if (d.isInteger() && !Number.isSafeInteger(n) && d.gte(I64_MIN) && d.lte(I64_MAX)) {
+  if (d.isInteger() && !Number.isSafeInteger(n) && d.gte(I64_MIN) && d.lte(max)) {
     return BigInt(d.toFixed());
   }
   return Object.is(n, -0) ? 0 : n;

@@ -9,7 +9,7 @@
  */
 
 import { PermanentError, RetryableError } from "../../src/index";
-import { Dec, Now, decimal, isBlank, jsonText, moneyText } from "./blog_support";
+import { Dec, Now, decimal, isBlank, jsonText, moneyText, numberJson } from "./blog_support";
 
 /** Base namespace of §4.1, written into its results. */
 export const CUSTOMER_SUCCESS = "customer_success";
@@ -23,9 +23,8 @@ export const DELEGATED_VERSION = "2.1.0";
 /** §4.0: the original purchase was 30 days before now. */
 export const DAYS_SINCE_PURCHASE = 30;
 
-// serde_json writes an integral number in this range as a JSON integer (i64 or u64).
-const JSON_INT_MIN = new Dec(2).pow(63).neg();
-const JSON_INT_END = new Dec(2).pow(64);
+// serde_json writes an integral number up to this as a JSON integer (u64).
+const U64_MAX = new Dec(2).pow(64).minus(1);
 
 /**
  * A value as text for substring tests and messages: a string as is, absent/null as `""`, anything
@@ -46,11 +45,7 @@ export function text(value: unknown): string {
  * beyond 2^53 as a bigint, so that every digit reaches the result.
  */
 export function centsJson(d: Dec): number | bigint {
-  const n = d.toNumber();
-  if (d.isInteger() && d.gte(JSON_INT_MIN) && d.lt(JSON_INT_END)) {
-    return Number.isSafeInteger(n) ? (Object.is(n, -0) ? 0 : n) : BigInt(d.toFixed());
-  }
-  return n;
+  return numberJson(d, U64_MAX);
 }
 
 /**
