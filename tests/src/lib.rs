@@ -226,8 +226,10 @@ pub struct Stack {
     pub http: reqwest::Client,
 }
 
-/// Terminal task states.
-pub const TERMINAL: [&str; 4] = ["complete", "error", "cancelled", "resolved_manually"];
+/// Whether the server says a task document is terminal (its `terminal` field).
+pub fn is_terminal(task: &Value) -> bool {
+    task["terminal"].as_bool() == Some(true)
+}
 
 impl Stack {
     /// A fresh database, one server, and one worker of `lang` (when given).
@@ -472,10 +474,7 @@ impl Stack {
 
     /// Waits until the task is terminal; panics with its state and the worker logs after `deadline`.
     pub async fn wait_for_task(&self, uuid: Uuid, deadline: Duration) -> Value {
-        self.wait_for(uuid, deadline, |t| {
-            TERMINAL.contains(&t["status"].as_str().unwrap_or(""))
-        })
-        .await
+        self.wait_for(uuid, deadline, is_terminal).await
     }
 
     /// Waits until `cond(task)` holds.

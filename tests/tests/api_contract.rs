@@ -59,7 +59,7 @@ async fn malformed_and_incomplete_requests_are_400_naming_the_field() {
         ),
         (
             json!({"namespace": "tasker_tests_rs", "name": "linear_workflow", "context": {}, "tags": [1]}),
-            "/tags",
+            "/tags/0",
         ),
         (
             json!({"namespace": "tasker_tests_rs", "name": "linear_workflow", "context": {}, "bogus": 1}),
@@ -265,4 +265,81 @@ async fn health_ready_metrics_and_templates_answer() {
     );
     let (s, body) = stack.get("/v1/nothing").await;
     assert_eq!((s, err(&body).0), (404, "NOT_FOUND"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_answers_the_documented_json_body() {
+    let stack = stack_with_templates().await;
+    let url = |p: &str| format!("{}{p}", stack.server_url);
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str, Option<&str>)> = vec![
+        (stack.http.get(url("/v1/nothing")), 404, "NOT_FOUND", None),
+        (stack.http.delete(url("/v1/tasks")), 405, "METHOD_NOT_ALLOWED", None),
+        (stack.http.put(url("/v1/templates")), 405, "METHOD_NOT_ALLOWED", None),
+        (
+            stack
+                .http
+                .post(url("/v1/tasks"))
+                .header("content-type", "text/plain")
+                .body(r#"{"namespace": "tasker_tests_rs", "name": "linear_workflow", "context": {"n": 1}}"#),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            None,
+        ),
+        (
+            stack.http.post(url("/v1/tasks")).json(&json!({"namespace": "tasker_tests_rs",
+                "name": "linear_workflow", "context": {"n": 1, "note": "a\u{0}b"}})),
+            400,
+            "INVALID_REQUEST",
+            Some("/context/note"),
+        ),
+        (
+            stack.http.post(url("/v1/tasks")).json(&json!({"namespace": "tasker_tests_rs",
+                "name": "linear_workflow", "context": {"n": 1}, "priority": 5_000_000_000i64})),
+            400,
+            "INVALID_REQUEST",
+            Some("/priority"),
+        ),
+        (
+            stack.http.post(url("/v1/tasks")).json(&json!(["tasker_tests_rs", "linear_workflow", {}])),
+            400,
+            "INVALID_REQUEST",
+            Some(""),
+        ),
+        (stack.http.get(url("/v1/tasks?namespace=%00")), 400, "INVALID_REQUEST", Some("/namespace")),
+        (stack.http.get(url("/v1/tasks?limit=1&limit=2")), 400, "INVALID_REQUEST", Some("/limit")),
+        (stack.http.get(url("/v1/tasks?stauts=error")), 400, "INVALID_REQUEST", Some("/stauts")),
+        (stack.http.get(url("/v1/tasks/%FF")), 400, "INVALID_REQUEST", Some("/task_uuid")),
+        (
+            stack.http.post(url("/v1/tasks/0190c6e2-7f7a-7b1e-8f00-000000000000/cancel")),
+            404,
+            "TASK_NOT_FOUND",
+            Some("/task_uuid"),
+        ),
+    ];
+    for (req, status, code, field) in cases {
+        let r = req.send().await.unwrap();
+        let what = format!("{} {}", r.status(), r.url());
+        assert_eq!(r.status().as_u16(), status, "{what}");
+        assert!(
+            r.headers()["content-type"].to_str().unwrap().starts_with("application/json"),
+            "{what}"
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(err(&body), (code, field), "{what}: {body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+        assert!(body["error"]["details"].is_array(), "{body}");
+    }
+    assert_eq!(task_count(&stack).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_openapi_document_is_the_committed_one() {
+    let stack = stack_with_templates().await;
+    let (s, served) = stack.get("/v1/openapi.json").await;
+    assert_eq!(s, 200);
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(tasker_e2e::repo_root().join("docs/openapi.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(served, committed);
 }

@@ -9,19 +9,27 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
+use tasker_engine::TaskStatus;
 use tokio::time::Instant;
+use uuid::Uuid;
 
 /// How often a task is polled while waiting for it or watching it.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Task states that end a task (as `tasker_engine::TERMINAL_TASK_STATES`).
-pub fn is_terminal(status: &str) -> bool {
-    tasker_engine::TERMINAL_TASK_STATES.contains(&status)
+/// Whether a task document is in a terminal state: the server says so in its `terminal` field,
+/// so the client keeps no list of its own.
+pub fn is_terminal(task: &Value) -> bool {
+    task.get("terminal").and_then(Value::as_bool) == Some(true)
 }
 
 /// The `status` field of a task document, `""` when absent.
 pub fn status_of(task: &Value) -> &str {
     task.get("status").and_then(Value::as_str).unwrap_or("")
+}
+
+/// Whether a task document says the task completed.
+pub fn is_complete(task: &Value) -> bool {
+    status_of(task).parse::<TaskStatus>().ok() == Some(TaskStatus::Complete)
 }
 
 /// The server answered with an HTTP error status.
@@ -123,13 +131,18 @@ impl ApiClient {
         Ok((status, body))
     }
 
-    /// `GET path`, an [`ApiError`] for an HTTP error status.
-    async fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
-        let (status, body) = self.send(self.http.get(self.url(path)).query(query)).await?;
+    /// The body of a successful answer, an [`ApiError`] for an HTTP error status.
+    async fn ok_json(&self, req: reqwest::RequestBuilder) -> Result<Value> {
+        let (status, body) = self.send(req).await?;
         if status >= 400 {
             return Err(ApiError { status, body }.into());
         }
         Ok(body)
+    }
+
+    /// `GET path`, an [`ApiError`] for an HTTP error status.
+    async fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
+        self.ok_json(self.http.get(self.url(path)).query(query)).await
     }
 
     /// `POST /v1/tasks`: the status (201 created, 200 idempotent replay, 4xx/5xx rejected) and
@@ -139,7 +152,7 @@ impl ApiClient {
     }
 
     /// `GET /v1/tasks/{uuid}`: the task with its steps.
-    pub async fn get_task(&self, uuid: &str) -> Result<Value> {
+    pub async fn get_task(&self, uuid: Uuid) -> Result<Value> {
         self.get_json(&format!("/v1/tasks/{uuid}"), &[]).await
     }
 
@@ -148,9 +161,31 @@ impl ApiClient {
         self.get_json("/v1/tasks", query).await
     }
 
+    /// `POST /v1/tasks/{uuid}/cancel`: the task after cancelling.
+    pub async fn cancel_task(&self, uuid: Uuid) -> Result<Value> {
+        self.ok_json(self.http.post(self.url(&format!("/v1/tasks/{uuid}/cancel"))))
+            .await
+    }
+
+    /// `POST /v1/tasks/{uuid}/steps/{name}/retry`: the task after the step was reset.
+    pub async fn retry_step(&self, uuid: Uuid, step_name: &str) -> Result<Value> {
+        let mut url = reqwest::Url::parse(&self.url(&format!("/v1/tasks/{uuid}/steps")))
+            .with_context(|| format!("bad server url {}", self.base))?;
+        url.path_segments_mut()
+            .map_err(|()| anyhow::anyhow!("bad server url {}", self.base))?
+            .push(step_name)
+            .push("retry");
+        self.ok_json(self.http.post(url)).await
+    }
+
+    /// `GET /v1/templates`: `{templates: [...]}`.
+    pub async fn list_templates(&self) -> Result<Value> {
+        self.get_json("/v1/templates", &[]).await
+    }
+
     /// Polls the task every [`POLL_INTERVAL`] until its status is terminal or `timeout` has
     /// passed, and returns the last snapshot: check its status, it is not terminal on timeout.
-    pub async fn wait_for_task(&self, uuid: &str, timeout: Duration) -> Result<Value> {
+    pub async fn wait_for_task(&self, uuid: Uuid, timeout: Duration) -> Result<Value> {
         self.follow_task(uuid, timeout, |_| {}).await
     }
 
@@ -160,7 +195,7 @@ impl ApiClient {
     /// of the first request ends the wait at once.
     pub async fn follow_task(
         &self,
-        uuid: &str,
+        uuid: Uuid,
         timeout: Duration,
         mut on_snapshot: impl FnMut(&Value),
     ) -> Result<Value> {
@@ -170,7 +205,7 @@ impl ApiClient {
             match self.get_task(uuid).await {
                 Ok(task) => {
                     on_snapshot(&task);
-                    let done = is_terminal(status_of(&task));
+                    let done = is_terminal(&task);
                     last = Some(task);
                     if done {
                         break;
@@ -239,10 +274,13 @@ mod tests {
     }
 
     #[test]
-    fn terminal_states() {
-        for s in ["complete", "error", "cancelled", "resolved_manually"] {
-            assert!(is_terminal(s));
-        }
-        assert!(!is_terminal("pending") && !is_terminal("in_progress") && !is_terminal("waiting_for_retry"));
+    fn terminal_comes_from_the_server() {
+        assert!(is_terminal(&json!({"status": "error", "terminal": true})));
+        assert!(!is_terminal(&json!({"status": "in_progress", "terminal": false})));
+        assert!(
+            !is_terminal(&json!({"status": "complete"})),
+            "no terminal field: keep waiting"
+        );
+        assert!(is_complete(&json!({"status": "complete"})) && !is_complete(&json!({"status": "error"})));
     }
 }

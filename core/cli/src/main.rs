@@ -7,16 +7,18 @@
 //! | `tasker dev-db start\|stop\|url\|status`  | the private development PostgreSQL cluster           | [`db`]      |
 //! | `tasker template validate PATH...`        | checks template files, every problem of a bad file   | [`template`]|
 //! | `tasker template register DIR`            | loads a directory of templates into the database     | [`template`]|
-//! | `tasker template list`                    | registered templates                                 | [`template`]|
-//! | `tasker task create\|get\|list`           | tasks, through the server's REST API                 | [`task`]    |
+//! | `tasker template list`                    | registered templates, through the REST API           | [`template`]|
+//! | `tasker task create\|get\|list\|cancel\|retry-step` | tasks, through the server's REST API     | [`task`]    |
 //! | `tasker task watch UUID`                  | live step progress of one task                       | [`watch`]   |
+//! | `tasker completions bash\|zsh\|fish`      | shell completion script on stdout                    |             |
 //!
 //! Every flag documented with an environment variable can be given through it instead
 //! (`DATABASE_URL`, `TASKER_URL`, `TASKER_BIND`, ...). Commands that need a database and are
 //! given none use `DATABASE_URL`, else start the dev database (`tasker_devdb`).
 //!
 //! Exit codes: 0 success; 1 failure (bad template, task not complete, I/O or database error);
-//! 2 the server answered a request with an HTTP error (its `error` body goes to stderr).
+//! 2 the server answered a request with an HTTP error (its `error` body goes to stderr), or the
+//! command line is invalid (a malformed uuid, an unknown status...).
 //! Results go to stdout, diagnostics and logs to stderr.
 
 /// Writes results to stdout, as `print!`. When the reader has gone away (`tasker task list |
@@ -66,10 +68,21 @@ enum Command {
     /// Tasks, through the orchestration server's REST API.
     #[command(subcommand)]
     Task(task::TaskCommand),
+    /// Print a shell completion script: `source <(tasker completions bash)`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "tasker", &mut out);
+        out!("{}", String::from_utf8_lossy(&out));
+        return ExitCode::SUCCESS;
+    }
     // The server logs at `info` by default; one-shot commands keep stderr quiet unless asked.
     let default_level = if matches!(cli.command, Command::Server(_)) {
         "info"
@@ -92,6 +105,7 @@ fn main() -> ExitCode {
             Command::DevDb(cmd) => db::run_dev_db(cmd).await,
             Command::Template(cmd) => template::run(cmd).await,
             Command::Task(cmd) => task::run(cmd).await,
+            Command::Completions { .. } => unreachable!("answered before the runtime starts"),
         }
     });
     match outcome {

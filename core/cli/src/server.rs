@@ -26,6 +26,9 @@ pub struct ServerArgs {
     #[arg(long, env = "TASKER_SWEEP_IDLE_MS", default_value_t = 30000,
           value_parser = clap::value_parser!(u64).range(1..))]
     sweep_idle_ms: u64,
+    /// Environment the server runs in (`test` scales retry delays by 0.001).
+    #[arg(long = "env", env = "TASKER_ENV")]
+    environment: Option<String>,
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (else `default_level`, without PostgreSQL's
@@ -87,6 +90,7 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     config.bind = args.bind;
     config.sweep_interval = Duration::from_millis(args.sweep_interval_ms);
     config.sweep_idle = Duration::from_millis(args.sweep_idle_ms);
+    config.environment = args.environment;
 
     let server = tasker_orchestration::start(config, shutdown)
         .await

@@ -1,4 +1,5 @@
-//! `tasker task create|get|list|watch`: tasks through the orchestration server's REST API.
+//! `tasker task create|get|list|cancel|retry-step|watch`: tasks through the orchestration
+//! server's REST API (one command per operation of its OpenAPI document).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -8,7 +9,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value};
 
-use crate::client::{is_terminal, status_of, ApiClient, ApiError};
+use tasker_engine::TaskStatus;
+use uuid::Uuid;
+
+use crate::client::{is_complete, is_terminal, status_of, ApiClient, ApiError};
 
 /// `--url`, shared by every task command.
 #[derive(Debug, Args)]
@@ -25,16 +29,38 @@ pub enum TaskCommand {
     /// Print one task with its steps (GET /v1/tasks/UUID).
     Get {
         /// The task's uuid.
-        uuid: String,
+        #[arg(value_parser = parse_uuid)]
+        uuid: Uuid,
         #[command(flatten)]
         server: ServerUrl,
     },
     /// List tasks, newest first (GET /v1/tasks).
     List(ListArgs),
+    /// Cancel a task and print it (POST /v1/tasks/UUID/cancel): steps not yet running are
+    /// cancelled at once, running attempts finish.
+    Cancel {
+        /// The task's uuid.
+        #[arg(value_parser = parse_uuid)]
+        uuid: Uuid,
+        #[command(flatten)]
+        server: ServerUrl,
+    },
+    /// Give a step in error a fresh set of attempts and print the task
+    /// (POST /v1/tasks/UUID/steps/STEP/retry).
+    RetryStep {
+        /// The task's uuid.
+        #[arg(value_parser = parse_uuid)]
+        uuid: Uuid,
+        /// The step's name.
+        step: String,
+        #[command(flatten)]
+        server: ServerUrl,
+    },
     /// Follow a task's steps live until it ends; exit 0 if it completes, 1 otherwise.
     Watch {
         /// The task's uuid.
-        uuid: String,
+        #[arg(value_parser = parse_uuid)]
+        uuid: Uuid,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 300)]
         timeout_secs: u64,
@@ -81,16 +107,15 @@ pub struct ListArgs {
     /// Only tasks of this template name.
     #[arg(long)]
     name: Option<String>,
-    /// Only tasks in this state (pending, in_progress, waiting_for_retry, complete, error,
-    /// cancelled, resolved_manually).
-    #[arg(long)]
-    status: Option<String>,
-    /// At most this many tasks (1..=500; the server's default is 50).
-    #[arg(long)]
+    /// Only tasks in this state.
+    #[arg(long, value_parser = parse_status)]
+    status: Option<TaskStatus>,
+    /// At most this many tasks (the server's default is 50).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=500))]
     limit: Option<u32>,
     /// Continue after this task (the `next_cursor` of the previous page).
-    #[arg(long)]
-    cursor: Option<String>,
+    #[arg(long, value_parser = parse_uuid)]
+    cursor: Option<Uuid>,
     #[command(flatten)]
     server: ServerUrl,
 }
@@ -99,20 +124,28 @@ pub async fn run(cmd: TaskCommand) -> Result<ExitCode> {
     match cmd {
         TaskCommand::Create(args) => create(args).await,
         TaskCommand::Get { uuid, server } => {
-            let uuid = parse_uuid(&uuid)?;
-            let task = ApiClient::new(&server.url)?.get_task(&uuid).await?;
+            let task = ApiClient::new(&server.url)?.get_task(uuid).await?;
             print_json(&task)?;
             Ok(ExitCode::SUCCESS)
         }
         TaskCommand::List(args) => list(args).await,
+        TaskCommand::Cancel { uuid, server } => {
+            let task = ApiClient::new(&server.url)?.cancel_task(uuid).await?;
+            print_json(&task)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        TaskCommand::RetryStep { uuid, step, server } => {
+            let task = ApiClient::new(&server.url)?.retry_step(uuid, &step).await?;
+            print_json(&task)?;
+            Ok(ExitCode::SUCCESS)
+        }
         TaskCommand::Watch {
             uuid,
             timeout_secs,
             server,
         } => {
-            let uuid = parse_uuid(&uuid)?;
             let client = ApiClient::new(&server.url)?;
-            crate::watch::watch(&client, &uuid, Duration::from_secs(timeout_secs)).await
+            crate::watch::watch(&client, uuid, Duration::from_secs(timeout_secs)).await
         }
     }
 }
@@ -172,13 +205,16 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// A task uuid, checked locally so a typo gives a clear message without a request.
-fn parse_uuid(raw: &str) -> Result<String> {
-    let uuid: uuid::Uuid = raw
-        .trim()
+/// A task uuid, checked before any request so a typo gives a clear message.
+fn parse_uuid(raw: &str) -> Result<Uuid, String> {
+    raw.trim()
         .parse()
-        .map_err(|e| anyhow!("{raw:?} is not a task uuid: {e}"))?;
-    Ok(uuid.to_string())
+        .map_err(|e| format!("{raw:?} is not a task uuid: {e}"))
+}
+
+/// A task state, by its API name.
+fn parse_status(raw: &str) -> Result<TaskStatus, String> {
+    raw.parse().map_err(|e: tasker_engine::UnknownStatus| e.to_string())
 }
 
 fn print_json(v: &Value) -> Result<()> {
@@ -197,19 +233,19 @@ async fn create(args: CreateArgs) -> Result<ExitCode> {
     if !args.wait {
         return Ok(ExitCode::SUCCESS);
     }
-    let uuid = answer
+    let uuid: Uuid = answer
         .get("task_uuid")
         .and_then(Value::as_str)
-        .context("the server's answer has no task_uuid")?
-        .to_owned();
+        .and_then(|u| u.parse().ok())
+        .context("the server's answer has no task_uuid")?;
     let timeout = Duration::from_secs(args.timeout_secs);
-    let task = client.wait_for_task(&uuid, timeout).await?;
+    let task = client.wait_for_task(uuid, timeout).await?;
     print_json(&task)?;
     let status = status_of(&task);
-    if status == "complete" {
+    if is_complete(&task) {
         return Ok(ExitCode::SUCCESS);
     }
-    if is_terminal(status) {
+    if is_terminal(&task) {
         eprintln!("task {uuid} ended with status {status}");
     } else {
         eprintln!("timed out after {}s: task {uuid} is still {status}", args.timeout_secs);
@@ -220,20 +256,16 @@ async fn create(args: CreateArgs) -> Result<ExitCode> {
 async fn list(args: ListArgs) -> Result<ExitCode> {
     let mut query: Vec<(&str, String)> = Vec::new();
     let filters = [
-        ("namespace", &args.namespace),
-        ("name", &args.name),
-        ("status", &args.status),
+        ("namespace", args.namespace.clone()),
+        ("name", args.name.clone()),
+        ("status", args.status.map(|s| s.to_string())),
+        ("limit", args.limit.map(|l| l.to_string())),
+        ("cursor", args.cursor.map(|c| c.to_string())),
     ];
     for (key, value) in filters {
         if let Some(v) = value {
-            query.push((key, v.clone()));
+            query.push((key, v));
         }
-    }
-    if let Some(limit) = args.limit {
-        query.push(("limit", limit.to_string()));
-    }
-    if let Some(cursor) = &args.cursor {
-        query.push(("cursor", parse_uuid(cursor)?));
     }
     let page = ApiClient::new(&args.server.url)?.list_tasks(&query).await?;
     let text = |t: &Value, key: &str| t.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
@@ -281,6 +313,7 @@ mod tests {
     fn uuids_are_checked_locally() {
         assert!(parse_uuid("nope").is_err());
         let u = "0190f0a0-0000-7000-8000-000000000000";
-        assert_eq!(parse_uuid(u).unwrap(), u);
+        assert_eq!(parse_uuid(u).unwrap().to_string(), u);
+        assert!(parse_status("done").unwrap_err().contains("one of pending"));
     }
 }

@@ -32,10 +32,10 @@ pub enum TemplateCommand {
         #[arg(long, env = "TASKER_ENV")]
         env: Option<String>,
     },
-    /// List the registered templates.
+    /// List the registered templates (GET /v1/templates).
     List {
         #[command(flatten)]
-        db: DatabaseArgs,
+        server: crate::task::ServerUrl,
     },
 }
 
@@ -43,7 +43,7 @@ pub async fn run(cmd: TemplateCommand) -> Result<ExitCode> {
     match cmd {
         TemplateCommand::Validate { paths } => validate(&paths),
         TemplateCommand::Register { dir, db, env } => register(&dir, db, env).await,
-        TemplateCommand::List { db } => list(db).await,
+        TemplateCommand::List { server } => list(server).await,
     }
 }
 
@@ -151,7 +151,7 @@ async fn register(dir: &Path, db: DatabaseArgs, env: Option<String>) -> Result<E
     }
     let env = env.filter(|e| !e.trim().is_empty());
     let pool = db.connect_migrated().await?;
-    let engine = Engine::new(pool, EngineConfig::from_env()?);
+    let engine = Engine::new(pool, EngineConfig::for_environment(env.as_deref())?);
     for (file, template) in &templates {
         let template = match &env {
             Some(env) => template.for_environment(env),
@@ -167,12 +167,12 @@ async fn register(dir: &Path, db: DatabaseArgs, env: Option<String>) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-async fn list(db: DatabaseArgs) -> Result<ExitCode> {
-    let pool = db.connect_migrated().await?;
-    let engine = Engine::new(pool, EngineConfig::from_env()?);
-    let templates = engine.list_templates().await.context("listing templates")?;
-    engine.pool().close().await;
-    let rows: Vec<Vec<String>> = templates
+async fn list(server: crate::task::ServerUrl) -> Result<ExitCode> {
+    let answer = crate::client::ApiClient::new(&server.url)?.list_templates().await?;
+    let list: tasker_orchestration::TemplateList =
+        serde_json::from_value(answer).context("the server's template list is not as documented")?;
+    let rows: Vec<Vec<String>> = list
+        .templates
         .iter()
         .map(|t| {
             vec![

@@ -13,7 +13,10 @@ use anyhow::Result;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 
-use crate::client::{is_terminal, status_of, ApiClient};
+use tasker_engine::StepStatus;
+use uuid::Uuid;
+
+use crate::client::{is_complete, is_terminal, status_of, ApiClient};
 
 /// What the display shows of one step.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,14 +49,18 @@ impl StepLine {
         }
     }
 
+    fn state(&self) -> Option<StepStatus> {
+        self.status.parse().ok()
+    }
+
     fn is_done(&self) -> bool {
-        matches!(self.status.as_str(), "complete" | "resolved_manually")
+        matches!(self.state(), Some(StepStatus::Complete | StepStatus::ResolvedManually))
     }
 
     /// `in_progress  attempts 1/3`, plus the error of a failing step.
     fn describe(&self) -> String {
         let mut out = format!("{}  attempts {}/{}", self.status, self.attempts, self.max_attempts);
-        if let (Some(e), "error" | "waiting_for_retry") = (&self.error, self.status.as_str()) {
+        if let (Some(e), Some(StepStatus::Error | StepStatus::WaitingForRetry)) = (&self.error, self.state()) {
             out.push_str(&format!("  ({})", one_line(e, 100)));
         }
         out
@@ -188,7 +195,7 @@ impl Renderer for Bars {
 }
 
 /// Follows the task until it ends or `timeout` passes; exit 0 if it completed, else 1.
-pub async fn watch(client: &ApiClient, uuid: &str, timeout: Duration) -> Result<ExitCode> {
+pub async fn watch(client: &ApiClient, uuid: Uuid, timeout: Duration) -> Result<ExitCode> {
     // The first fetch names the task (and fails fast when it does not exist).
     let first = client.get_task(uuid).await?;
     let text = |key: &str| first.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
@@ -197,7 +204,7 @@ pub async fn watch(client: &ApiClient, uuid: &str, timeout: Duration) -> Result<
         Box::new(Bars::new(&title))
     } else {
         Box::new(Lines {
-            uuid: uuid.to_owned(),
+            uuid: uuid.to_string(),
             title,
         })
     };
@@ -210,7 +217,7 @@ pub async fn watch(client: &ApiClient, uuid: &str, timeout: Duration) -> Result<
         }
     };
     on_snapshot(&first);
-    let last = if is_terminal(status_of(&first)) {
+    let last = if is_terminal(&first) {
         first
     } else {
         client.follow_task(uuid, timeout, &mut on_snapshot).await?
@@ -218,16 +225,14 @@ pub async fn watch(client: &ApiClient, uuid: &str, timeout: Duration) -> Result<
     display.finish();
 
     let status = status_of(&last);
-    match status {
-        "complete" => Ok(ExitCode::SUCCESS),
-        s if is_terminal(s) => {
-            eprintln!("task {uuid} ended with status {s}");
-            Ok(ExitCode::FAILURE)
-        }
-        s => {
-            eprintln!("timed out after {}s: task {uuid} is still {s}", timeout.as_secs());
-            Ok(ExitCode::FAILURE)
-        }
+    if is_complete(&last) {
+        Ok(ExitCode::SUCCESS)
+    } else if is_terminal(&last) {
+        eprintln!("task {uuid} ended with status {status}");
+        Ok(ExitCode::FAILURE)
+    } else {
+        eprintln!("timed out after {}s: task {uuid} is still {status}", timeout.as_secs());
+        Ok(ExitCode::FAILURE)
     }
 }
 

@@ -5,66 +5,177 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use tasker_step::{CreateTaskError, CreatedTask, TaskRequest};
+use tasker_templates::InputViolation;
 use uuid::Uuid;
 
-use crate::progress::{reconcile_locked, transition, LockedTask};
+use crate::locked::{record_created, LockedTask};
+use crate::reconcile::reconcile_locked;
 use crate::registry::{hex, Lookup};
-use crate::{Engine, EngineError};
+use crate::state::{StepStatus, TaskStatus};
+use crate::{Engine, EngineError, EngineErrorKind};
 
-/// A rejected creation. `status` is the HTTP status the API answers with.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct CreateError {
-    pub status: u16,
-    pub code: &'static str,
+/// A rejected creation, spec §0.3. The engine says what went wrong ([`CreateError::kind`], the
+/// §0.3 `code`, the JSON Pointer `field` and `details`); the API alone decides the HTTP status.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreateError {
+    /// Step 1: the request's shape.
+    #[error("{message}")]
+    InvalidRequest { field: String, message: String },
+    /// Step 2: `field` is the first of `/namespace`, `/name`, `/version` that matched nothing.
+    #[error("No task template {ident} is registered")]
+    TemplateNotFound { field: &'static str, ident: String },
+    /// Step 3: the key was used for another template or context.
+    #[error("idempotency_key {key:?} was already used for a task with a different template or context")]
+    IdempotencyConflict { key: String },
+    /// Step 4: every violation of the input schema, sorted by field.
+    #[error("Task input does not match {template}: {}", first_violation(.violations))]
+    InvalidTaskInput {
+        template: String,
+        violations: Vec<InputViolation>,
+    },
+    /// The engine failed (database unreachable, internal error): trying again may help.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// What callers branch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CreateErrorKind {
+    InvalidRequest,
+    TemplateNotFound,
+    IdempotencyConflict,
+    InvalidTaskInput,
+    /// The database could not be reached.
+    Unavailable,
+    Internal,
+}
+
+impl CreateErrorKind {
+    /// The §0.3 error code.
+    pub fn code(self) -> &'static str {
+        match self {
+            CreateErrorKind::InvalidRequest => "INVALID_REQUEST",
+            CreateErrorKind::TemplateNotFound => "TEMPLATE_NOT_FOUND",
+            CreateErrorKind::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
+            CreateErrorKind::InvalidTaskInput => "INVALID_TASK_INPUT",
+            CreateErrorKind::Unavailable => "ENGINE_UNAVAILABLE",
+            CreateErrorKind::Internal => "INTERNAL_ERROR",
+        }
+    }
+
+    /// True when the same request may succeed later.
+    pub fn is_transient(self) -> bool {
+        matches!(self, CreateErrorKind::Unavailable | CreateErrorKind::Internal)
+    }
+}
+
+/// One entry of an error body's `details`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// JSON Pointer into the request.
+    pub field: String,
+    /// What kind of rule failed: a JSON Schema keyword (`required`, `type`, ...) or `request`,
+    /// `template`, `idempotency`.
+    pub keyword: String,
     pub message: String,
-    pub field: Option<String>,
-    pub details: Vec<Value>,
+}
+
+impl ErrorDetail {
+    pub fn new(field: impl Into<String>, keyword: impl Into<String>, message: impl Into<String>) -> Self {
+        ErrorDetail {
+            field: field.into(),
+            keyword: keyword.into(),
+            message: message.into(),
+        }
+    }
+}
+
+fn first_violation(violations: &[InputViolation]) -> String {
+    match violations.first() {
+        Some(v) if v.keyword == "required" => format!("/context{} is required", v.field),
+        Some(v) => format!("/context{} {}", v.field, v.message),
+        None => "no violation".into(),
+    }
 }
 
 impl CreateError {
     pub fn invalid_request(field: &str, message: impl Into<String>) -> Self {
-        let message = message.into();
-        CreateError {
-            status: 400,
-            code: "INVALID_REQUEST",
-            details: vec![json!({"field": field, "keyword": "request", "message": message})],
-            message,
-            field: Some(field.to_string()),
+        CreateError::InvalidRequest {
+            field: field.to_string(),
+            message: message.into(),
         }
     }
 
-    fn internal(e: EngineError) -> Self {
-        CreateError {
-            status: 500,
-            code: "INTERNAL_ERROR",
-            message: e.to_string(),
-            field: None,
-            details: vec![],
+    pub fn kind(&self) -> CreateErrorKind {
+        match self {
+            CreateError::InvalidRequest { .. } => CreateErrorKind::InvalidRequest,
+            CreateError::TemplateNotFound { .. } => CreateErrorKind::TemplateNotFound,
+            CreateError::IdempotencyConflict { .. } => CreateErrorKind::IdempotencyConflict,
+            CreateError::InvalidTaskInput { .. } => CreateErrorKind::InvalidTaskInput,
+            CreateError::Engine(e) if e.kind() == EngineErrorKind::Unavailable => CreateErrorKind::Unavailable,
+            CreateError::Engine(_) => CreateErrorKind::Internal,
         }
     }
 
-    /// The `{"error": {...}}` body of §0.3.
-    pub fn body(&self) -> Value {
-        json!({"error": {"code": self.code, "message": self.message, "field": self.field, "details": self.details}})
+    /// The JSON Pointer of the offending part of the request, if one is to blame.
+    pub fn field(&self) -> Option<String> {
+        match self {
+            CreateError::InvalidRequest { field, .. } => Some(field.clone()),
+            CreateError::TemplateNotFound { field, .. } => Some(field.to_string()),
+            CreateError::IdempotencyConflict { .. } => Some("/idempotency_key".into()),
+            CreateError::InvalidTaskInput { violations, .. } => {
+                violations.first().map(|v| format!("/context{}", v.field))
+            }
+            CreateError::Engine(_) => None,
+        }
+    }
+
+    /// Every problem, each naming its field (spec §0.3: sorted by field, the first repeated at
+    /// the top level).
+    pub fn details(&self) -> Vec<ErrorDetail> {
+        match self {
+            CreateError::InvalidRequest { field, message } => vec![ErrorDetail::new(field, "request", message)],
+            CreateError::TemplateNotFound { field, ident } => vec![ErrorDetail::new(
+                *field,
+                "template",
+                format!("no registered template matches {ident}"),
+            )],
+            CreateError::IdempotencyConflict { .. } => vec![ErrorDetail::new(
+                "/idempotency_key",
+                "idempotency",
+                "key already used with a different request",
+            )],
+            CreateError::InvalidTaskInput { violations, .. } => violations
+                .iter()
+                .map(|v| ErrorDetail::new(format!("/context{}", v.field), &v.keyword, &v.message))
+                .collect(),
+            CreateError::Engine(_) => vec![],
+        }
     }
 }
 
 impl From<CreateError> for CreateTaskError {
     fn from(e: CreateError) -> Self {
+        let kind = e.kind();
         CreateTaskError {
-            transient: e.status >= 500,
-            code: e.code.to_string(),
-            message: e.message,
-            field: e.field,
-            details: e.details,
+            transient: kind.is_transient(),
+            code: kind.code().to_string(),
+            field: e.field(),
+            details: e
+                .details()
+                .into_iter()
+                .map(|d| serde_json::to_value(d).expect("details serialise"))
+                .collect(),
+            message: e.to_string(),
         }
     }
 }
 
 impl From<sqlx::Error> for CreateError {
     fn from(e: sqlx::Error) -> Self {
-        CreateError::internal(e.into())
+        CreateError::Engine(e.into())
     }
 }
 
@@ -78,8 +189,36 @@ fn check_len(field: &str, v: &Option<String>, max: usize) -> Result<(), CreateEr
     }
 }
 
+/// The first string in `value` (a key or a value) holding U+0000, which PostgreSQL's text and
+/// jsonb cannot store: its pointer (a key's is its object's) and what holds it.
+fn nul_in(value: &Value, at: &str) -> Option<(String, &'static str)> {
+    match value {
+        Value::String(s) if s.contains('\0') => Some((at.to_string(), "value")),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_in(v, &format!("{at}/{i}"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some((at.to_string(), "key"))
+            } else {
+                nul_in(v, &format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")))
+            }
+        }),
+        _ => None,
+    }
+}
+
 /// The request shape rules that serde cannot express.
 pub(crate) fn check_shape(req: &TaskRequest) -> Result<(), CreateError> {
+    let request = serde_json::to_value(req).map_err(|e| CreateError::invalid_request("", e.to_string()))?;
+    if let Some((field, what)) = nul_in(&request, "") {
+        let message = match what {
+            "key" => format!("a key in {field} contains a NUL character (U+0000), which cannot be stored"),
+            _ => format!("{field} contains a NUL character (U+0000), which cannot be stored"),
+        };
+        return Err(CreateError::invalid_request(&field, message));
+    }
     if req.namespace.is_empty() {
         return Err(CreateError::invalid_request(
             "/namespace",
@@ -110,25 +249,18 @@ impl Engine {
         check_shape(req)?;
         let found = match self
             .lookup_template(&req.namespace, &req.name, req.version.as_deref())
-            .await
-            .map_err(CreateError::internal)?
+            .await?
         {
             Lookup::Found(t) => t,
             Lookup::Missing(field) => {
-                let ident = format!(
-                    "{}/{}@{}",
-                    req.namespace,
-                    req.name,
-                    req.version.as_deref().unwrap_or("latest")
-                );
-                return Err(CreateError {
-                    status: 404,
-                    code: "TEMPLATE_NOT_FOUND",
-                    message: format!("No task template {ident} is registered"),
-                    field: Some(field.to_string()),
-                    details: vec![
-                        json!({"field": field, "keyword": "template", "message": format!("no registered template matches {ident}")}),
-                    ],
+                return Err(CreateError::TemplateNotFound {
+                    field,
+                    ident: format!(
+                        "{}/{}@{}",
+                        req.namespace,
+                        req.name,
+                        req.version.as_deref().unwrap_or("latest")
+                    ),
                 });
             }
         };
@@ -141,23 +273,9 @@ impl Engine {
             }
         }
         if let Err(violations) = found.validator.validate(&req.context) {
-            let details: Vec<Value> = violations
-                .iter()
-                .map(|v| json!({"field": format!("/context{}", v.field), "keyword": v.keyword, "message": v.message}))
-                .collect();
-            let first = &violations[0];
-            let field = format!("/context{}", first.field);
-            let what = if first.keyword == "required" {
-                format!("{field} is required")
-            } else {
-                format!("{field} {}", first.message)
-            };
-            return Err(CreateError {
-                status: 422,
-                code: "INVALID_TASK_INPUT",
-                message: format!("Task input does not match {}: {what}", template.identity()),
-                field: Some(field),
-                details,
+            return Err(CreateError::InvalidTaskInput {
+                template: template.identity(),
+                violations,
             });
         }
 
@@ -171,7 +289,7 @@ impl Engine {
         let inserted = sqlx::query(
             "INSERT INTO tasker_tasks (task_uuid, namespace, name, version, status, correlation_id,
                  parent_correlation_id, context, annotations, idempotency_key, request_hash)
-             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10)
+             VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(task_uuid)
@@ -184,6 +302,7 @@ impl Engine {
         .bind(&annotations)
         .bind(&req.idempotency_key)
         .bind(&hash)
+        .bind(TaskStatus::Pending)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -193,12 +312,10 @@ impl Engine {
             let key = req.idempotency_key.as_deref().unwrap_or_default();
             return match self.find_idempotent(key, &hash).await? {
                 Some(existing) => Ok(existing),
-                None => Err(CreateError::internal(EngineError::Conflict(
-                    "idempotent task vanished".into(),
-                ))),
+                None => Err(EngineError::Conflict("idempotent task vanished".into()).into()),
             };
         }
-        transition(&mut tx, task_uuid, None, None, "pending", None, None).await?;
+        record_created(&mut tx, task_uuid).await?;
         let mut uuids = std::collections::HashMap::new();
         for (position, step) in template.steps.iter().enumerate() {
             let step_uuid = Uuid::now_v7();
@@ -207,7 +324,7 @@ impl Engine {
             sqlx::query(
                 "INSERT INTO tasker_steps (step_uuid, task_uuid, name, position, status, callable,
                      initialization, retryable, max_attempts, backoff, backoff_base_ms, max_backoff_ms, timeout_seconds)
-                 VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11, $12)",
+                 VALUES ($1, $2, $3, $4, $13, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(step_uuid)
             .bind(task_uuid)
@@ -225,6 +342,7 @@ impl Engine {
             .bind(r.backoff_base_ms as i64)
             .bind(r.max_backoff_ms as i64)
             .bind(step.timeout_seconds as i32)
+            .bind(StepStatus::Pending)
             .execute(&mut *tx)
             .await?;
         }
@@ -243,16 +361,14 @@ impl Engine {
         let mut task = LockedTask {
             task_uuid,
             namespace: req.namespace.clone(),
-            status: "pending".into(),
+            status: TaskStatus::Pending,
         };
-        reconcile_locked(&mut tx, &mut task)
-            .await
-            .map_err(CreateError::internal)?;
+        reconcile_locked(&mut tx, &mut task).await?;
         tx.commit().await?;
         tracing::info!(%task_uuid, %correlation_id, namespace = %req.namespace, name = %req.name, %version, "task created");
         Ok(CreatedTask {
             task_uuid,
-            status: "pending".into(),
+            status: TaskStatus::Pending.to_string(),
             created: true,
             namespace: req.namespace.clone(),
             name: req.name.clone(),
@@ -274,17 +390,7 @@ impl Engine {
         };
         let stored: Option<String> = row.try_get("request_hash")?;
         if stored.as_deref() != Some(hash) {
-            return Err(CreateError {
-                status: 409,
-                code: "IDEMPOTENCY_CONFLICT",
-                message: format!(
-                    "idempotency_key {key:?} was already used for a task with a different template or context"
-                ),
-                field: Some("/idempotency_key".into()),
-                details: vec![
-                    json!({"field": "/idempotency_key", "keyword": "idempotency", "message": "key already used with a different request"}),
-                ],
-            });
+            return Err(CreateError::IdempotencyConflict { key: key.to_string() });
         }
         Ok(Some(CreatedTask {
             task_uuid: row.try_get("task_uuid")?,

@@ -13,14 +13,27 @@
 //! * [`Engine::reconcile_task`], [`Engine::cancel_task`], [`Engine::retry_step`]: recovery sweep
 //!   and operator actions.
 //!
+//! Modules: `state` (the [`TaskStatus`] / [`StepStatus`] types and the one transition table),
+//! `locked` (the task lock and the status writes under it), `claim`, `complete`, `reconcile`,
+//! `operator`, `create`, `registry`, `views` (read models), `queue` (statements on PGMQ tables).
+//!
 //! **Invariant:** every transaction that touches a task's steps first locks the task row
 //! (`FOR UPDATE`), so results, claims, cancels and sweeps of one task are serialised and a step
 //! can never be completed twice; a result whose claim is no longer current is discarded.
+//! **Invariant:** no status changes but along the transition table of `state`.
+//!
+//! Errors are kinds ([`EngineErrorKind`], [`CreateErrorKind`]); HTTP statuses are the API's
+//! business (`tasker-orchestration`).
 
+mod claim;
+mod complete;
 mod create;
-mod progress;
+mod locked;
+mod operator;
 mod queue;
+mod reconcile;
 mod registry;
+mod state;
 mod views;
 
 use std::collections::HashMap;
@@ -28,10 +41,12 @@ use std::sync::{Arc, Mutex};
 
 use sqlx::PgPool;
 
-pub use create::CreateError;
-pub use progress::{AttemptClaim, ClaimedStep, CompleteOutcome};
+pub use claim::{AttemptClaim, ClaimedStep};
+pub use complete::CompleteOutcome;
+pub use create::{CreateError, CreateErrorKind, ErrorDetail};
 pub use registry::{RegisteredTemplate, TemplateSummary};
-pub use views::{StepView, TaskFilter, TaskList, TaskView};
+pub use state::{StepStatus, TaskStatus, UnknownStatus};
+pub use views::{StatusCounts, StepErrorView, StepView, TaskFilter, TaskList, TaskSummary, TaskView};
 
 /// Engine settings every process reads the same way.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,14 +62,21 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
-    /// `TASKER_RETRY_DELAY_SCALE`, else 0.001 when `TASKER_ENV=test`, else 1.0.
-    pub fn from_env() -> Result<Self, EngineError> {
-        let scale = match std::env::var("TASKER_RETRY_DELAY_SCALE") {
-            Ok(s) if !s.trim().is_empty() => s
-                .trim()
+    /// The settings of a process running in `environment` (a `--env` flag or `TASKER_ENV`,
+    /// resolved by the caller): `TASKER_RETRY_DELAY_SCALE` when set, else 0.001 for `test`,
+    /// else 1.0.
+    pub fn for_environment(environment: Option<&str>) -> Result<Self, EngineError> {
+        let var = std::env::var("TASKER_RETRY_DELAY_SCALE").ok();
+        Self::resolve(environment, var.as_deref())
+    }
+
+    /// [`EngineConfig::for_environment`] with the variable's value given.
+    pub fn resolve(environment: Option<&str>, retry_delay_scale: Option<&str>) -> Result<Self, EngineError> {
+        let scale = match retry_delay_scale.map(str::trim) {
+            Some(s) if !s.is_empty() => s
                 .parse::<f64>()
                 .map_err(|_| EngineError::Config(format!("TASKER_RETRY_DELAY_SCALE={s:?} is not a number")))?,
-            _ if std::env::var("TASKER_ENV").as_deref() == Ok("test") => 0.001,
+            _ if environment.map(str::trim) == Some("test") => 0.001,
             _ => 1.0,
         };
         if !(scale > 0.0 && scale <= 1.0) {
@@ -72,12 +94,18 @@ impl EngineConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EngineError {
-    #[error("{0}")]
-    NotFound(String),
+    #[error("task {0} not found")]
+    TaskNotFound(uuid::Uuid),
+    #[error("task {task_uuid} has no step {step_name:?}")]
+    StepNotFound { task_uuid: uuid::Uuid, step_name: String },
+    /// The action does not fit the task's or step's current state.
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    /// A state change the transition table refuses (a bug, never user input).
+    #[error("illegal transition: {0}")]
+    IllegalTransition(String),
     #[error("configuration: {0}")]
     Config(String),
     #[error("database error: {0}")]
@@ -87,26 +115,57 @@ pub enum EngineError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EngineErrorKind {
     NotFound,
     Conflict,
     Invalid,
     Config,
+    /// The database could not be reached (connection refused or lost, pool timed out, server
+    /// shutting down): the same call may succeed later.
+    Unavailable,
     Database,
-    Corrupt,
+    Internal,
 }
 
 impl EngineError {
     pub fn kind(&self) -> EngineErrorKind {
         match self {
-            EngineError::NotFound(_) => EngineErrorKind::NotFound,
+            EngineError::TaskNotFound(_) | EngineError::StepNotFound { .. } => EngineErrorKind::NotFound,
             EngineError::Conflict(_) => EngineErrorKind::Conflict,
             EngineError::Invalid(_) => EngineErrorKind::Invalid,
             EngineError::Config(_) => EngineErrorKind::Config,
+            EngineError::Database(e) if is_unavailable(e) => EngineErrorKind::Unavailable,
             EngineError::Database(_) => EngineErrorKind::Database,
-            EngineError::Corrupt(_) => EngineErrorKind::Corrupt,
+            EngineError::IllegalTransition(_) | EngineError::Corrupt(_) => EngineErrorKind::Internal,
         }
     }
+
+    /// True when trying the same call again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            EngineError::Database(e) => is_unavailable(e) || is_retryable_conflict(e),
+            _ => false,
+        }
+    }
+}
+
+/// The connection to the database failed or was refused, rather than the statement.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        // Class 08: connection exception; 57P01-57P03: shutdown, crash, cannot connect now.
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
+}
+
+/// A serialisation failure or deadlock: the transaction was rolled back and may be replayed.
+fn is_retryable_conflict(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c == "40001" || c == "40P01"))
 }
 
 /// Compiled templates by (namespace, name, version), checked against the stored content hash.
@@ -136,11 +195,4 @@ impl Engine {
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
-}
-
-/// Task states that end a task.
-pub const TERMINAL_TASK_STATES: [&str; 4] = ["complete", "error", "cancelled", "resolved_manually"];
-
-pub(crate) fn is_terminal_task(status: &str) -> bool {
-    TERMINAL_TASK_STATES.contains(&status)
 }

@@ -18,7 +18,7 @@ pub struct RegisteredTemplate {
 }
 
 /// One row of `GET /v1/templates`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct TemplateSummary {
     pub namespace: String,
     pub name: String,

@@ -1,23 +1,29 @@
 //! Read models served by the API: one task with its steps, and filtered task listings.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::state::{StepStatus, TaskStatus};
 use crate::{Engine, EngineError};
 
-/// `GET /v1/tasks/{uuid}`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// `GET /v1/tasks/{uuid}`: a task with its steps.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct TaskView {
     pub task_uuid: Uuid,
     pub namespace: String,
     pub name: String,
     pub version: String,
-    pub status: String,
+    pub status: TaskStatus,
+    /// True when `status` is terminal (§0.4): nothing changes any more without an operator.
+    /// Clients wait for this rather than keep their own list of terminal states.
+    pub terminal: bool,
     pub correlation_id: String,
     pub parent_correlation_id: Option<String>,
+    /// The task's input, as given at creation.
+    #[schema(value_type = Object)]
     pub context: Value,
     pub created_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
@@ -25,19 +31,38 @@ pub struct TaskView {
 }
 
 /// One step row of a [`TaskView`] (spec §0.4).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct StepView {
     pub step_uuid: Uuid,
     pub name: String,
-    pub status: String,
+    pub status: StepStatus,
+    /// Names of the steps this one waits for.
     pub dependencies: Vec<String>,
     pub attempts: i32,
     pub max_attempts: i32,
+    /// The handler's `result` of the successful attempt; null unless the step is complete.
+    #[schema(value_type = Option<Object>)]
     pub result: Option<Value>,
-    pub error: Option<Value>,
+    /// The error of the latest failed attempt (§0.6), else null.
+    pub error: Option<StepErrorView>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
     pub next_retry_at: Option<DateTime<Utc>>,
+}
+
+/// The error of a failed attempt, spec §0.6.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct StepErrorView {
+    /// UPPER_SNAKE code, e.g. `PAYMENT_DECLINED` or the engine's `STEP_TIMEOUT`.
+    pub error_code: String,
+    pub message: String,
+    /// False for a permanent failure.
+    pub retryable: bool,
+    /// Seconds the handler asked to wait before the next attempt.
+    pub retry_after: Option<u64>,
+    /// Keys the handler attached to the error.
+    #[schema(value_type = Object)]
+    pub context: Value,
 }
 
 /// Filters of `GET /v1/tasks`.
@@ -45,16 +70,32 @@ pub struct StepView {
 pub struct TaskFilter {
     pub namespace: Option<String>,
     pub name: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<TaskStatus>,
     pub limit: i64,
     /// The last `task_uuid` of the previous page (uuids are time-ordered v7).
     pub cursor: Option<Uuid>,
 }
 
-/// A page of task summaries (steps omitted).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// One task of a listing (steps and context omitted).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct TaskSummary {
+    pub task_uuid: Uuid,
+    pub namespace: String,
+    pub name: String,
+    pub version: String,
+    pub status: TaskStatus,
+    /// True when `status` is terminal (§0.4).
+    pub terminal: bool,
+    pub correlation_id: String,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// A page of tasks, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct TaskList {
-    pub tasks: Vec<Value>,
+    pub tasks: Vec<TaskSummary>,
+    /// Pass as `cursor` to get the next page; null on the last page.
     pub next_cursor: Option<Uuid>,
 }
 
@@ -84,12 +125,17 @@ impl Engine {
         .await?
         .into_iter()
         .map(|r| {
-            let status: String = r.try_get("status")?;
+            let status: StepStatus = r.try_get("status")?;
+            let error: Option<Value> = r.try_get("error")?;
+            let error = error
+                .map(serde_json::from_value::<StepErrorView>)
+                .transpose()
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
             Ok(StepView {
                 step_uuid: r.try_get("step_uuid")?,
                 name: r.try_get("name")?,
                 // The result is served only for a step that completed (§0.4).
-                result: if status == "complete" {
+                result: if status == StepStatus::Complete {
                     r.try_get("result")?
                 } else {
                     None
@@ -98,19 +144,21 @@ impl Engine {
                 dependencies: r.try_get("dependencies")?,
                 attempts: r.try_get("attempts")?,
                 max_attempts: r.try_get("max_attempts")?,
-                error: r.try_get("error")?,
+                error,
                 started_at: r.try_get("started_at")?,
                 completed_at: r.try_get("completed_at")?,
                 next_retry_at: r.try_get("next_retry_at")?,
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let status: TaskStatus = t.try_get("status")?;
         Ok(Some(TaskView {
             task_uuid,
             namespace: t.try_get("namespace")?,
             name: t.try_get("name")?,
             version: t.try_get("version")?,
-            status: t.try_get("status")?,
+            status,
+            terminal: status.is_terminal(),
             correlation_id: t.try_get("correlation_id")?,
             parent_correlation_id: t.try_get("parent_correlation_id")?,
             context: t.try_get("context")?,
@@ -131,28 +179,31 @@ impl Engine {
         )
         .bind(&f.namespace)
         .bind(&f.name)
-        .bind(&f.status)
+        .bind(f.status)
         .bind(f.cursor)
         .bind(limit + 1)
         .fetch_all(&self.pool)
         .await?;
         let more = rows.len() as i64 > limit;
-        let mut tasks = Vec::new();
-        let mut last = None;
-        for r in rows.into_iter().take(limit as usize) {
-            let uuid: Uuid = r.try_get("task_uuid")?;
-            last = Some(uuid);
-            tasks.push(serde_json::json!({
-                "task_uuid": uuid,
-                "namespace": r.try_get::<String, _>("namespace")?,
-                "name": r.try_get::<String, _>("name")?,
-                "version": r.try_get::<String, _>("version")?,
-                "status": r.try_get::<String, _>("status")?,
-                "correlation_id": r.try_get::<String, _>("correlation_id")?,
-                "created_at": r.try_get::<DateTime<Utc>, _>("created_at")?,
-                "completed_at": r.try_get::<Option<DateTime<Utc>>, _>("completed_at")?,
-            }));
-        }
+        let tasks = rows
+            .into_iter()
+            .take(limit as usize)
+            .map(|r| {
+                let status: TaskStatus = r.try_get("status")?;
+                Ok(TaskSummary {
+                    task_uuid: r.try_get("task_uuid")?,
+                    namespace: r.try_get("namespace")?,
+                    name: r.try_get("name")?,
+                    version: r.try_get("version")?,
+                    status,
+                    terminal: status.is_terminal(),
+                    correlation_id: r.try_get("correlation_id")?,
+                    created_at: r.try_get("created_at")?,
+                    completed_at: r.try_get("completed_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let last = tasks.last().map(|t| t.task_uuid);
         Ok(TaskList {
             tasks,
             next_cursor: if more { last } else { None },
@@ -160,17 +211,26 @@ impl Engine {
     }
 
     /// Counts for `/metrics`: tasks by status, steps by status, and visible queue depth.
-    pub async fn status_counts(&self) -> Result<Vec<(String, String, i64)>, EngineError> {
-        let mut out = Vec::new();
-        for (kind, sql) in [
-            ("task", "SELECT status, count(*) FROM tasker_tasks GROUP BY status"),
-            ("step", "SELECT status, count(*) FROM tasker_steps GROUP BY status"),
-            ("queue", "SELECT queue_name, queue_length FROM pgmq.metrics_all()"),
-        ] {
-            for r in sqlx::query(sql).fetch_all(&self.pool).await? {
-                out.push((kind.to_string(), r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?));
-            }
-        }
-        Ok(out)
+    pub async fn status_counts(&self) -> Result<StatusCounts, EngineError> {
+        Ok(StatusCounts {
+            tasks: sqlx::query_as("SELECT status, count(*) FROM tasker_tasks GROUP BY status ORDER BY status")
+                .fetch_all(&self.pool)
+                .await?,
+            steps: sqlx::query_as("SELECT status, count(*) FROM tasker_steps GROUP BY status ORDER BY status")
+                .fetch_all(&self.pool)
+                .await?,
+            queues: sqlx::query_as("SELECT queue_name, queue_length FROM pgmq.metrics_all() ORDER BY queue_name")
+                .fetch_all(&self.pool)
+                .await?,
+        })
     }
+}
+
+/// What `/metrics` reports of the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusCounts {
+    pub tasks: Vec<(TaskStatus, i64)>,
+    pub steps: Vec<(StepStatus, i64)>,
+    /// (queue name, messages).
+    pub queues: Vec<(String, i64)>,
 }

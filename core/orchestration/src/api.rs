@@ -1,19 +1,24 @@
-//! REST API, spec §0.3 / §0.4. Every 4xx answers `{"error": {code, message, field, details}}`.
+//! REST API, spec §0.3 / §0.4. Every error answers `{"error": {code, message, field, details}}`
+//! ([`crate::error`]); request bodies, query strings and path parameters are read by serde
+//! ([`crate::request`]). Each handler carries its OpenAPI description, gathered into one
+//! document by [`crate::openapi`] and served at `GET /v1/openapi.json`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
-use tasker_engine::{CreateError, Engine, EngineError, EngineErrorKind, TaskFilter};
-use tasker_step::TaskRequest;
+use serde::{Deserialize, Serialize};
+use tasker_engine::{Engine, TaskFilter, TaskList, TaskStatus, TaskView, TemplateSummary};
+use tasker_step::{CreatedTask, TaskRequest};
 use uuid::Uuid;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::request::{json_body, path_param, query};
 
 #[derive(Clone)]
 struct AppState {
@@ -31,285 +36,245 @@ pub fn router(engine: Engine) -> Router {
     };
     Router::new()
         .route("/v1/tasks", post(create_task).get(list_tasks))
-        .route("/v1/tasks/{uuid}", get(get_task))
-        .route("/v1/tasks/{uuid}/cancel", post(cancel_task))
-        .route("/v1/tasks/{uuid}/steps/{name}/retry", post(retry_step))
+        .route("/v1/tasks/{task_uuid}", get(get_task))
+        .route("/v1/tasks/{task_uuid}/cancel", post(cancel_task))
+        .route("/v1/tasks/{task_uuid}/steps/{step_name}/retry", post(retry_step))
         .route("/v1/templates", get(list_templates))
-        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/v1/openapi.json", get(openapi_document))
+        .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route", None) })
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "this route does not take that method",
+            )
+        })
         .with_state(state)
 }
 
-fn error(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
-    let details = match field {
-        Some(f) => json!([{"field": f, "keyword": code.to_lowercase(), "message": message}]),
-        None => json!([]),
-    };
-    (
-        status,
-        Json(json!({"error": {"code": code, "message": message, "field": field, "details": details}})),
-    )
-        .into_response()
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Path parameters as raw text: a value that is not a uuid gets a 400 naming the parameter
+/// rather than axum's plain-text rejection.
+type RawPath<T> = Result<Path<T>, axum::extract::rejection::PathRejection>;
+
+fn task_uuid(raw: RawPath<String>) -> ApiResult<Uuid> {
+    let Path(raw) = raw.map_err(|e| ApiError::invalid("/task_uuid", e.body_text()))?;
+    path_param("task_uuid", &raw, "a task uuid")
 }
 
-fn engine_error(e: EngineError) -> Response {
-    match e.kind() {
-        EngineErrorKind::NotFound => error(StatusCode::NOT_FOUND, "NOT_FOUND", &e.to_string(), None),
-        EngineErrorKind::Conflict => error(StatusCode::CONFLICT, "CONFLICT", &e.to_string(), None),
-        EngineErrorKind::Invalid => error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", &e.to_string(), None),
-        _ => {
-            tracing::error!(error = %e, "internal error");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_ERROR",
-                &e.to_string(),
-                None,
-            )
-        }
+/// Create a task (spec §0.3): shape, template lookup, idempotency, input schema, then one
+/// transaction that inserts the task and enqueues its root steps.
+#[utoipa::path(post, path = "/v1/tasks", tag = "tasks", operation_id = "createTask",
+    request_body(content = TaskRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = CreatedTask),
+        (status = 200, description = "Idempotent replay: the task created earlier with this key", body = CreatedTask),
+        (status = 400, description = "INVALID_REQUEST: the request's shape; `field` names the part", body = ErrorBody),
+        (status = 404, description = "TEMPLATE_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "IDEMPOTENCY_CONFLICT", body = ErrorBody),
+        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: the body is not application/json", body = ErrorBody),
+        (status = 422, description = "INVALID_TASK_INPUT: every violation of the template's input schema", body = ErrorBody),
+        (status = 503, description = "ENGINE_UNAVAILABLE: the database cannot be reached; retry", body = ErrorBody),
+    ))]
+async fn create_task(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    let created = async {
+        let req: TaskRequest = json_body(&headers, &body)?;
+        Ok::<_, ApiError>(s.engine.create_task(&req).await?)
     }
-}
-
-fn create_error(e: CreateError) -> Response {
-    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(e.body())).into_response()
-}
-
-/// Field types of a task request, checked before deserialising so that the 400 names the field.
-const REQUEST_FIELDS: &[(&str, &str, bool)] = &[
-    ("namespace", "string", true),
-    ("name", "string", true),
-    ("context", "object", true),
-    ("version", "string", false),
-    ("correlation_id", "string", false),
-    ("parent_correlation_id", "string", false),
-    ("idempotency_key", "string", false),
-    ("initiator", "string", false),
-    ("source_system", "string", false),
-    ("reason", "string", false),
-    ("tags", "array of strings", false),
-    ("priority", "integer", false),
-];
-
-fn check_request_shape(body: &Value) -> Result<TaskRequest, CreateError> {
-    let Some(obj) = body.as_object() else {
-        return Err(CreateError::invalid_request("", "request body must be a JSON object"));
-    };
-    for key in obj.keys() {
-        if !REQUEST_FIELDS.iter().any(|(k, _, _)| k == key) {
-            return Err(CreateError::invalid_request(
-                &format!("/{key}"),
-                format!("unknown field {key}"),
-            ));
-        }
-    }
-    for (key, ty, required) in REQUEST_FIELDS {
-        let field = format!("/{key}");
-        match obj.get(*key) {
-            None | Some(Value::Null) if *required => {
-                return Err(CreateError::invalid_request(&field, format!("{key} is required")))
-            }
-            None | Some(Value::Null) => {}
-            Some(v) => {
-                let ok = match *ty {
-                    "string" => v.is_string(),
-                    "object" => v.is_object(),
-                    "integer" => v.is_i64(),
-                    _ => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
-                };
-                if !ok {
-                    return Err(CreateError::invalid_request(
-                        &field,
-                        format!("{key} must be {}", article(ty)),
-                    ));
-                }
-            }
-        }
-    }
-    serde_json::from_value(body.clone()).map_err(|e| CreateError::invalid_request("", e.to_string()))
-}
-
-fn article(ty: &str) -> String {
-    match ty {
-        "object" | "integer" | "array of strings" if ty.starts_with(['a', 'i', 'o']) => format!("an {ty}"),
-        _ => format!("a {ty}"),
-    }
-}
-
-async fn create_task(State(s): State<AppState>, body: Bytes) -> Response {
-    let parsed: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            s.rejected.fetch_add(1, Ordering::Relaxed);
-            return create_error(CreateError::invalid_request("", format!("malformed JSON: {e}")));
-        }
-    };
-    let req = match check_request_shape(&parsed) {
-        Ok(r) => r,
-        Err(e) => {
-            s.rejected.fetch_add(1, Ordering::Relaxed);
-            return create_error(e);
-        }
-    };
-    match s.engine.create_task(&req).await {
+    .await;
+    match created {
         Ok(created) => {
             let status = if created.created {
+                s.created.fetch_add(1, Ordering::Relaxed);
                 StatusCode::CREATED
             } else {
                 StatusCode::OK
             };
-            if created.created {
-                s.created.fetch_add(1, Ordering::Relaxed);
-            }
-            (status, Json(created)).into_response()
+            Ok((status, Json(created)).into_response())
         }
         Err(e) => {
             s.rejected.fetch_add(1, Ordering::Relaxed);
-            create_error(e)
+            Err(e)
         }
     }
 }
 
-fn invalid_uuid(raw: &str) -> Response {
-    error(
-        StatusCode::BAD_REQUEST,
-        "INVALID_REQUEST",
-        &format!("{raw:?} is not a task uuid"),
-        Some("/task_uuid"),
-    )
+/// One task with its steps (spec §0.4).
+#[utoipa::path(get, path = "/v1/tasks/{task_uuid}", tag = "tasks", operation_id = "getTask",
+    params(("task_uuid" = Uuid, Path, description = "The task's uuid")),
+    responses(
+        (status = 200, description = "The task", body = TaskView),
+        (status = 400, description = "INVALID_REQUEST: not a uuid", body = ErrorBody),
+        (status = 404, description = "TASK_NOT_FOUND", body = ErrorBody),
+        (status = 503, description = "ENGINE_UNAVAILABLE", body = ErrorBody),
+    ))]
+async fn get_task(State(s): State<AppState>, raw: RawPath<String>) -> ApiResult<Json<TaskView>> {
+    let uuid = task_uuid(raw)?;
+    task_view(&s.engine, uuid).await
 }
 
-async fn task_response(engine: &Engine, uuid: Uuid) -> Response {
-    match engine.get_task(uuid).await {
-        Ok(Some(t)) => Json(t).into_response(),
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            "TASK_NOT_FOUND",
-            &format!("task {uuid} not found"),
-            Some("/task_uuid"),
-        ),
-        Err(e) => engine_error(e),
+async fn task_view(engine: &Engine, uuid: Uuid) -> ApiResult<Json<TaskView>> {
+    match engine.get_task(uuid).await? {
+        Some(t) => Ok(Json(t)),
+        None => Err(tasker_engine::EngineError::TaskNotFound(uuid).into()),
     }
 }
 
-async fn get_task(State(s): State<AppState>, Path(raw): Path<String>) -> Response {
-    match raw.parse::<Uuid>() {
-        Ok(uuid) => task_response(&s.engine, uuid).await,
-        Err(_) => invalid_uuid(&raw),
-    }
-}
-
-#[derive(Deserialize)]
-struct ListParams {
+/// Filters of `GET /v1/tasks`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListQuery {
+    /// Only tasks of this namespace.
     namespace: Option<String>,
+    /// Only tasks of this template name.
     name: Option<String>,
-    status: Option<String>,
-    limit: Option<String>,
-    cursor: Option<String>,
+    /// Only tasks in this state.
+    status: Option<TaskStatus>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<Uuid>,
 }
 
-const TASK_STATES: &[&str] = &[
-    "pending",
-    "in_progress",
-    "waiting_for_retry",
-    "complete",
-    "error",
-    "cancelled",
-    "resolved_manually",
-];
-
-async fn list_tasks(State(s): State<AppState>, Query(p): Query<ListParams>) -> Response {
-    if let Some(st) = &p.status {
-        if !TASK_STATES.contains(&st.as_str()) {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_REQUEST",
-                &format!("status must be one of {}", TASK_STATES.join(", ")),
-                Some("/status"),
-            );
+/// Tasks, newest first, one page at a time.
+#[utoipa::path(get, path = "/v1/tasks", tag = "tasks", operation_id = "listTasks",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of tasks", body = TaskList),
+        (status = 400, description = "INVALID_REQUEST: a parameter; `field` names it", body = ErrorBody),
+        (status = 503, description = "ENGINE_UNAVAILABLE", body = ErrorBody),
+    ))]
+async fn list_tasks(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<Json<TaskList>> {
+    let q: ListQuery = query(raw.as_deref())?;
+    for (field, value) in [("/namespace", &q.namespace), ("/name", &q.name)] {
+        if value.as_deref().is_some_and(|v| v.contains('\0')) {
+            return Err(ApiError::invalid(field, format!("{} contains a NUL character (U+0000)", &field[1..])));
         }
     }
-    let limit = match p.limit.as_deref().map(str::parse::<i64>) {
+    let limit = match q.limit {
         None => 50,
-        Some(Ok(n)) if (1..=500).contains(&n) => n,
-        Some(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_REQUEST",
-                "limit must be an integer from 1 to 500",
-                Some("/limit"),
-            )
-        }
-    };
-    let cursor = match p.cursor.as_deref().map(str::parse::<Uuid>) {
-        None => None,
-        Some(Ok(c)) => Some(c),
-        Some(Err(_)) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_REQUEST",
-                "cursor must be a task uuid",
-                Some("/cursor"),
-            )
-        }
+        Some(n) if (1..=500).contains(&n) => n,
+        Some(_) => return Err(ApiError::invalid("/limit", "limit must be an integer from 1 to 500")),
     };
     let filter = TaskFilter {
-        namespace: p.namespace,
-        name: p.name,
-        status: p.status,
+        namespace: q.namespace,
+        name: q.name,
+        status: q.status,
         limit,
-        cursor,
+        cursor: q.cursor,
     };
-    match s.engine.list_tasks(&filter).await {
-        Ok(list) => Json(list).into_response(),
-        Err(e) => engine_error(e),
-    }
+    Ok(Json(s.engine.list_tasks(&filter).await?))
 }
 
-async fn cancel_task(State(s): State<AppState>, Path(raw): Path<String>) -> Response {
-    let Ok(uuid) = raw.parse::<Uuid>() else {
-        return invalid_uuid(&raw);
+/// Cancel a task: steps not yet running are cancelled at once; running attempts finish and are
+/// recorded as cancelled.
+#[utoipa::path(post, path = "/v1/tasks/{task_uuid}/cancel", tag = "tasks", operation_id = "cancelTask",
+    params(("task_uuid" = Uuid, Path, description = "The task's uuid")),
+    responses(
+        (status = 200, description = "The task, now cancelled", body = TaskView),
+        (status = 400, description = "INVALID_REQUEST: not a uuid", body = ErrorBody),
+        (status = 404, description = "TASK_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "CONFLICT: the task has already ended", body = ErrorBody),
+        (status = 503, description = "ENGINE_UNAVAILABLE", body = ErrorBody),
+    ))]
+async fn cancel_task(State(s): State<AppState>, raw: RawPath<String>) -> ApiResult<Json<TaskView>> {
+    let uuid = task_uuid(raw)?;
+    s.engine.cancel_task(uuid).await?;
+    task_view(&s.engine, uuid).await
+}
+
+/// Give a step in `error` a fresh set of attempts; the task resumes when no other step is in
+/// error.
+#[utoipa::path(post, path = "/v1/tasks/{task_uuid}/steps/{step_name}/retry", tag = "tasks", operation_id = "retryStep",
+    params(
+        ("task_uuid" = Uuid, Path, description = "The task's uuid"),
+        ("step_name" = String, Path, description = "The step's name in the template"),
+    ),
+    responses(
+        (status = 200, description = "The task, with the step pending again", body = TaskView),
+        (status = 400, description = "INVALID_REQUEST: not a uuid", body = ErrorBody),
+        (status = 404, description = "TASK_NOT_FOUND or STEP_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "CONFLICT: the step is not in error, or the task has ended otherwise", body = ErrorBody),
+        (status = 503, description = "ENGINE_UNAVAILABLE", body = ErrorBody),
+    ))]
+async fn retry_step(State(s): State<AppState>, raw: RawPath<(String, String)>) -> ApiResult<Json<TaskView>> {
+    let Path((raw_uuid, step_name)) = raw.map_err(|e| ApiError::invalid("/step_name", e.body_text()))?;
+    let uuid = path_param("task_uuid", &raw_uuid, "a task uuid")?;
+    s.engine.retry_step(uuid, &step_name).await?;
+    task_view(&s.engine, uuid).await
+}
+
+/// Registered templates.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TemplateList {
+    /// By namespace, name and descending version.
+    pub templates: Vec<TemplateSummary>,
+}
+
+/// Every registered template version.
+#[utoipa::path(get, path = "/v1/templates", tag = "templates", operation_id = "listTemplates",
+    responses(
+        (status = 200, description = "Every registered template version", body = TemplateList),
+        (status = 503, description = "ENGINE_UNAVAILABLE", body = ErrorBody),
+    ))]
+async fn list_templates(State(s): State<AppState>) -> ApiResult<Json<TemplateList>> {
+    Ok(Json(TemplateList {
+        templates: s.engine.list_templates().await?,
+    }))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", operation_id = "getOpenApi",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object)))]
+async fn openapi_document() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document_json(),
+    )
+        .into_response()
+}
+
+/// The answer of `/health` and `/ready`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ServiceStatus {
+    /// `ok`, `ready`, `migrations pending` or `database unavailable`.
+    pub status: String,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/health", tag = "operations", operation_id = "getHealth",
+    responses((status = 200, description = "Alive", body = ServiceStatus)))]
+async fn health() -> Json<ServiceStatus> {
+    Json(ServiceStatus { status: "ok".into() })
+}
+
+/// Readiness: the database answers and every migration is applied.
+#[utoipa::path(get, path = "/ready", tag = "operations", operation_id = "getReady",
+    responses(
+        (status = 200, description = "Ready", body = ServiceStatus),
+        (status = 503, description = "Database unavailable or migrations pending", body = ServiceStatus),
+    ))]
+async fn ready(State(s): State<AppState>) -> (StatusCode, Json<ServiceStatus>) {
+    let (code, status) = match tasker_store::is_migrated(s.engine.pool()).await {
+        Ok(true) => (StatusCode::OK, "ready"),
+        Ok(false) => (StatusCode::SERVICE_UNAVAILABLE, "migrations pending"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
     };
-    match s.engine.cancel_task(uuid).await {
-        Ok(()) => task_response(&s.engine, uuid).await,
-        Err(e) => engine_error(e),
-    }
+    (code, Json(ServiceStatus { status: status.into() }))
 }
 
-async fn retry_step(State(s): State<AppState>, Path((raw, name)): Path<(String, String)>) -> Response {
-    let Ok(uuid) = raw.parse::<Uuid>() else {
-        return invalid_uuid(&raw);
-    };
-    match s.engine.retry_step(uuid, &name).await {
-        Ok(()) => task_response(&s.engine, uuid).await,
-        Err(e) => engine_error(e),
-    }
-}
-
-async fn list_templates(State(s): State<AppState>) -> Response {
-    match s.engine.list_templates().await {
-        Ok(t) => Json(json!({"templates": t})).into_response(),
-        Err(e) => engine_error(e),
-    }
-}
-
-async fn ready(State(s): State<AppState>) -> Response {
-    match tasker_store::is_migrated(s.engine.pool()).await {
-        Ok(true) => Json(json!({"status": "ready"})).into_response(),
-        Ok(false) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "migrations pending"})),
-        )
-            .into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "database unavailable", "error": e.to_string()})),
-        )
-            .into_response(),
-    }
-}
-
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "getMetrics",
+    responses((status = 200, description = "Counters and gauges", content_type = "text/plain", body = String)))]
 async fn metrics(State(s): State<AppState>) -> Response {
     let mut out = String::new();
     out.push_str("# HELP tasker_tasks_created_total Tasks created through this server.\n# TYPE tasker_tasks_created_total counter\n");
@@ -323,19 +288,19 @@ async fn metrics(State(s): State<AppState>) -> Response {
         s.rejected.load(Ordering::Relaxed)
     ));
     match s.engine.status_counts().await {
-        Ok(rows) => {
+        Ok(counts) => {
             out.push_str("# HELP tasker_tasks Tasks by status.\n# TYPE tasker_tasks gauge\n");
-            for (_, status, n) in rows.iter().filter(|r| r.0 == "task") {
+            for (status, n) in &counts.tasks {
                 out.push_str(&format!("tasker_tasks{{status=\"{status}\"}} {n}\n"));
             }
             out.push_str("# HELP tasker_steps Steps by status.\n# TYPE tasker_steps gauge\n");
-            for (_, status, n) in rows.iter().filter(|r| r.0 == "step") {
+            for (status, n) in &counts.steps {
                 out.push_str(&format!("tasker_steps{{status=\"{status}\"}} {n}\n"));
             }
             out.push_str(
                 "# HELP tasker_queue_messages Messages in each step queue.\n# TYPE tasker_queue_messages gauge\n",
             );
-            for (_, queue, n) in rows.iter().filter(|r| r.0 == "queue") {
+            for (queue, n) in &counts.queues {
                 out.push_str(&format!("tasker_queue_messages{{queue=\"{queue}\"}} {n}\n"));
             }
             out.push_str("# TYPE tasker_up gauge\ntasker_up 1\n");
@@ -347,3 +312,23 @@ async fn metrics(State(s): State<AppState>) -> Response {
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
+
+/// The OpenAPI document of every route above, with every schema it names.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Tasker API",
+        description = "Create, read, list, cancel and retry Tasker workflow tasks. Every error answers `{\"error\": {code, message, field, details}}`; `field` is a JSON Pointer into the request.",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    paths(create_task, get_task, list_tasks, cancel_task, retry_step, list_templates, openapi_document, health, ready, metrics),
+    components(schemas(ErrorBody, crate::error::ErrorObject, tasker_engine::ErrorDetail, TaskRequest, CreatedTask,
+        TaskView, tasker_engine::StepView, tasker_engine::StepErrorView, TaskList, tasker_engine::TaskSummary,
+        TaskStatus, tasker_engine::StepStatus, TemplateList, TemplateSummary, ServiceStatus)),
+    tags(
+        (name = "tasks", description = "Tasks and their steps"),
+        (name = "templates", description = "Registered task templates"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+    ),
+)]
+pub struct ApiDoc;

@@ -7,6 +7,9 @@
 //! whatever crashed. The server keeps no state of its own, so killing it loses nothing.
 
 mod api;
+mod error;
+pub mod openapi;
+mod request;
 mod sweep;
 
 use std::net::SocketAddr;
@@ -14,7 +17,8 @@ use std::time::Duration;
 
 use tasker_engine::{Engine, EngineConfig};
 
-pub use api::router;
+pub use api::{router, ApiDoc, ServiceStatus, TemplateList};
+pub use error::{ApiError, ErrorBody, ErrorObject};
 
 /// Settings of one server process.
 #[derive(Debug, Clone)]
@@ -27,6 +31,8 @@ pub struct ServerConfig {
     /// How long an active task must be untouched before the sweep re-evaluates it
     /// (`TASKER_SWEEP_IDLE_MS`, default 30000).
     pub sweep_idle: Duration,
+    /// `--env` / `TASKER_ENV`: `test` scales retry delays (see [`EngineConfig::for_environment`]).
+    pub environment: Option<String>,
 }
 
 impl ServerConfig {
@@ -36,6 +42,7 @@ impl ServerConfig {
             bind: "127.0.0.1:8080".parse().expect("valid default address"),
             sweep_interval: Duration::from_secs(5),
             sweep_idle: Duration::from_secs(30),
+            environment: None,
         }
     }
 }
@@ -89,7 +96,7 @@ pub async fn start(
 ) -> Result<RunningServer, ServerError> {
     let pool = tasker_store::connect(&config.database_url, 32).await?;
     tasker_store::migrate(&pool).await?;
-    let engine = Engine::new(pool, EngineConfig::from_env()?);
+    let engine = Engine::new(pool, EngineConfig::for_environment(config.environment.as_deref())?);
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|source| ServerError::Bind {

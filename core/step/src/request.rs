@@ -5,20 +5,32 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-/// A request to create a task. Unknown fields are rejected by the API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+/// A request to create a task (spec §0.3). Unknown fields are rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskRequest {
+    /// The template's namespace, e.g. `ecommerce_py`.
+    #[schema(min_length = 1)]
     pub namespace: String,
+    /// The template's name.
+    #[schema(min_length = 1)]
     pub name: String,
+    /// `MAJOR.MINOR.PATCH`; the highest registered version when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The workflow's input, validated against the template's input schema.
+    #[schema(value_type = Object)]
     pub context: Value,
+    /// Generated (a UUID v7) when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 128)]
     pub correlation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 128)]
     pub parent_correlation_id: Option<String>,
+    /// A second request with the same key and request returns the first task (200).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 255)]
     pub idempotency_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initiator: Option<String>,
@@ -44,7 +56,7 @@ impl TaskRequest {
 }
 
 /// The answer to a successful creation (201) or an idempotent replay (200, `created: false`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedTask {
     pub task_uuid: Uuid,
     pub status: String,

@@ -87,7 +87,7 @@ impl Worker {
     pub async fn boot(config: WorkerConfig, executor: Executor) -> Result<Worker, WorkerError> {
         let pool = tasker_store::connect(&config.database_url, (config.concurrency as u32 + 4).max(8)).await?;
         tasker_store::migrate(&pool).await?;
-        let engine = Engine::new(pool, EngineConfig::from_env()?);
+        let engine = Engine::new(pool, EngineConfig::for_environment(config.environment.as_deref())?);
         let mut namespaces: BTreeSet<String> = config.namespaces.iter().cloned().collect();
         if let Some(dir) = &config.template_path {
             let templates: Vec<TaskTemplate> = load_dir(dir)?

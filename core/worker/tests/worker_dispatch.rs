@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use tasker_engine::TaskStatus;
 use tasker_step::{StepOutcome, StepSuccess, TaskRequest};
 use tasker_worker::{Executor, Worker, WorkerConfig};
 
@@ -83,13 +84,13 @@ async fn host_threads_run_dispatched_steps_and_the_task_completes() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let task = loop {
         let t = engine.get_task(created.task_uuid).await.unwrap().unwrap();
-        if t.status == "complete" || t.status == "error" {
+        if t.terminal {
             break t;
         }
         assert!(Instant::now() < deadline, "task did not finish: {t:?}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    assert_eq!(task.status, "complete");
+    assert_eq!(task.status, TaskStatus::Complete);
     let end = task.steps.iter().find(|s| s.name == "end").unwrap();
     assert_eq!(end.result, Some(json!({"value": 12})));
 
@@ -131,7 +132,7 @@ async fn a_dropped_dispatched_step_becomes_a_retryable_failure() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let task = loop {
         let t = engine.get_task(created.task_uuid).await.unwrap().unwrap();
-        if t.status == "error" {
+        if t.status == TaskStatus::Error {
             break t;
         }
         assert!(Instant::now() < deadline, "task did not fail: {t:?}");
@@ -139,7 +140,7 @@ async fn a_dropped_dispatched_step_becomes_a_retryable_failure() {
     };
     let a = &task.steps[0];
     assert_eq!(a.attempts, 2);
-    assert_eq!(a.error.as_ref().unwrap()["error_code"], "UNHANDLED_EXCEPTION");
+    assert_eq!(a.error.as_ref().unwrap().error_code, "UNHANDLED_EXCEPTION");
     stop.send(true).unwrap();
     running.await.unwrap().unwrap();
     assert_eq!(host.join().unwrap(), 2);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 use tasker_e2e::blog::{workflows, Case, Expect, Workflow};
-use tasker_e2e::{languages, Lang, Stack, StackOptions, TERMINAL};
+use tasker_e2e::{is_terminal, languages, Lang, Stack, StackOptions};
 use uuid::Uuid;
 
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -155,7 +155,7 @@ async fn main() -> ExitCode {
         for run in runs.iter_mut().filter(|r| r.cell.is_none()) {
             let uuid = run.task.expect("created");
             let (status, task) = stack.get(&format!("/v1/tasks/{uuid}")).await;
-            if status != 200 || !TERMINAL.contains(&task["status"].as_str().unwrap_or("")) {
+            if status != 200 || !is_terminal(&task) {
                 continue;
             }
             let cell = cell_of_task(&task, &run.case.expect);

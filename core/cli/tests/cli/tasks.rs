@@ -77,9 +77,23 @@ fn create_with_malformed_context_fails_without_a_request() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("/no/such.json"), "{}", text(&out.stderr));
 
-    let out = tasker(&["task", "get", "--url", &url, "not-a-uuid"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("not a task uuid"), "{}", text(&out.stderr));
+    // A malformed argument is a usage error (exit 2, from the argument parser).
+    for args in [
+        &["task", "get", "--url", &url, "not-a-uuid"][..],
+        &["task", "cancel", "--url", &url, "0190f0a0"],
+        &["task", "retry-step", "--url", &url, "x", "step"],
+        &["task", "list", "--url", &url, "--cursor", "x"],
+        &["task", "list", "--url", &url, "--status", "done"],
+        &["task", "list", "--url", &url, "--limit", "501"],
+    ] {
+        let out = tasker(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("not a task uuid") || stderr.contains("is not a TaskStatus") || stderr.contains("501"),
+            "{args:?}: {stderr}"
+        );
+    }
     assert_never_contacted(&listener);
 }
 
@@ -87,6 +101,7 @@ fn task_json(status: &str, step_status: [&str; 2]) -> String {
     serde_json::json!({
         "task_uuid": TASK_UUID, "namespace": "tasker_tests_rs", "name": "linear_workflow",
         "version": "1.0.0", "status": status, "correlation_id": "c", "context": {},
+        "terminal": (["complete", "error", "cancelled", "resolved_manually"].contains(&status)),
         "created_at": "2026-01-01T00:00:00Z", "completed_at": null,
         "steps": [
             {"name": "a", "status": step_status[0], "attempts": 1, "max_attempts": 3, "dependencies": []},

@@ -1,0 +1,263 @@
+//! Bringing a locked task up to date: enqueue what became ready, re-send retries that lost their
+//! message, take back what must not start (spec §0.9 rule 6), and derive the task's state.
+//! Used after creation, after every result, by operator actions and by the recovery sweep.
+
+use std::sync::LazyLock;
+
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::locked::{lock_task, set_step_status, set_task_status, step_states, LockedTask, StepState};
+use crate::state::{sql_list, StepStatus, TaskStatus};
+use crate::{queue, Engine, EngineError};
+
+/// The task state its steps imply. `current` matters only before anything ran: a task is
+/// `pending` until its first claim, and never goes back to it.
+pub(crate) fn derived_task_status(current: TaskStatus, steps: &[StepState]) -> TaskStatus {
+    let any = |s: StepStatus| steps.iter().any(|x| x.status == s);
+    if steps.iter().all(|s| s.status == StepStatus::Complete) {
+        TaskStatus::Complete
+    } else if current == TaskStatus::Pending && steps.iter().all(|s| s.attempts == 0) {
+        TaskStatus::Pending
+    } else if any(StepStatus::InProgress) || any(StepStatus::Enqueued) {
+        TaskStatus::InProgress
+    } else if any(StepStatus::WaitingForRetry) {
+        TaskStatus::WaitingForRetry
+    } else {
+        TaskStatus::InProgress
+    }
+}
+
+/// Brings a locked, non-terminal task up to date. Idempotent.
+pub(crate) async fn reconcile_locked(conn: &mut PgConnection, task: &mut LockedTask) -> Result<(), EngineError> {
+    if task.status.is_terminal() {
+        return Ok(());
+    }
+    let mut steps = step_states(conn, task.task_uuid).await?;
+    let ns = task.namespace.clone();
+
+    if steps.iter().any(|s| s.status == StepStatus::Error) {
+        take_back_unstarted(conn, task.task_uuid, &ns, &mut steps).await?;
+        if !steps.iter().any(|s| s.status == StepStatus::InProgress) {
+            set_task_status(conn, task, TaskStatus::Error).await?;
+        }
+        return Ok(());
+    }
+
+    let resent = resend_retries(conn, task.task_uuid, &ns, &mut steps).await?;
+    let enqueued = enqueue_ready(conn, task.task_uuid, &ns, &mut steps).await?;
+    if resent || enqueued {
+        queue::notify(conn, &ns).await?;
+    }
+    let next = derived_task_status(task.status, &steps);
+    set_task_status(conn, task, next).await
+}
+
+/// Spec §0.9 rule 6: once a step is in error no new attempt starts. What was queued but not
+/// claimed goes back to `pending`, and retry messages are withdrawn; running attempts finish.
+async fn take_back_unstarted(
+    conn: &mut PgConnection,
+    task_uuid: Uuid,
+    ns: &str,
+    steps: &mut [StepState],
+) -> Result<(), EngineError> {
+    for step in steps.iter_mut() {
+        match (step.status, step.msg_id) {
+            (StepStatus::Enqueued, msg) => {
+                if let Some(m) = msg {
+                    queue::delete(conn, ns, m).await?;
+                }
+                set_step_status(
+                    conn,
+                    task_uuid,
+                    step,
+                    StepStatus::Pending,
+                    None,
+                    Some(json!({"reason": "task_failing"})),
+                )
+                .await?;
+            }
+            (StepStatus::WaitingForRetry, Some(m)) => {
+                queue::delete(conn, ns, m).await?;
+                sqlx::query("UPDATE tasker_steps SET msg_id = NULL WHERE step_uuid = $1")
+                    .bind(step.step_uuid)
+                    .execute(&mut *conn)
+                    .await?;
+                step.msg_id = None;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A step waiting for a retry without a message (withdrawn while another step was in error, then
+/// an operator retried that one) gets one again, visible at its `next_retry_at`.
+async fn resend_retries(
+    conn: &mut PgConnection,
+    task_uuid: Uuid,
+    ns: &str,
+    steps: &mut [StepState],
+) -> Result<bool, EngineError> {
+    let mut sent = false;
+    for step in steps
+        .iter_mut()
+        .filter(|s| s.status == StepStatus::WaitingForRetry && s.msg_id.is_none())
+    {
+        let at: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
+            "SELECT GREATEST(COALESCE(next_retry_at, clock_timestamp()), clock_timestamp()) FROM tasker_steps WHERE step_uuid = $1",
+        )
+        .bind(step.step_uuid)
+        .fetch_one(&mut *conn)
+        .await?;
+        let msg = queue::send_step(conn, ns, task_uuid, step.step_uuid, &step.name, Some(at)).await?;
+        sqlx::query("UPDATE tasker_steps SET msg_id = $2 WHERE step_uuid = $1")
+            .bind(step.step_uuid)
+            .bind(msg)
+            .execute(&mut *conn)
+            .await?;
+        step.msg_id = Some(msg);
+        sent = true;
+    }
+    Ok(sent)
+}
+
+/// Sends a message for every ready step and moves them to `enqueued`, in one statement.
+async fn enqueue_ready(
+    conn: &mut PgConnection,
+    task_uuid: Uuid,
+    ns: &str,
+    steps: &mut [StepState],
+) -> Result<bool, EngineError> {
+    let ready: Vec<usize> = (0..steps.len()).filter(|&i| steps[i].ready).collect();
+    if ready.is_empty() {
+        return Ok(false);
+    }
+    for &i in &ready {
+        crate::state::check_step(steps[i].status, StepStatus::Enqueued)?;
+    }
+    let uuids: Vec<Uuid> = ready.iter().map(|&i| steps[i].step_uuid).collect();
+    let names: Vec<&str> = ready.iter().map(|&i| steps[i].name.as_str()).collect();
+    let enqueued: Vec<(Uuid, i64)> = sqlx::query_as(&format!(
+        "WITH sent AS (INSERT INTO {queue} (vt, message)
+                       SELECT clock_timestamp(),
+                              jsonb_build_object('task_uuid', $1::uuid, 'step_uuid', r.step_uuid, 'step_name', r.name)
+                         FROM unnest($2::uuid[], $3::text[]) WITH ORDINALITY AS r(step_uuid, name, ord)
+                        ORDER BY r.ord
+                    RETURNING msg_id, (message->>'step_uuid')::uuid AS step_uuid),
+              upd AS (UPDATE tasker_steps s SET status = $4, msg_id = sent.msg_id FROM sent
+                       WHERE s.task_uuid = $1 AND s.step_uuid = sent.step_uuid
+                   RETURNING s.step_uuid, s.attempts, sent.msg_id),
+              tr AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt)
+                     SELECT $1, step_uuid, $5, $4, attempts FROM upd)
+         SELECT step_uuid, msg_id FROM upd",
+        queue = tasker_store::queue_table(ns)
+    ))
+    .bind(task_uuid)
+    .bind(&uuids)
+    .bind(&names)
+    .bind(StepStatus::Enqueued)
+    .bind(StepStatus::Pending)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (step_uuid, msg) in enqueued {
+        if let Some(step) = steps.iter_mut().find(|s| s.step_uuid == step_uuid) {
+            step.status = StepStatus::Enqueued;
+            step.msg_id = Some(msg);
+        }
+    }
+    Ok(true)
+}
+
+/// The sweep's query: the statuses are constants so that the partial index on active tasks
+/// (`tasker_tasks_active`) applies.
+static IDLE_ACTIVE_TASKS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT task_uuid FROM tasker_tasks
+          WHERE status IN ({})
+            AND updated_at < now() - make_interval(secs => $1::float8 / 1000.0)
+          ORDER BY updated_at LIMIT $2",
+        sql_list(TaskStatus::ACTIVE)
+    )
+});
+
+impl Engine {
+    /// Re-evaluates one task (recovery sweep).
+    pub async fn reconcile_task(&self, task_uuid: Uuid) -> Result<(), EngineError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(mut task) = lock_task(&mut tx, task_uuid).await? {
+            reconcile_locked(&mut tx, &mut task).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Active tasks untouched for `idle_ms` or more (candidates for the recovery sweep).
+    pub async fn idle_active_tasks(&self, idle_ms: i64, limit: i64) -> Result<Vec<Uuid>, EngineError> {
+        Ok(sqlx::query_scalar(IDLE_ACTIVE_TASKS.as_str())
+            .bind(idle_ms as f64)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(status: StepStatus, attempts: i32) -> StepState {
+        StepState {
+            step_uuid: Uuid::nil(),
+            name: String::new(),
+            status,
+            attempts,
+            msg_id: None,
+            ready: false,
+        }
+    }
+
+    #[test]
+    fn task_state_follows_its_steps() {
+        use StepStatus as S;
+        use TaskStatus as T;
+        let cases = [
+            (T::Pending, vec![step(S::Enqueued, 0), step(S::Pending, 0)], T::Pending),
+            (
+                T::InProgress,
+                vec![step(S::InProgress, 1), step(S::Pending, 0)],
+                T::InProgress,
+            ),
+            (
+                T::InProgress,
+                vec![step(S::Complete, 1), step(S::Enqueued, 0)],
+                T::InProgress,
+            ),
+            (
+                T::InProgress,
+                vec![step(S::WaitingForRetry, 1), step(S::Pending, 0)],
+                T::WaitingForRetry,
+            ),
+            (
+                T::WaitingForRetry,
+                vec![step(S::WaitingForRetry, 1), step(S::InProgress, 1)],
+                T::InProgress,
+            ),
+            (
+                T::InProgress,
+                vec![step(S::Complete, 1), step(S::Complete, 2)],
+                T::Complete,
+            ),
+            // An operator retry reset the only started step: the task stays in progress.
+            (
+                T::InProgress,
+                vec![step(S::Enqueued, 0), step(S::Pending, 0)],
+                T::InProgress,
+            ),
+        ];
+        for (current, steps, want) in cases {
+            assert_eq!(derived_task_status(current, &steps), want, "from {current}");
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Spec §0.3: template lookup, idempotency, input schema; a rejected request leaves nothing.
+
+use serde_json::json;
+use tasker_engine::{CreateErrorKind, StepStatus, TaskStatus};
+use tasker_step::TaskRequest;
+
+use crate::support::*;
+
+async fn rows(engine: &tasker_engine::Engine) -> i64 {
+    sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM tasker_tasks) + (SELECT count(*) FROM tasker_steps)
+              + (SELECT count(*) FROM tasker_transitions)",
+    )
+    .fetch_one(engine.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn creation_enqueues_only_the_root_steps() {
+    let engine = engine(&[DIAMOND], 1.0).await;
+    let uuid = create(&engine, "diamond", json!({})).await;
+    let view = task(&engine, uuid).await;
+    assert_eq!((view.status, view.terminal), (TaskStatus::Pending, false));
+    assert_eq!(view.steps[0].status, StepStatus::Enqueued);
+    assert!(view.steps[1..].iter().all(|s| s.status == StepStatus::Pending));
+    assert_eq!(view.steps[3].dependencies, ["left", "right"]);
+    assert_eq!(queued(&engine).await, 1);
+    assert!(
+        uuid::Uuid::parse_str(&view.correlation_id).is_ok(),
+        "a generated correlation id"
+    );
+}
+
+#[tokio::test]
+async fn template_lookup_names_the_first_unmatched_part() {
+    let engine = engine(&[LINEAR], 1.0).await;
+    for (ns, name, version, field) in [
+        ("nope", "linear", None, "/namespace"),
+        (NS, "nope", None, "/name"),
+        (NS, "linear", Some("9.9.9"), "/version"),
+    ] {
+        let mut req = TaskRequest::new(ns, name, ctx());
+        req.version = version.map(str::to_string);
+        let e = engine.create_task(&req).await.unwrap_err();
+        assert_eq!(e.kind(), CreateErrorKind::TemplateNotFound);
+        assert_eq!(e.kind().code(), "TEMPLATE_NOT_FOUND");
+        assert_eq!(e.field().as_deref(), Some(field));
+        assert_eq!(e.details()[0].keyword, "template");
+    }
+    assert_eq!(rows(&engine).await, 0);
+}
+
+#[tokio::test]
+async fn the_latest_version_is_chosen_by_semver_precedence() {
+    let v2 = LINEAR.replace("version: 1.0.0", "version: 1.10.0");
+    let v3 = LINEAR.replace("version: 1.0.0", "version: 1.9.0");
+    let engine = engine(&[LINEAR, &v2, &v3], 1.0).await;
+    let created = engine
+        .create_task(&TaskRequest::new(NS, "linear", ctx()))
+        .await
+        .unwrap();
+    assert_eq!(created.version, "1.10.0");
+}
+
+#[tokio::test]
+async fn idempotency_returns_the_first_task_or_conflicts() {
+    let engine = engine(&[LINEAR], 1.0).await;
+    let mut req = TaskRequest::new(NS, "linear", json!({"n": 1}));
+    req.idempotency_key = Some("order-1".into());
+    let first = engine.create_task(&req).await.unwrap();
+    let again = engine.create_task(&req).await.unwrap();
+    assert!(first.created && !again.created);
+    assert_eq!(again.task_uuid, first.task_uuid);
+    let before = rows(&engine).await;
+    req.context = json!({"n": 2});
+    let e = engine.create_task(&req).await.unwrap_err();
+    assert_eq!(e.kind(), CreateErrorKind::IdempotencyConflict);
+    assert_eq!(e.field().as_deref(), Some("/idempotency_key"));
+    assert_eq!(rows(&engine).await, before, "nothing created");
+}
+
+#[tokio::test]
+async fn schema_violations_are_all_listed_and_create_nothing() {
+    let engine = engine(&[LINEAR], 1.0).await;
+    let e = engine
+        .create_task(&TaskRequest::new(NS, "linear", json!({"n": -1})))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), CreateErrorKind::InvalidTaskInput);
+    assert_eq!(e.field().as_deref(), Some("/context/n"));
+    assert_eq!(e.details()[0].keyword, "minimum");
+    assert!(
+        e.to_string()
+            .starts_with("Task input does not match engine_tests/linear@1.0.0: /context/n"),
+        "{e}"
+    );
+    let e = engine
+        .create_task(&TaskRequest::new(NS, "linear", json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Task input does not match engine_tests/linear@1.0.0: /context/n is required"
+    );
+    assert_eq!(rows(&engine).await, 0);
+}
+
+#[tokio::test]
+async fn request_shape_rules_name_their_field() {
+    let engine = engine(&[LINEAR], 1.0).await;
+    let base = TaskRequest::new(NS, "linear", ctx());
+    let cases: Vec<(TaskRequest, &str)> = vec![
+        (
+            TaskRequest {
+                namespace: String::new(),
+                ..base.clone()
+            },
+            "/namespace",
+        ),
+        (
+            TaskRequest {
+                context: json!([1]),
+                ..base.clone()
+            },
+            "/context",
+        ),
+        (
+            TaskRequest {
+                correlation_id: Some(String::new()),
+                ..base.clone()
+            },
+            "/correlation_id",
+        ),
+        (
+            TaskRequest {
+                idempotency_key: Some("k".repeat(256)),
+                ..base.clone()
+            },
+            "/idempotency_key",
+        ),
+        (
+            TaskRequest {
+                context: json!({"n": 1, "note": "a\u{0}b"}),
+                ..base.clone()
+            },
+            "/context/note",
+        ),
+        (
+            TaskRequest {
+                context: json!({"n": 1, "k\u{0}": 1}),
+                ..base.clone()
+            },
+            "/context",
+        ),
+        (
+            TaskRequest {
+                reason: Some("\u{0}".into()),
+                ..base.clone()
+            },
+            "/reason",
+        ),
+        (
+            TaskRequest {
+                tags: Some(vec!["ok".into(), "x\u{0}".into()]),
+                ..base.clone()
+            },
+            "/tags/1",
+        ),
+    ];
+    for (req, field) in cases {
+        let e = engine.create_task(&req).await.unwrap_err();
+        assert_eq!(e.kind(), CreateErrorKind::InvalidRequest, "{field}: {e}");
+        assert_eq!(e.field().as_deref(), Some(field), "{e}");
+    }
+    assert_eq!(rows(&engine).await, 0);
+}

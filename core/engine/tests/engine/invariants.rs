@@ -1,0 +1,231 @@
+//! The invariants of ARCHITECTURE.md: one task lock, results only under their own claim, no
+//! limbo, a lost worker's attempt is redelivered or ends as WORKER_LOST, an append-only audit
+//! trail, and every state change along the transition table.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tasker_engine::{CompleteOutcome, StepStatus, TaskStatus};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn handlers_see_every_upstream_result_and_their_own_attempt() {
+    let engine = engine(&[LINEAR], 1.0).await;
+    let uuid = create(&engine, "linear", json!({"n": 7})).await;
+    let a = claim(&engine).await.remove(0);
+    assert_eq!(a.context.task_uuid, uuid);
+    assert_eq!(a.context.input, json!({"n": 7}));
+    assert!(a.context.dependency_results.is_empty());
+    complete(&engine, &a.claim, success(json!({"a": 1}))).await;
+    let b = claim(&engine).await.remove(0);
+    complete(&engine, &b.claim, success(json!({"b": 2}))).await;
+    let c = claim(&engine).await.remove(0);
+    assert_eq!(c.context.dependency_results.len(), 2, "c reads a through b");
+    assert_eq!(c.context.dependency_results["a"], json!({"a": 1}));
+    assert_eq!(c.context.dependency_results["b"], json!({"b": 2}));
+    assert_eq!(
+        (c.context.attempt, c.context.max_attempts, c.callable.as_str()),
+        (1, 3, "c")
+    );
+}
+
+#[tokio::test]
+async fn one_task_lock_serialises_results_of_parallel_steps() {
+    let engine = engine(&[DIAMOND], 1.0).await;
+    for _ in 0..15 {
+        let uuid = create(&engine, "diamond", json!({})).await;
+        let start = claim(&engine).await.remove(0);
+        complete(&engine, &start.claim, success(json!({}))).await;
+        let mut running = by_name(claim(&engine).await);
+        let (left, right) = (running.remove("left").unwrap(), running.remove("right").unwrap());
+        // Both results race; the task lock orders them, so exactly one of them sees both
+        // branches complete and enqueues end.
+        let (lo, ro) = (success(json!({"l": 1})), success(json!({"r": 1})));
+        let (l, r) = tokio::join!(
+            engine.complete_attempt(&left.claim, &lo),
+            engine.complete_attempt(&right.claim, &ro),
+        );
+        assert!(matches!(l.unwrap(), CompleteOutcome::Applied { .. }));
+        assert!(matches!(r.unwrap(), CompleteOutcome::Applied { .. }));
+        let rows = transitions(&engine, uuid).await;
+        let end_enqueued = rows
+            .iter()
+            .filter(|t| t.step.as_deref() == Some("end") && t.to == "enqueued")
+            .count();
+        assert_eq!(end_enqueued, 1);
+        let end = claim(&engine).await.remove(0);
+        assert_eq!(end.context.step_name, "end");
+        assert_eq!(end.context.dependency_results.len(), 3);
+        complete(&engine, &end.claim, success(json!({}))).await;
+        assert_eq!(task(&engine, uuid).await.status, TaskStatus::Complete);
+    }
+    assert_transitions_follow_the_table(&engine).await;
+}
+
+#[tokio::test]
+async fn a_result_is_applied_only_under_its_own_claim() {
+    let engine = engine(&[LINEAR], 1.0).await;
+    let uuid = create(&engine, "linear", ctx()).await;
+    // A zero visibility timeout: the message is visible again at once, as after a lost worker.
+    let first = claim_vt(&engine, 0).await.remove(0);
+    let second = claim(&engine).await.remove(0);
+    assert_eq!(second.claim.step_uuid, first.claim.step_uuid);
+    assert_eq!(
+        (first.claim.attempt, second.claim.attempt),
+        (1, 2),
+        "a redelivery is a new attempt"
+    );
+    assert_eq!(
+        engine
+            .complete_attempt(&first.claim, &success(json!({"late": true})))
+            .await
+            .unwrap(),
+        CompleteOutcome::Stale,
+        "the first worker's late result is discarded"
+    );
+    let (s, _) = complete(&engine, &second.claim, success(json!({"v": 2}))).await;
+    assert_eq!(s, StepStatus::Complete);
+    assert_eq!(
+        engine
+            .complete_attempt(&second.claim, &success(json!({"again": true})))
+            .await
+            .unwrap(),
+        CompleteOutcome::Stale,
+        "a step is never completed twice"
+    );
+    let view = task(&engine, uuid).await;
+    assert_eq!(step(&view, "a").result, Some(json!({"v": 2})));
+    let completions = transitions(&engine, uuid)
+        .await
+        .into_iter()
+        .filter(|t| t.step.as_deref() == Some("a") && t.to == "complete")
+        .count();
+    assert_eq!(completions, 1);
+    let redelivery = transitions(&engine, uuid)
+        .await
+        .into_iter()
+        .find(|t| t.step.as_deref() == Some("a") && t.from.as_deref() == Some("in_progress") && t.to == "in_progress")
+        .expect("the redelivery is in the audit trail");
+    assert_eq!(redelivery.detail, Some(json!({"redelivered": true})));
+}
+
+#[tokio::test]
+async fn a_lost_worker_on_the_last_attempt_fails_the_step_as_worker_lost() {
+    let engine = engine(&[ONCE], 1.0).await;
+    let uuid = create(&engine, "once", json!({})).await;
+    let lost = claim_vt(&engine, 0).await.remove(0);
+    assert!(claim(&engine).await.is_empty(), "no attempt is left to hand out");
+    let view = task(&engine, uuid).await;
+    assert_eq!(view.status, TaskStatus::Error);
+    let error = step(&view, "only").error.clone().unwrap();
+    assert_eq!((error.error_code.as_str(), error.retryable), ("WORKER_LOST", false));
+    assert_eq!(
+        error.message,
+        "The worker running attempt 1 of step only stopped responding"
+    );
+    assert_eq!(
+        engine.complete_attempt(&lost.claim, &success(json!({}))).await.unwrap(),
+        CompleteOutcome::Stale
+    );
+}
+
+#[tokio::test]
+async fn reconciling_a_healthy_task_changes_nothing() {
+    let engine = engine(&[DIAMOND], 1.0).await;
+    let uuid = create(&engine, "diamond", json!({})).await;
+    let before = transitions(&engine, uuid).await;
+    for _ in 0..3 {
+        engine.reconcile_task(uuid).await.unwrap();
+    }
+    assert_eq!(
+        transitions(&engine, uuid).await,
+        before,
+        "no duplicate enqueue, no state change"
+    );
+    assert_eq!(queued(&engine).await, 1);
+    assert!(engine.idle_active_tasks(0, 10).await.unwrap().contains(&uuid));
+    assert!(engine.idle_active_tasks(60_000, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn nothing_waits_in_limbo_after_an_operator_retry_of_another_step() {
+    // right fails for good while left waits for a retry: left's message is withdrawn and the
+    // task ends. After the operator retries right, left gets its message back.
+    let engine = engine(&[DIAMOND], 0.001).await;
+    let uuid = create(&engine, "diamond", json!({})).await;
+    let start = claim(&engine).await.remove(0);
+    complete(&engine, &start.claim, success(json!({}))).await;
+    let mut running = by_name(claim(&engine).await);
+    let (left, right) = (running.remove("left").unwrap(), running.remove("right").unwrap());
+    complete(&engine, &left.claim, retryable("FLAKY", None)).await;
+    let (_, t) = complete(&engine, &right.claim, permanent("BROKEN")).await;
+    assert_eq!(t, TaskStatus::Error);
+    assert_eq!(queued(&engine).await, 0);
+    engine.retry_step(uuid, "right").await.unwrap();
+    assert_eq!(queued(&engine).await, 2, "right enqueued, left's retry re-sent");
+    let mut both = claim_all_when_due(&engine, &["left", "right"], Duration::from_secs(2)).await;
+    let (left, right) = (both.remove("left").unwrap(), both.remove("right").unwrap());
+    assert_eq!((left.claim.attempt, right.claim.attempt), (2, 1));
+    complete(&engine, &left.claim, success(json!({}))).await;
+    complete(&engine, &right.claim, success(json!({}))).await;
+    let end = claim_when_due(&engine, "end", Duration::from_secs(2)).await;
+    let (_, t) = complete(&engine, &end.claim, success(json!({}))).await;
+    assert_eq!(t, TaskStatus::Complete);
+    assert_transitions_follow_the_table(&engine).await;
+}
+
+#[tokio::test]
+async fn the_audit_trail_refuses_update_and_delete() {
+    let engine = engine(&[ONCE], 1.0).await;
+    let uuid = create(&engine, "once", json!({})).await;
+    assert_eq!(transitions(&engine, uuid).await.len(), 2, "task created, step enqueued");
+    for sql in [
+        "UPDATE tasker_transitions SET to_state = 'complete' WHERE task_uuid = $1",
+        "DELETE FROM tasker_transitions WHERE task_uuid = $1",
+    ] {
+        let e = sqlx::query(sql).bind(uuid).execute(engine.pool()).await.unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{e}");
+    }
+    assert_eq!(transitions(&engine, uuid).await.len(), 2);
+}
+
+#[tokio::test]
+async fn every_state_change_has_its_audit_row() {
+    let engine = engine(&[LINEAR], 0.001).await;
+    let uuid = create(&engine, "linear", ctx()).await;
+    let a = claim(&engine).await.remove(0);
+    complete(&engine, &a.claim, retryable("FLAKY", Some(0))).await;
+    let a = claim_when_due(&engine, "a", Duration::from_secs(2)).await;
+    complete(&engine, &a.claim, permanent("BROKEN")).await;
+    // A claim writes the step's and the task's rows in one statement, in no defined order:
+    // each sequence is compared on its own.
+    let got = transitions(&engine, uuid).await;
+    let of = |step: bool| -> Vec<(Option<String>, &str, Option<i32>)> {
+        got.iter()
+            .filter(|t| t.step.is_some() == step)
+            .map(|t| (t.from.clone(), t.to.as_str(), t.attempt))
+            .collect()
+    };
+    let s = |from: Option<&str>, to, attempt| (from.map(str::to_string), to, attempt);
+    assert_eq!(
+        of(true),
+        [
+            s(Some("pending"), "enqueued", Some(0)),
+            s(Some("enqueued"), "in_progress", Some(1)),
+            s(Some("in_progress"), "waiting_for_retry", Some(1)),
+            s(Some("waiting_for_retry"), "in_progress", Some(2)),
+            s(Some("in_progress"), "error", Some(2)),
+        ]
+    );
+    assert_eq!(
+        of(false),
+        [
+            s(None, "pending", None),
+            s(Some("pending"), "in_progress", None),
+            s(Some("in_progress"), "waiting_for_retry", None),
+            s(Some("waiting_for_retry"), "in_progress", None),
+            s(Some("in_progress"), "error", None),
+        ]
+    );
+}

@@ -1,0 +1,10 @@
+//! The engine's own tests: each rule of spec §0.9 and each invariant of ARCHITECTURE.md, run
+//! against a real PostgreSQL (the dev db, or `DATABASE_URL`) with a fresh, migrated database per
+//! test, and no server or worker process: the test plays the worker, claiming and completing
+//! steps through the engine's API.
+
+mod creation;
+mod invariants;
+mod operator;
+mod retry;
+mod support;

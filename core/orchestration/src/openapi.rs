@@ -1,0 +1,72 @@
+//! The OpenAPI 3.1 document of the REST API, generated from the Rust types and handlers
+//! ([`crate::api::ApiDoc`]). A copy is committed as `docs/openapi.json`; a test fails when the
+//! two differ (`TASKER_BLESS=1 cargo test -p tasker-orchestration openapi` rewrites the copy).
+
+use std::sync::LazyLock;
+
+use utoipa::OpenApi;
+
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    crate::api::ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises")
+});
+
+/// The document as served at `GET /v1/openapi.json`.
+pub fn document_json() -> &'static str {
+    DOCUMENT.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn committed_path() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json")
+    }
+
+    #[test]
+    fn committed_openapi_document_matches_the_code() {
+        let generated = format!("{}\n", document_json());
+        let path = committed_path();
+        if std::env::var_os("TASKER_BLESS").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/openapi.json is stale: run `TASKER_BLESS=1 cargo test -p tasker-orchestration openapi` and commit it"
+        );
+    }
+
+    #[test]
+    fn document_is_openapi_3_1_with_typed_responses() {
+        let doc: Value = serde_json::from_str(document_json()).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        let mut operations = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                operations += 1;
+                assert!(op["operationId"].is_string(), "{method} {path} has no operationId");
+                for (status, response) in op["responses"].as_object().unwrap() {
+                    let content = response["content"].as_object();
+                    let schema = content.and_then(|c| c.values().next()).map(|m| &m["schema"]);
+                    assert!(
+                        schema.is_some_and(|s| !s.is_null()),
+                        "{method} {path} {status} has no schema"
+                    );
+                    if status.starts_with('4') || status.starts_with('5') {
+                        let s = schema.unwrap();
+                        let is_error_body = s["$ref"] == "#/components/schemas/ErrorBody"
+                            || (path == "/ready" && s["$ref"] == "#/components/schemas/ServiceStatus");
+                        assert!(is_error_body, "{method} {path} {status} answers {s}");
+                    }
+                }
+            }
+        }
+        assert_eq!(operations, 10);
+        let statuses = &doc["components"]["schemas"]["TaskStatus"]["enum"];
+        assert_eq!(statuses.as_array().unwrap().len(), 7, "{statuses}");
+    }
+}
