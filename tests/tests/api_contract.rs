@@ -286,31 +286,62 @@ async fn every_error_answers_the_documented_json_body() {
             None,
         ),
         (
-            stack.http.post(url("/v1/tasks")).json(&json!({"namespace": "tasker_tests_rs",
+            stack
+                .http
+                .post(url("/v1/tasks"))
+                .json(&json!({"namespace": "tasker_tests_rs",
                 "name": "linear_workflow", "context": {"n": 1, "note": "a\u{0}b"}})),
             400,
             "INVALID_REQUEST",
             Some("/context/note"),
         ),
         (
-            stack.http.post(url("/v1/tasks")).json(&json!({"namespace": "tasker_tests_rs",
+            stack
+                .http
+                .post(url("/v1/tasks"))
+                .json(&json!({"namespace": "tasker_tests_rs",
                 "name": "linear_workflow", "context": {"n": 1}, "priority": 5_000_000_000i64})),
             400,
             "INVALID_REQUEST",
             Some("/priority"),
         ),
         (
-            stack.http.post(url("/v1/tasks")).json(&json!(["tasker_tests_rs", "linear_workflow", {}])),
+            stack
+                .http
+                .post(url("/v1/tasks"))
+                .json(&json!(["tasker_tests_rs", "linear_workflow", {}])),
             400,
             "INVALID_REQUEST",
             Some(""),
         ),
-        (stack.http.get(url("/v1/tasks?namespace=%00")), 400, "INVALID_REQUEST", Some("/namespace")),
-        (stack.http.get(url("/v1/tasks?limit=1&limit=2")), 400, "INVALID_REQUEST", Some("/limit")),
-        (stack.http.get(url("/v1/tasks?stauts=error")), 400, "INVALID_REQUEST", Some("/stauts")),
-        (stack.http.get(url("/v1/tasks/%FF")), 400, "INVALID_REQUEST", Some("/task_uuid")),
         (
-            stack.http.post(url("/v1/tasks/0190c6e2-7f7a-7b1e-8f00-000000000000/cancel")),
+            stack.http.get(url("/v1/tasks?namespace=%00")),
+            400,
+            "INVALID_REQUEST",
+            Some("/namespace"),
+        ),
+        (
+            stack.http.get(url("/v1/tasks?limit=1&limit=2")),
+            400,
+            "INVALID_REQUEST",
+            Some("/limit"),
+        ),
+        (
+            stack.http.get(url("/v1/tasks?stauts=error")),
+            400,
+            "INVALID_REQUEST",
+            Some("/stauts"),
+        ),
+        (
+            stack.http.get(url("/v1/tasks/%FF")),
+            400,
+            "INVALID_REQUEST",
+            Some("/task_uuid"),
+        ),
+        (
+            stack
+                .http
+                .post(url("/v1/tasks/0190c6e2-7f7a-7b1e-8f00-000000000000/cancel")),
             404,
             "TASK_NOT_FOUND",
             Some("/task_uuid"),
@@ -321,12 +352,18 @@ async fn every_error_answers_the_documented_json_body() {
         let what = format!("{} {}", r.status(), r.url());
         assert_eq!(r.status().as_u16(), status, "{what}");
         assert!(
-            r.headers()["content-type"].to_str().unwrap().starts_with("application/json"),
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
             "{what}"
         );
         let body: Value = r.json().await.unwrap();
         assert_eq!(err(&body), (code, field), "{what}: {body}");
-        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+        assert!(
+            body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
         assert!(body["error"]["details"].is_array(), "{body}");
     }
     assert_eq!(task_count(&stack).await, 0);
@@ -337,9 +374,119 @@ async fn the_served_openapi_document_is_the_committed_one() {
     let stack = stack_with_templates().await;
     let (s, served) = stack.get("/v1/openapi.json").await;
     assert_eq!(s, 200);
-    let committed: Value = serde_json::from_str(
-        &std::fs::read_to_string(tasker_e2e::repo_root().join("docs/openapi.json")).unwrap(),
-    )
-    .unwrap();
+    let committed: Value =
+        serde_json::from_str(&std::fs::read_to_string(tasker_e2e::repo_root().join("docs/openapi.json")).unwrap())
+            .unwrap();
     assert_eq!(served, committed);
+}
+
+/// `tasker ARGS` against the stack's server; (exit code, stdout, stderr).
+fn cli(stack: &Stack, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(tasker_e2e::bin_dir().join("tasker"))
+        .args(args)
+        .env("TASKER_URL", &stack.server_url)
+        .output()
+        .expect("run tasker");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_runs_every_task_and_template_operation_against_the_server() {
+    let stack = stack_with_templates().await;
+    // create --wait, then list with every filter and page with the cursor.
+    for n in 0..3 {
+        let (code, out, err) = cli(
+            &stack,
+            &[
+                "task",
+                "create",
+                "--namespace",
+                "tasker_tests_rs",
+                "--name",
+                "diamond_workflow",
+                "--context",
+                &format!(r#"{{"n": {n}}}"#),
+                "--wait",
+            ],
+        );
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let (code, out, err) = cli(
+        &stack,
+        &[
+            "task",
+            "list",
+            "--namespace",
+            "tasker_tests_rs",
+            "--name",
+            "diamond_workflow",
+            "--status",
+            "complete",
+            "--limit",
+            "2",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 3, "header and two tasks: {out}");
+    let cursor = err
+        .trim()
+        .strip_prefix("more tasks: add --cursor ")
+        .unwrap_or_else(|| panic!("no cursor: {err}"))
+        .to_string();
+    let (code, out, _) = cli(&stack, &["task", "list", "--status", "complete", "--cursor", &cursor]);
+    assert_eq!((code, out.lines().count()), (0, 2), "header and the oldest task: {out}");
+
+    // cancel a slow task.
+    let slow = stack
+        .create_ok(&json!({"namespace": "tasker_tests_rs", "name": "diamond_workflow",
+            "context": {"n": 1, "behaviors": {"start": {"mode": "sleep", "ms": 2000}}}}))
+        .await;
+    let (code, out, err) = cli(&stack, &["task", "cancel", &slow.to_string()]);
+    assert_eq!(code, 0, "{err}");
+    let cancelled: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&cancelled["status"], &cancelled["terminal"]),
+        (&json!("cancelled"), &json!(true))
+    );
+    let (code, _, err) = cli(&stack, &["task", "cancel", &slow.to_string()]);
+    assert!(code == 2 && err.contains("409 CONFLICT"), "{code}: {err}");
+
+    // retry a failed step: it runs again.
+    let failing = stack
+        .create_ok(&json!({"namespace": "tasker_tests_rs", "name": "diamond_workflow",
+            "context": {"n": 1, "behaviors": {"left": {"mode": "permanent"}}}}))
+        .await;
+    let first = stack.wait_for_task(failing, std::time::Duration::from_secs(30)).await;
+    let started = |t: &Value| {
+        tasker_e2e::step_map(t)["left"]["started_at"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (code, out, err) = cli(&stack, &["task", "retry-step", &failing.to_string(), "left"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["task_uuid"],
+        failing.to_string()
+    );
+    let second = stack
+        .wait_for(failing, std::time::Duration::from_secs(30), |t| {
+            tasker_e2e::is_terminal(t) && started(t) != started(&first)
+        })
+        .await;
+    assert_eq!(second["status"], "error");
+    let (code, _, err) = cli(&stack, &["task", "retry-step", &failing.to_string(), "nope"]);
+    assert!(code == 2 && err.contains("404 STEP_NOT_FOUND"), "{code}: {err}");
+
+    // templates, through the API.
+    let (code, out, err) = cli(&stack, &["template", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("tasker_tests_rs") && out.contains("diamond_workflow"),
+        "{out}"
+    );
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value;
 use tasker_e2e::{languages, repo_root};
 
-/// The environment a worker process reads (`WorkerConfig::with_env` and each language's
+/// The environment a worker process reads (`tasker_worker::args`, for every language's
 /// `tasker-worker`), plus what the server reads.
 const WORKER_ENV: [&str; 7] = [
     "DATABASE_URL",

@@ -162,6 +162,13 @@ export interface NativeFailure {
 /** The version of the core this addon was built from. */
 export declare function nativeVersion(): string
 
+/**
+ * The `tasker-worker` command line over the environment, parsed by the core (one contract for
+ * every language), as JSON: `{"run": {"options", "handler_path", "require"}}` or
+ * `{"exit": {"code", "output"}}`.
+ */
+export declare function parseWorkerCommand(language: string, args: Array<string>): string
+
 /** Throws the error of `kind` (for the exhaustiveness test of the error mapping). */
 export declare function raiseNativeError(kind: string, message: string): void
 
@@ -174,10 +181,9 @@ export interface ResolvedDatabaseUrl {
 }
 
 /**
- * Options of a worker. Unset ones come from the environment (`WorkerConfig::with_env`:
- * `TASKER_TEMPLATE_PATH`, `TASKER_ENV`, `TASKER_WORKER_BIND`, `TASKER_WORKER_CONCURRENCY`,
- * `TASKER_VISIBILITY_TIMEOUT_MS`), then the defaults. No `databaseUrl`: `DATABASE_URL`, else
- * the private dev database.
+ * Options of a worker; unset ones take their defaults (the `tasker-worker` command fills them
+ * from its flags and the environment with `parseWorkerCommand`). No `databaseUrl`:
+ * `DATABASE_URL`, else the private dev database.
  */
 export interface WorkerOptions {
   databaseUrl?: string
@@ -187,4 +193,5 @@ export interface WorkerOptions {
   concurrency?: number
   healthBind?: string
   visibilityTimeoutMs?: number
+  retryDelayScale?: number
 }

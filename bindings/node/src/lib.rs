@@ -17,6 +17,17 @@ use tasker_step::codes;
 
 pub use errors::NativeFailure;
 
+/// The `tasker-worker` command line over the environment, parsed by the core (one contract for
+/// every language), as JSON: `{"run": {"options", "handler_path", "require"}}` or
+/// `{"exit": {"code", "output"}}`.
+#[napi]
+pub fn parse_worker_command(language: String, args: Vec<String>) -> String {
+    let outcome = tasker_worker::args::parse_host_command(&language, &args);
+    serde_json::to_string(&outcome).unwrap_or_else(|e| {
+        serde_json::json!({"exit": {"code": 2, "output": format!("tasker-worker: {e}\n")}}).to_string()
+    })
+}
+
 /// Every error kind the addon reports (`err.code` of a thrown error, `kind` of a failure).
 #[napi]
 pub fn error_kinds() -> Vec<String> {

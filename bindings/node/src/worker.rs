@@ -15,10 +15,9 @@ use tasker_worker::{WorkerConfig, WorkerError};
 use crate::context::JsStepContext;
 use crate::errors::{self, NativeFailure};
 
-/// Options of a worker. Unset ones come from the environment (`WorkerConfig::with_env`:
-/// `TASKER_TEMPLATE_PATH`, `TASKER_ENV`, `TASKER_WORKER_BIND`, `TASKER_WORKER_CONCURRENCY`,
-/// `TASKER_VISIBILITY_TIMEOUT_MS`), then the defaults. No `databaseUrl`: `DATABASE_URL`, else
-/// the private dev database.
+/// Options of a worker; unset ones take their defaults (the `tasker-worker` command fills them
+/// from its flags and the environment with `parseWorkerCommand`). No `databaseUrl`:
+/// `DATABASE_URL`, else the private dev database.
 #[napi(object)]
 #[derive(Default)]
 pub struct WorkerOptions {
@@ -29,6 +28,7 @@ pub struct WorkerOptions {
     pub concurrency: Option<u32>,
     pub health_bind: Option<String>,
     pub visibility_timeout_ms: Option<u32>,
+    pub retry_delay_scale: Option<f64>,
 }
 
 fn config_from(options: WorkerOptions) -> Result<(WorkerConfig, bool), WorkerError> {
@@ -41,6 +41,7 @@ fn config_from(options: WorkerOptions) -> Result<(WorkerConfig, bool), WorkerErr
         concurrency: options.concurrency.map(|n| n as usize),
         health_bind: options.health_bind,
         visibility_timeout_ms: options.visibility_timeout_ms.map(u64::from),
+        retry_delay_scale: options.retry_delay_scale,
     }
     .into_config()?;
     Ok((config, resolve_url))

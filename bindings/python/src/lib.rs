@@ -57,6 +57,16 @@ fn resolve_database_url(py: Python<'_>) -> PyResult<String> {
         .map_err(|e| errors::error(py, "database", format!("no database: {e}")))
 }
 
+/// The `tasker-worker` command line over the environment, parsed by the core (one contract for
+/// every language): `{"run": {"options", "handler_path", "require"}}` or
+/// `{"exit": {"code", "output"}}` (help, version, or a usage error to report).
+#[pyfunction]
+fn parse_worker_command<'py>(py: Python<'py>, language: &str, args: Vec<String>) -> PyResult<Bound<'py, PyAny>> {
+    let outcome = tasker_worker::args::parse_host_command(language, &args);
+    let json = serde_json::to_value(&outcome).map_err(|e| errors::error(py, "config", e.to_string()))?;
+    convert::to_py(py, &json)
+}
+
 #[pyfunction]
 #[pyo3(signature = (json = false))]
 fn init_logging(json: bool) {
@@ -74,6 +84,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engine_error_codes, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_database_url, m)?)?;
     m.add_function(wrap_pyfunction!(init_logging, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_worker_command, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -21,7 +21,7 @@ pub struct PyWorker {
 impl PyWorker {
     #[new]
     #[pyo3(signature = (database_url, *, template_path = None, namespaces = None, environment = None,
-        concurrency = 8, health_bind = None, visibility_timeout_ms = None))]
+        concurrency = 8, health_bind = None, visibility_timeout_ms = None, retry_delay_scale = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -32,6 +32,7 @@ impl PyWorker {
         concurrency: usize,
         health_bind: Option<String>,
         visibility_timeout_ms: Option<u64>,
+        retry_delay_scale: Option<f64>,
     ) -> PyResult<Self> {
         let options = HostOptions {
             database_url,
@@ -41,6 +42,7 @@ impl PyWorker {
             concurrency: Some(concurrency),
             health_bind,
             visibility_timeout_ms,
+            retry_delay_scale,
         };
         let config = options.into_config().map_err(|e| errors::worker_error(py, &e))?;
         let host = py

@@ -61,6 +61,15 @@ fn resolve_database_url(ruby: &Ruby) -> Result<String, Error> {
         .map_err(|e| errors::error(ruby, "database", format!("no database: {e}")))
 }
 
+/// The `tasker-worker` command line over the environment, parsed by the core (one contract for
+/// every language): `{"run" => {"options", "handler_path", "require"}}` or
+/// `{"exit" => {"code", "output"}}`.
+fn parse_worker_command(ruby: &Ruby, language: String, args: Vec<String>) -> Result<magnus::Value, Error> {
+    let outcome = tasker_worker::args::parse_host_command(&language, &args);
+    let json = serde_json::to_value(&outcome).map_err(|e| errors::error(ruby, "config", e.to_string()))?;
+    convert::to_ruby(ruby, &json)
+}
+
 fn init_logging(json: bool) {
     tasker_worker::host::init_logging(json);
 }
@@ -76,6 +85,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     native.define_module_function("engine_error_codes", function!(engine_error_codes, 0))?;
     native.define_module_function("resolve_database_url", function!(resolve_database_url, 0))?;
     native.define_module_function("init_logging", function!(init_logging, 1))?;
+    native.define_module_function("parse_worker_command", function!(parse_worker_command, 2))?;
     native.const_set("VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -185,4 +185,59 @@ mod tests {
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
     }
+
+    /// The OpenAPI operation id of every task and template operation of the REST API, and the
+    /// command that calls it (a test checks this against `docs/openapi.json` and the commands).
+    const OPERATIONS: &[(&str, [&str; 2])] = &[
+        ("createTask", ["task", "create"]),
+        ("getTask", ["task", "get"]),
+        ("listTasks", ["task", "list"]),
+        ("cancelTask", ["task", "cancel"]),
+        ("retryStep", ["task", "retry-step"]),
+        ("listTemplates", ["template", "list"]),
+    ];
+
+    #[test]
+    fn a_command_for_every_task_and_template_operation() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+        let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut documented: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter(|op| {
+                op["tags"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t == "tasks" || t == "templates"))
+            })
+            .map(|op| op["operationId"].as_str().unwrap())
+            .collect();
+        documented.sort_unstable();
+        let mut covered: Vec<&str> = OPERATIONS.iter().map(|(id, _)| *id).collect();
+        covered.sort_unstable();
+        assert_eq!(covered, documented);
+        let cli = Cli::command();
+        for (id, [group, command]) in OPERATIONS {
+            let found = cli
+                .find_subcommand(group)
+                .and_then(|g| g.find_subcommand(command))
+                .is_some();
+            assert!(found, "{id}: no `tasker {group} {command}`");
+        }
+    }
+
+    #[test]
+    fn completions_for_every_shell() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "tasker", &mut out);
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.contains("retry-step"), "{shell}: {}", &text[..text.len().min(200)]);
+        }
+    }
 }

@@ -29,6 +29,9 @@ pub struct ServerArgs {
     /// Environment the server runs in (`test` scales retry delays by 0.001).
     #[arg(long = "env", env = "TASKER_ENV")]
     environment: Option<String>,
+    /// Multiplies every retry delay, in (0, 1] (default 1, or 0.001 with `--env test`).
+    #[arg(long, env = "TASKER_RETRY_DELAY_SCALE")]
+    retry_delay_scale: Option<f64>,
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (else `default_level`, without PostgreSQL's
@@ -91,6 +94,7 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     config.sweep_interval = Duration::from_millis(args.sweep_interval_ms);
     config.sweep_idle = Duration::from_millis(args.sweep_idle_ms);
     config.environment = args.environment;
+    config.retry_delay_scale = args.retry_delay_scale;
 
     let server = tasker_orchestration::start(config, shutdown)
         .await

@@ -151,7 +151,7 @@ async fn register(dir: &Path, db: DatabaseArgs, env: Option<String>) -> Result<E
     }
     let env = env.filter(|e| !e.trim().is_empty());
     let pool = db.connect_migrated().await?;
-    let engine = Engine::new(pool, EngineConfig::for_environment(env.as_deref())?);
+    let engine = Engine::new(pool, EngineConfig::new(env.as_deref(), None)?);
     for (file, template) in &templates {
         let template = match &env {
             Some(env) => template.for_environment(env),

@@ -62,26 +62,18 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
-    /// The settings of a process running in `environment` (a `--env` flag or `TASKER_ENV`,
-    /// resolved by the caller): `TASKER_RETRY_DELAY_SCALE` when set, else 0.001 for `test`,
-    /// else 1.0.
-    pub fn for_environment(environment: Option<&str>) -> Result<Self, EngineError> {
-        let var = std::env::var("TASKER_RETRY_DELAY_SCALE").ok();
-        Self::resolve(environment, var.as_deref())
-    }
-
-    /// [`EngineConfig::for_environment`] with the variable's value given.
-    pub fn resolve(environment: Option<&str>, retry_delay_scale: Option<&str>) -> Result<Self, EngineError> {
-        let scale = match retry_delay_scale.map(str::trim) {
-            Some(s) if !s.is_empty() => s
-                .parse::<f64>()
-                .map_err(|_| EngineError::Config(format!("TASKER_RETRY_DELAY_SCALE={s:?} is not a number")))?,
-            _ if environment.map(str::trim) == Some("test") => 0.001,
-            _ => 1.0,
+    /// The settings of a process running in `environment` (its `--env` / `TASKER_ENV`), with
+    /// `retry_delay_scale` (its `--retry-delay-scale` / `TASKER_RETRY_DELAY_SCALE`) when given,
+    /// else 0.001 for `test`, else 1.0. The caller reads the process contract; this reads nothing.
+    pub fn new(environment: Option<&str>, retry_delay_scale: Option<f64>) -> Result<Self, EngineError> {
+        let scale = match retry_delay_scale {
+            Some(s) => s,
+            None if environment.map(str::trim) == Some("test") => 0.001,
+            None => 1.0,
         };
         if !(scale > 0.0 && scale <= 1.0) {
             return Err(EngineError::Config(format!(
-                "TASKER_RETRY_DELAY_SCALE must be in (0, 1], got {scale}"
+                "the retry delay scale must be in (0, 1], got {scale}"
             )));
         }
         Ok(EngineConfig {

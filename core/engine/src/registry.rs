@@ -23,6 +23,7 @@ pub struct TemplateSummary {
     pub namespace: String,
     pub name: String,
     pub version: String,
+    #[schema(required)]
     pub description: Option<String>,
     pub steps: Vec<String>,
     pub registered_at: chrono::DateTime<chrono::Utc>,

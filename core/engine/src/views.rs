@@ -21,16 +21,18 @@ pub struct TaskView {
     /// Clients wait for this rather than keep their own list of terminal states.
     pub terminal: bool,
     pub correlation_id: String,
+    #[schema(required)]
     pub parent_correlation_id: Option<String>,
     /// The task's input, as given at creation.
     #[schema(value_type = Object)]
     pub context: Value,
     pub created_at: DateTime<Utc>,
+    #[schema(required)]
     pub completed_at: Option<DateTime<Utc>>,
     pub steps: Vec<StepView>,
 }
 
-/// One step row of a [`TaskView`] (spec §0.4).
+/// One step of a task (spec §0.4).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct StepView {
     pub step_uuid: Uuid,
@@ -42,11 +44,16 @@ pub struct StepView {
     pub max_attempts: i32,
     /// The handler's `result` of the successful attempt; null unless the step is complete.
     #[schema(value_type = Option<Object>)]
+    #[schema(required)]
     pub result: Option<Value>,
     /// The error of the latest failed attempt (§0.6), else null.
+    #[schema(required)]
     pub error: Option<StepErrorView>,
+    #[schema(required)]
     pub started_at: Option<DateTime<Utc>>,
+    #[schema(required)]
     pub completed_at: Option<DateTime<Utc>>,
+    #[schema(required)]
     pub next_retry_at: Option<DateTime<Utc>>,
 }
 
@@ -59,6 +66,7 @@ pub struct StepErrorView {
     /// False for a permanent failure.
     pub retryable: bool,
     /// Seconds the handler asked to wait before the next attempt.
+    #[schema(required)]
     pub retry_after: Option<u64>,
     /// Keys the handler attached to the error.
     #[schema(value_type = Object)]
@@ -88,6 +96,7 @@ pub struct TaskSummary {
     pub terminal: bool,
     pub correlation_id: String,
     pub created_at: DateTime<Utc>,
+    #[schema(required)]
     pub completed_at: Option<DateTime<Utc>>,
 }
 
@@ -96,6 +105,7 @@ pub struct TaskSummary {
 pub struct TaskList {
     pub tasks: Vec<TaskSummary>,
     /// Pass as `cursor` to get the next page; null on the last page.
+    #[schema(required)]
     pub next_cursor: Option<Uuid>,
 }
 

@@ -71,7 +71,12 @@ fn task_uuid(raw: RawPath<String>) -> ApiResult<Uuid> {
 #[utoipa::path(post, path = "/v1/tasks", tag = "tasks", operation_id = "createTask",
     request_body(content = TaskRequest, content_type = "application/json"),
     responses(
-        (status = 201, description = "Created", body = CreatedTask),
+        (status = 201, description = "Created", body = CreatedTask, links(
+            ("GetCreatedTask" = (operation_id = "getTask", parameters(("task_uuid" = "$response.body#/task_uuid")),
+                description = "Read the task just created")),
+            ("CancelCreatedTask" = (operation_id = "cancelTask", parameters(("task_uuid" = "$response.body#/task_uuid")),
+                description = "Cancel the task just created")),
+        )),
         (status = 200, description = "Idempotent replay: the task created earlier with this key", body = CreatedTask),
         (status = 400, description = "INVALID_REQUEST: the request's shape; `field` names the part", body = ErrorBody),
         (status = 404, description = "TEMPLATE_NOT_FOUND", body = ErrorBody),
@@ -107,7 +112,10 @@ async fn create_task(State(s): State<AppState>, headers: HeaderMap, body: Bytes)
 #[utoipa::path(get, path = "/v1/tasks/{task_uuid}", tag = "tasks", operation_id = "getTask",
     params(("task_uuid" = Uuid, Path, description = "The task's uuid")),
     responses(
-        (status = 200, description = "The task", body = TaskView),
+        (status = 200, description = "The task", body = TaskView, links(
+            ("RetryFirstStep" = (operation_id = "retryStep", parameters(("task_uuid" = "$response.body#/task_uuid"),
+                ("step_name" = "$response.body#/steps/0/name")), description = "Retry the task's first step")),
+        )),
         (status = 400, description = "INVALID_REQUEST: not a uuid", body = ErrorBody),
         (status = 404, description = "TASK_NOT_FOUND", body = ErrorBody),
         (status = 503, description = "ENGINE_UNAVAILABLE", body = ErrorBody),
@@ -154,7 +162,10 @@ async fn list_tasks(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiRe
     let q: ListQuery = query(raw.as_deref())?;
     for (field, value) in [("/namespace", &q.namespace), ("/name", &q.name)] {
         if value.as_deref().is_some_and(|v| v.contains('\0')) {
-            return Err(ApiError::invalid(field, format!("{} contains a NUL character (U+0000)", &field[1..])));
+            return Err(ApiError::invalid(
+                field,
+                format!("{} contains a NUL character (U+0000)", &field[1..]),
+            ));
         }
     }
     let limit = match q.limit {

@@ -22,6 +22,7 @@ pub struct ErrorObject {
     pub code: String,
     pub message: String,
     /// JSON Pointer into the request (body, path parameter or query parameter) to blame.
+    #[schema(required)]
     pub field: Option<String>,
     /// Every problem, sorted by field; the first is repeated in `field` and `message`.
     pub details: Vec<ErrorDetail>,

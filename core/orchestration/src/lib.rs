@@ -31,8 +31,10 @@ pub struct ServerConfig {
     /// How long an active task must be untouched before the sweep re-evaluates it
     /// (`TASKER_SWEEP_IDLE_MS`, default 30000).
     pub sweep_idle: Duration,
-    /// `--env` / `TASKER_ENV`: `test` scales retry delays (see [`EngineConfig::for_environment`]).
+    /// `--env` / `TASKER_ENV`: `test` scales retry delays (see [`EngineConfig::new`]).
     pub environment: Option<String>,
+    /// `--retry-delay-scale` / `TASKER_RETRY_DELAY_SCALE`.
+    pub retry_delay_scale: Option<f64>,
 }
 
 impl ServerConfig {
@@ -43,6 +45,7 @@ impl ServerConfig {
             sweep_interval: Duration::from_secs(5),
             sweep_idle: Duration::from_secs(30),
             environment: None,
+            retry_delay_scale: None,
         }
     }
 }
@@ -96,7 +99,10 @@ pub async fn start(
 ) -> Result<RunningServer, ServerError> {
     let pool = tasker_store::connect(&config.database_url, 32).await?;
     tasker_store::migrate(&pool).await?;
-    let engine = Engine::new(pool, EngineConfig::for_environment(config.environment.as_deref())?);
+    let engine = Engine::new(
+        pool,
+        EngineConfig::new(config.environment.as_deref(), config.retry_delay_scale)?,
+    );
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|source| ServerError::Bind {

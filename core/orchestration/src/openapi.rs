@@ -7,10 +7,38 @@ use std::sync::LazyLock;
 use utoipa::OpenApi;
 
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    crate::api::ApiDoc::openapi()
-        .to_pretty_json()
-        .expect("the OpenAPI document serialises")
+    let mut doc = serde_json::to_value(crate::api::ApiDoc::openapi()).expect("the OpenAPI document serialises");
+    camel_case_links(&mut doc);
+    serde_json::to_string_pretty(&doc).expect("the OpenAPI document serialises")
 });
+
+/// utoipa 5.5 writes a Link object's fields in snake case (`operation_id`); OpenAPI spells them
+/// `operationId`, `operationRef` and `requestBody`, and tools ignore the others.
+fn camel_case_links(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    let links = paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("responses").and_then(|r| r.as_object_mut()))
+        .flat_map(|responses| responses.values_mut())
+        .filter_map(|response| response.get_mut("links").and_then(|l| l.as_object_mut()))
+        .flat_map(|links| links.values_mut())
+        .filter_map(|link| link.as_object_mut());
+    for link in links {
+        for (from, to) in [
+            ("operation_id", "operationId"),
+            ("operation_ref", "operationRef"),
+            ("request_body", "requestBody"),
+        ] {
+            if let Some(v) = link.remove(from) {
+                link.insert(to.to_string(), v);
+            }
+        }
+    }
+}
 
 /// The document as served at `GET /v1/openapi.json`.
 pub fn document_json() -> &'static str {
@@ -66,6 +94,8 @@ mod tests {
             }
         }
         assert_eq!(operations, 10);
+        let link = &doc["paths"]["/v1/tasks"]["post"]["responses"]["201"]["links"]["GetCreatedTask"];
+        assert_eq!(link["operationId"], "getTask", "{link}");
         let statuses = &doc["components"]["schemas"]["TaskStatus"]["enum"];
         assert_eq!(statuses.as_array().unwrap().len(), 7, "{statuses}");
     }

@@ -8,6 +8,15 @@ use uuid::Uuid;
 /// A request to create a task (spec §0.3). Unknown fields are rejected.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "namespace": "ecommerce_rs", "name": "ecommerce_order_processing",
+    "context": {
+        "cart_items": [{"product_id": 1, "quantity": 2}, {"product_id": 2, "quantity": 1}],
+        "customer_info": {"email": "customer@example.com", "name": "John Doe", "phone": "+1-555-0123"},
+        "payment_info": {"method": "credit_card", "token": "tok_test_valid", "amount": 124.76}
+    },
+    "correlation_id": "order-7731"
+}))]
 pub struct TaskRequest {
     /// The template's namespace, e.g. `ecommerce_py`.
     #[schema(min_length = 1)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::{routing::get, Json, Router};
 use serde_json::json;
 
-use crate::runtime::WorkerStats;
+use crate::stats::WorkerStats;
 
 pub(crate) async fn serve(
     bind: SocketAddr,

@@ -48,9 +48,10 @@ pub fn error_kind_name(kind: WorkerErrorKind) -> &'static str {
     }
 }
 
-/// The options every binding's `Worker` constructor takes, as JSON-shaped data. The process
-/// contract (`WorkerConfig::with_env`) applies first; a given option overrides it.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The options every binding's `Worker` constructor takes, as JSON-shaped data: what is not
+/// given takes its default. A `tasker-worker` command gets them, flags and environment resolved,
+/// from [`crate::args::parse_host_command`]; nothing here reads the environment.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostOptions {
     pub database_url: String,
@@ -66,12 +67,14 @@ pub struct HostOptions {
     pub health_bind: Option<String>,
     #[serde(default)]
     pub visibility_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub retry_delay_scale: Option<f64>,
 }
 
 impl HostOptions {
-    /// The worker configuration: the environment's, then these options, validated.
+    /// The worker configuration: the defaults, then these options, validated.
     pub fn into_config(self) -> Result<WorkerConfig, WorkerError> {
-        let mut config = WorkerConfig::new(self.database_url).with_env()?;
+        let mut config = WorkerConfig::new(self.database_url);
         if self.template_path.is_some() {
             config.template_path = self.template_path;
         }
@@ -99,6 +102,14 @@ impl HostOptions {
                 )));
             }
             config.visibility_timeout = Duration::from_millis(ms);
+        }
+        if let Some(scale) = self.retry_delay_scale {
+            if !(scale > 0.0 && scale <= 1.0) {
+                return Err(WorkerError::Config(format!(
+                    "retry_delay_scale={scale} must be in (0, 1]"
+                )));
+            }
+            config.retry_delay_scale = Some(scale);
         }
         Ok(config)
     }

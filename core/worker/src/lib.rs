@@ -17,15 +17,18 @@
 //! Wake-ups come from LISTEN/NOTIFY on each namespace's channel and from the earliest delayed
 //! message (retries, expired claims); a slow fallback poll only covers lost notifications.
 
+pub mod args;
 mod config;
 mod dispatch;
 mod handler;
 mod health;
 pub mod host;
 mod runtime;
+mod stats;
 
 pub use config::{WorkerConfig, WorkerError, WorkerErrorKind};
 pub use dispatch::{DispatchedStep, Dispatcher};
 pub use handler::{FnHandler, HandlerRegistry, StepHandler};
-pub use runtime::{Executor, Worker, WorkerStats};
+pub use runtime::{Executor, Worker};
+pub use stats::WorkerStats;
 pub use tasker_step::{PermanentError, RetryableError, StepContext, StepError, StepOutcome, StepResult, StepSuccess};

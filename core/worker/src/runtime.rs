@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use tracing::Instrument;
 
 use crate::dispatch::{DispatchedStep, Dispatcher};
 use crate::handler::HandlerRegistry;
+use crate::stats::WorkerStats;
 use crate::{health, WorkerConfig, WorkerError};
 
 /// How claimed steps are run.
@@ -34,22 +35,6 @@ impl Executor {
     pub fn foreign() -> (Executor, Dispatcher) {
         let (tx, rx) = flume::unbounded();
         (Executor::Foreign(tx), Dispatcher { rx })
-    }
-}
-
-/// Live counters, served by `/health`.
-#[derive(Default, Debug)]
-pub struct WorkerStats {
-    in_flight: AtomicU64,
-    completed: AtomicU64,
-}
-
-impl WorkerStats {
-    pub fn in_flight(&self) -> u64 {
-        self.in_flight.load(Ordering::Relaxed)
-    }
-    pub fn completed(&self) -> u64 {
-        self.completed.load(Ordering::Relaxed)
     }
 }
 
@@ -87,7 +72,10 @@ impl Worker {
     pub async fn boot(config: WorkerConfig, executor: Executor) -> Result<Worker, WorkerError> {
         let pool = tasker_store::connect(&config.database_url, (config.concurrency as u32 + 4).max(8)).await?;
         tasker_store::migrate(&pool).await?;
-        let engine = Engine::new(pool, EngineConfig::for_environment(config.environment.as_deref())?);
+        let engine = Engine::new(
+            pool,
+            EngineConfig::new(config.environment.as_deref(), config.retry_delay_scale)?,
+        );
         let mut namespaces: BTreeSet<String> = config.namespaces.iter().cloned().collect();
         if let Some(dir) = &config.template_path {
             let templates: Vec<TaskTemplate> = load_dir(dir)?
@@ -358,8 +346,10 @@ impl Worker {
         }
     }
 
-    /// Submits an outcome, retrying transient database errors. If it cannot be recorded the
-    /// message becomes visible again after the visibility timeout and the step is re-run.
+    /// Submits an outcome, retrying while the error is transient (the database unreachable, a
+    /// deadlock or serialisation failure) for up to ~20 s. Any other error would fail the same
+    /// way again: it is logged at once. Either way, if the outcome cannot be recorded the message
+    /// becomes visible again after the visibility timeout and the step is re-run.
     async fn submit(&self, claim: &tasker_engine::AttemptClaim, outcome: &StepOutcome, ctx: &StepContext) {
         let mut delay = Duration::from_millis(50);
         for _ in 0..8 {
@@ -375,10 +365,14 @@ impl Worker {
                     tracing::warn!(step_uuid = %ctx.step_uuid(), attempt = ctx.attempt(), "result discarded: claim no longer current");
                     return;
                 }
-                Err(e) => {
+                Err(e) if e.is_transient() => {
                     tracing::warn!(error = %e, step_uuid = %ctx.step_uuid(), "could not record result; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, step_uuid = %ctx.step_uuid(), "the result cannot be recorded; the step will be redelivered");
+                    return;
                 }
             }
         }

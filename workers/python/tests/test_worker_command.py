@@ -39,4 +39,4 @@ def test_bad_concurrency_is_a_usage_error():
         [sys.executable, "-m", "tasker_core.worker", "--concurrency", "0"], capture_output=True, text=True, timeout=30
     )
     assert run.returncode == 2
-    assert "--concurrency must be at least 1" in run.stderr
+    assert "invalid value '0' for '--concurrency <N>'" in run.stderr, run.stderr

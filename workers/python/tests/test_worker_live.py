@@ -192,3 +192,66 @@ def test_unreachable_server_is_a_transient_creation_error():
     assert e.value.code == "ENGINE_UNAVAILABLE" and e.value.transient is True
     with pytest.raises(ValueError):
         Client("localhost:8080")
+
+
+def test_client_covers_every_task_and_template_operation_of_the_openapi_document():
+    import json
+
+    from tasker_core.client import OPERATIONS
+
+    doc = json.loads((REPO / "docs/openapi.json").read_text())
+    operations = {
+        op["operationId"]
+        for item in doc["paths"].values()
+        for op in item.values()
+        if set(op.get("tags", [])) & {"tasks", "templates"}
+    }
+    assert set(OPERATIONS) == operations
+    for method in OPERATIONS.values():
+        assert callable(getattr(Client, method)), method
+
+
+def test_client_lists_with_every_filter_and_pages_with_the_cursor(stack):
+    c = stack["client"]
+    made = [c.create_task("tasker_tests_py", "diamond_workflow", {"n": n})["task_uuid"] for n in range(3)]
+    for uuid_ in made:
+        assert c.wait_for_task(uuid_, timeout=30)["terminal"] is True
+    page = c.list_tasks(namespace="tasker_tests_py", name="diamond_workflow", status="complete", limit=2)
+    assert [t["task_uuid"] for t in page["tasks"]][:2] == [made[2], made[1]]
+    assert all(t["status"] == "complete" and t["terminal"] for t in page["tasks"])
+    rest = c.list_tasks(namespace="tasker_tests_py", name="diamond_workflow", status="complete", limit=2, cursor=page["next_cursor"])
+    assert made[0] in [t["task_uuid"] for t in rest["tasks"]]
+    with pytest.raises(ApiError) as e:
+        c.list_tasks(status="done")
+    assert (e.value.status, e.value.field) == (400, "/status")
+
+
+def test_client_cancels_a_task_and_retries_a_failed_step(stack):
+    c = stack["client"]
+    slow = c.create_task("tasker_tests_py", "diamond_workflow", {"n": 1, "behaviors": {"start": {"mode": "sleep", "ms": 800}}})
+    cancelled = c.cancel_task(slow["task_uuid"])
+    assert (cancelled["status"], cancelled["terminal"]) == ("cancelled", True)
+    with pytest.raises(ApiError) as e:
+        c.cancel_task(slow["task_uuid"])
+    assert (e.value.status, e.value.code) == (409, "CONFLICT")
+
+    failing = c.create_task("tasker_tests_py", "diamond_workflow", {"n": 1, "behaviors": {"left": {"mode": "permanent"}}})
+    ended = c.wait_for_task(failing["task_uuid"], timeout=30)
+    first_run = {s["name"]: s for s in ended["steps"]}["left"]
+    assert (ended["status"], first_run["status"]) == ("error", "error")
+    retried = c.retry_step(failing["task_uuid"], "left")
+    assert retried["task_uuid"] == failing["task_uuid"]
+    # The worker may already have claimed the step again by the time the answer is read.
+    assert {s["name"]: s for s in retried["steps"]}["left"]["status"] != "error" or retried["status"] == "error"
+    again = c.wait_for_task(failing["task_uuid"], timeout=30)
+    second_run = {s["name"]: s for s in again["steps"]}["left"]
+    assert second_run["status"] == "error" and second_run["started_at"] > first_run["started_at"]
+    with pytest.raises(ApiError) as e:
+        c.retry_step(failing["task_uuid"], "no_such_step")
+    assert (e.value.status, e.value.code, e.value.field) == (404, "STEP_NOT_FOUND", "/step_name")
+
+
+def test_client_lists_the_registered_templates(stack):
+    templates = stack["client"].list_templates()["templates"]
+    names = {(t["namespace"], t["name"]) for t in templates}
+    assert ("tasker_tests_py", "diamond_workflow") in names

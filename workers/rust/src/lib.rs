@@ -20,34 +20,11 @@
 
 pub mod handlers;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use clap::Parser;
 pub use tasker_step::{PermanentError, RetryableError, StepContext, StepError, StepOutcome, StepResult, StepSuccess};
+pub use tasker_worker::args::{RustWorkerCommand, WorkerArgs};
 pub use tasker_worker::{Executor, HandlerRegistry, StepHandler, Worker, WorkerConfig};
-
-/// Flags of a Rust worker process; each falls back to its environment variable.
-#[derive(Debug, Parser)]
-#[command(version, about = "Tasker worker running Rust step handlers")]
-pub struct WorkerArgs {
-    /// PostgreSQL url; when unset, the private dev database is started and used.
-    #[arg(long, env = "DATABASE_URL")]
-    pub database_url: Option<String>,
-    /// Directory of task templates to register and serve.
-    #[arg(long = "templates", env = "TASKER_TEMPLATE_PATH")]
-    pub template_path: Option<PathBuf>,
-    /// Address of the worker's /health endpoint.
-    #[arg(long = "health-bind", env = "TASKER_WORKER_BIND")]
-    pub health_bind: Option<SocketAddr>,
-    /// Handlers running at once.
-    #[arg(long, env = "TASKER_WORKER_CONCURRENCY", default_value_t = 8)]
-    pub concurrency: usize,
-    /// Environment whose template overrides apply (`test` also scales retry delays).
-    #[arg(long = "env", env = "TASKER_ENV")]
-    pub environment: Option<String>,
-}
 
 /// Initialises logging: `RUST_LOG` filter (default info), JSON lines when `TASKER_LOG_FORMAT=json`.
 pub fn init_logging() {
@@ -57,21 +34,17 @@ pub fn init_logging() {
 /// Runs a worker process with these handlers until SIGTERM / SIGINT.
 pub fn run_main(registry: HandlerRegistry) -> anyhow::Result<()> {
     init_logging();
-    let args = WorkerArgs::parse();
-    tokio::runtime::Runtime::new()?.block_on(run(args, registry))
+    let command = RustWorkerCommand::from_process();
+    tokio::runtime::Runtime::new()?.block_on(run(command.worker, registry))
 }
 
 /// The async body of [`run_main`].
 pub async fn run(args: WorkerArgs, registry: HandlerRegistry) -> anyhow::Result<()> {
-    let database_url = match args.database_url {
+    let database_url = match args.database_url.clone() {
         Some(u) if !u.is_empty() => u,
         _ => tasker_devdb::resolve_database_url()?,
     };
-    let mut config = WorkerConfig::new(database_url).with_env()?;
-    config.template_path = args.template_path;
-    config.health_bind = args.health_bind;
-    config.concurrency = args.concurrency.max(1);
-    config.environment = args.environment;
+    let config = args.into_config(database_url);
     let worker = Worker::boot(config, Executor::Native(Arc::new(registry))).await?;
     if let Some(addr) = worker.start_health().await? {
         println!("tasker worker health on http://{addr}");

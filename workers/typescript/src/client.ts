@@ -1,5 +1,7 @@
 /**
- * A REST client for applications: create tasks, read them, wait for them.
+ * A REST client for applications: one method per operation of the server's OpenAPI document
+ * (`GET /v1/openapi.json`; `OPERATIONS` maps each operation id to its method). The answers are
+ * typed by `api.ts`, generated from that document (`npm run gen-api`).
  *
  * ```ts
  * const client = new Client("http://127.0.0.1:8080");
@@ -12,22 +14,44 @@
  * `ServerUnavailableError` when the server cannot be reached or fails, `ApiError` otherwise.
  */
 
+import type { components } from "./api";
 import { ApiError, ServerUnavailableError, TaskCreationError, TaskNotFoundError, WaitTimeoutError } from "./errors";
 import { toJsonText } from "./json";
 import { checkCreatedTask, taskRequest, type CreatedTask, type CreateTaskOptions } from "./types";
 
-/** Task states after which nothing changes without an operator. */
-export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(["complete", "error", "cancelled", "resolved_manually"]);
+type Schemas = components["schemas"];
+/** A task with its steps, as `GET /v1/tasks/{uuid}` serves it. */
+export type TaskView = Schemas["TaskView"];
+/** One step of a `TaskView`. */
+export type StepView = Schemas["StepView"];
+/** A task's state; `TaskView.terminal` says whether it is final. */
+export type TaskStatus = Schemas["TaskStatus"];
+/** A step's state. */
+export type StepStatus = Schemas["StepStatus"];
+/** A page of `GET /v1/tasks`. */
+export type TaskList = Schemas["TaskList"];
+/** One task of a `TaskList`. */
+export type TaskSummary = Schemas["TaskSummary"];
+/** `GET /v1/templates`. */
+export type TemplateList = Schemas["TemplateList"];
+/** One registered template version. */
+export type TemplateSummary = Schemas["TemplateSummary"];
 
-/** A task as `GET /v1/tasks/{uuid}` serves it (`status`, `steps`, ...). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type TaskView = Record<string, any>;
+/** The OpenAPI operation id of every task and template operation, and the method that calls it. */
+export const OPERATIONS = {
+  createTask: "createTask",
+  getTask: "getTask",
+  listTasks: "listTasks",
+  cancelTask: "cancelTask",
+  retryStep: "retryStep",
+  listTemplates: "listTemplates",
+} as const satisfies Record<string, keyof Client>;
 
-/** Filters of `GET /v1/tasks`. */
+/** Filters of `GET /v1/tasks`; pass a page's `next_cursor` as `cursor` for the next one. */
 export interface ListTasksFilters {
   namespace?: string;
   name?: string;
-  status?: string;
+  status?: TaskStatus;
   limit?: number;
   cursor?: string;
 }
@@ -133,27 +157,40 @@ export class Client {
 
   /** `GET /v1/tasks/{uuid}`: the task with its steps. */
   async getTask(taskUuid: string): Promise<TaskView> {
-    return this.#ok(...(await this.#request("GET", `/v1/tasks/${encodeURIComponent(taskUuid)}`)));
+    return this.#ok<TaskView>(...(await this.#request("GET", `/v1/tasks/${encodeURIComponent(taskUuid)}`)));
   }
 
-  /** `GET /v1/tasks?namespace=&name=&status=&limit=&cursor=`. */
-  async listTasks(filters: ListTasksFilters = {}): Promise<TaskView> {
+  /** `GET /v1/tasks`: a page of tasks, newest first. */
+  async listTasks(filters: ListTasksFilters = {}): Promise<TaskList> {
     const query = new URLSearchParams();
-    for (const [key, value] of Object.entries(filters)) {
+    for (const key of ["namespace", "name", "status", "limit", "cursor"] as const) {
+      const value = filters[key];
       if (value !== undefined && value !== null) {
         query.set(key, String(value));
       }
     }
     const qs = query.toString();
-    return this.#ok(...(await this.#request("GET", `/v1/tasks${qs ? `?${qs}` : ""}`)));
+    return this.#ok<TaskList>(...(await this.#request("GET", `/v1/tasks${qs ? `?${qs}` : ""}`)));
   }
 
-  /** `POST /v1/tasks/{uuid}/cancel`. */
+  /** `POST /v1/tasks/{uuid}/cancel`: the task, now `cancelled`. */
   async cancelTask(taskUuid: string): Promise<TaskView> {
-    return this.#ok(...(await this.#request("POST", `/v1/tasks/${encodeURIComponent(taskUuid)}/cancel`)));
+    return this.#ok<TaskView>(...(await this.#request("POST", `/v1/tasks/${encodeURIComponent(taskUuid)}/cancel`)));
   }
 
-  /** Polls until the task is in a terminal state; rejects with `WaitTimeoutError` after
+  /** `POST /v1/tasks/{uuid}/steps/{name}/retry`: gives a step in `error` a fresh set of
+   * attempts; the task, with the step pending again. */
+  async retryStep(taskUuid: string, stepName: string): Promise<TaskView> {
+    const path = `/v1/tasks/${encodeURIComponent(taskUuid)}/steps/${encodeURIComponent(stepName)}/retry`;
+    return this.#ok<TaskView>(...(await this.#request("POST", path)));
+  }
+
+  /** `GET /v1/templates`: every registered template version. */
+  async listTemplates(): Promise<TemplateList> {
+    return this.#ok<TemplateList>(...(await this.#request("GET", "/v1/templates")));
+  }
+
+  /** Polls until the server reports the task `terminal`; rejects with `WaitTimeoutError` after
    * `timeoutMs` (default 30 s). */
   async waitForTask(taskUuid: string, options: { timeoutMs?: number; pollIntervalMs?: number } = {}): Promise<TaskView> {
     const timeoutMs = options.timeoutMs ?? 30_000;
@@ -162,7 +199,7 @@ export class Client {
     for (;;) {
       const task = await this.getTask(taskUuid);
       const last = typeof task.status === "string" ? task.status : null;
-      if (last !== null && TERMINAL_STATUSES.has(last)) {
+      if (task.terminal === true) {
         return task;
       }
       const left = deadline - Date.now();
@@ -173,14 +210,14 @@ export class Client {
     }
   }
 
-  #ok(status: number, payload: unknown): TaskView {
+  #ok<T>(status: number, payload: unknown): T {
     if (status >= 200 && status < 300 && isObject(payload)) {
-      return payload;
+      return payload as T;
     }
     const err = errorBody(payload);
     const code = err.code ?? "UNKNOWN";
     const message = err.message ?? `server answered ${status}`;
-    if (status === 404) {
+    if (status === 404 && code === "TASK_NOT_FOUND") {
       throw new TaskNotFoundError(status, code, message, err.field ?? null);
     }
     if (status >= 500) {

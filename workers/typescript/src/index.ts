@@ -10,7 +10,19 @@
 
 import { native } from "./native";
 
-export { Client, TERMINAL_STATUSES, type ListTasksFilters, type TaskView } from "./client";
+export {
+  Client,
+  OPERATIONS,
+  type ListTasksFilters,
+  type StepStatus,
+  type StepView,
+  type TaskList,
+  type TaskStatus,
+  type TaskSummary,
+  type TaskView,
+  type TemplateList,
+  type TemplateSummary,
+} from "./client";
 export { StepContext, type StepContextData, type StepLogger } from "./context";
 export {
   ApiError,

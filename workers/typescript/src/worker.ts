@@ -9,7 +9,6 @@
  */
 
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 
 import { StepContext } from "./context";
 import { callNative, fromNativeFailure, HandlerNotFoundError, TaskerError } from "./errors";
@@ -20,10 +19,9 @@ import { native, type NativeDispatchedStep, type NativeWorker } from "./native";
 import { HandlerRegistry } from "./registry";
 
 /**
- * Options of a {@link Worker}. Unset ones come from the environment like every Tasker worker
- * (`TASKER_TEMPLATE_PATH`, `TASKER_ENV`, `TASKER_WORKER_BIND`, `TASKER_WORKER_CONCURRENCY`,
- * `TASKER_VISIBILITY_TIMEOUT_MS`), then the defaults. Without `databaseUrl`: `DATABASE_URL`,
- * else the private dev database.
+ * Options of a {@link Worker}; unset ones take their defaults (the `tasker-worker` command fills
+ * them from its flags and the environment, parsed by the core like every Tasker worker). Without
+ * `databaseUrl`: `DATABASE_URL`, else the private dev database.
  */
 export interface WorkerOptions {
   databaseUrl?: string;
@@ -33,6 +31,7 @@ export interface WorkerOptions {
   concurrency?: number;
   healthBind?: string;
   visibilityTimeoutMs?: number;
+  retryDelayScale?: number;
 }
 
 /** One claimed step. Complete it exactly once. */
@@ -210,110 +209,66 @@ export class WorkerRunner {
   }
 }
 
-const USAGE = `Usage: tasker-worker [options]
+/** The `tasker-worker` command line, flags over the environment, as the core parses it for every
+ * language. */
+export type WorkerCommand =
+  | {
+      run: {
+        options: {
+          database_url: string;
+          template_path: string | null;
+          environment: string | null;
+          concurrency: number | null;
+          health_bind: string | null;
+          visibility_timeout_ms: number | null;
+          retry_delay_scale: number | null;
+        };
+        handler_path: string[];
+        require: string[];
+      };
+    }
+  | { exit: { code: number; output: string } };
 
-Runs TypeScript step handlers for the namespaces of the given templates.
-
-Options:
-  --database-url URL     PostgreSQL url (DATABASE_URL); unset: the private dev database
-  --templates DIR        task templates to register and serve (TASKER_TEMPLATE_PATH)
-  --handler-path DIR     directory of compiled handler modules; repeatable (TASKER_HANDLER_PATH,
-                         '${path.delimiter}'-separated)
-  --concurrency N        handlers running at once (TASKER_WORKER_CONCURRENCY), default 8
-  --health-bind ADDR     address of /health, e.g. 127.0.0.1:8081 (TASKER_WORKER_BIND)
-  --env NAME             environment whose template overrides apply (TASKER_ENV)
-  -h, --help             this help
-`;
-
-function env(name: string): string | undefined {
-  const value = process.env[name]?.trim();
-  return value ? value : undefined;
-}
-
-/** Parsed command line of `tasker-worker` (flags over environment). */
-export interface WorkerArgs {
-  databaseUrl?: string;
-  templates?: string;
-  handlerPaths: string[];
-  concurrency: number;
-  healthBind?: string;
-  environment?: string;
-  help: boolean;
-}
-
-class UsageError extends Error {}
-
-export function parseWorkerArgs(argv: string[]): WorkerArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        "database-url": { type: "string" },
-        templates: { type: "string" },
-        "handler-path": { type: "string", multiple: true },
-        concurrency: { type: "string" },
-        "health-bind": { type: "string" },
-        env: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }).values;
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const concurrencyText = parsed.concurrency ?? env("TASKER_WORKER_CONCURRENCY") ?? "8";
-  const concurrency = /^\d+$/.test(concurrencyText) ? Number(concurrencyText) : NaN;
-  if (!(concurrency >= 1)) {
-    throw new UsageError(`--concurrency must be at least 1, got ${JSON.stringify(concurrencyText)}`);
-  }
-  const envPaths = env("TASKER_HANDLER_PATH");
-  return {
-    databaseUrl: parsed["database-url"] ?? env("DATABASE_URL"),
-    templates: parsed.templates ?? env("TASKER_TEMPLATE_PATH"),
-    handlerPaths: parsed["handler-path"] ?? (envPaths ? envPaths.split(path.delimiter).filter((p) => p !== "") : []),
-    concurrency,
-    healthBind: parsed["health-bind"] ?? env("TASKER_WORKER_BIND"),
-    environment: parsed.env ?? env("TASKER_ENV"),
-    help: parsed.help ?? false,
-  };
+/** Parses `tasker-worker` arguments (without the program name) over the environment. */
+export function parseWorkerCommand(argv: string[]): WorkerCommand {
+  return JSON.parse(native.parseWorkerCommand("TypeScript", argv)) as WorkerCommand;
 }
 
 /** The `tasker-worker` command. Resolves with the exit code: 0 after a graceful stop, 1 when
  * the runtime failed, 2 for a usage or boot error. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
-  let args: WorkerArgs;
-  try {
-    args = parseWorkerArgs(argv);
-  } catch (e) {
-    process.stderr.write(`tasker-worker: ${(e as Error).message}\n${USAGE}`);
-    return 2;
+  const command = parseWorkerCommand(argv);
+  if ("exit" in command) {
+    (command.exit.code === 0 ? process.stdout : process.stderr).write(command.exit.output);
+    return command.exit.code;
   }
-  if (args.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const { options, handler_path: handlerPaths, require: requires } = command.run;
+  const concurrency = options.concurrency ?? 8;
   native.initLogging(process.env.TASKER_LOG_FORMAT === "json");
   const log: RunnerLog = (message) => process.stderr.write(`tasker-worker: ${message}\n`);
-  if (args.handlerPaths.length === 0) {
+  if (handlerPaths.length === 0) {
     log("no --handler-path (TASKER_HANDLER_PATH): every step will fail with HANDLER_NOT_FOUND");
   }
   let worker: Worker;
   try {
+    for (const file of requires) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      require(path.resolve(file));
+    }
     worker = await Worker.start({
-      databaseUrl: args.databaseUrl,
-      templatePath: args.templates,
-      environment: args.environment,
-      concurrency: args.concurrency,
-      healthBind: args.healthBind,
+      databaseUrl: options.database_url || undefined,
+      templatePath: options.template_path ?? undefined,
+      environment: options.environment ?? undefined,
+      concurrency,
+      healthBind: options.health_bind ?? undefined,
+      visibilityTimeoutMs: options.visibility_timeout_ms ?? undefined,
+      retryDelayScale: options.retry_delay_scale ?? undefined,
     });
   } catch (e) {
-    if (e instanceof TaskerError) {
-      process.stderr.write(`tasker-worker: ${e.name}: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
+    // A typed boot error, or a --require file that fails to load.
+    const [name, message] = e instanceof TaskerError ? [e.name, e.message] : describeThrown(e);
+    process.stderr.write(`tasker-worker: ${name}: ${message}\n`);
+    return 2;
   }
   // A handler's stray promise or timer callback must not kill the worker (and every step in
   // flight with it): log it. The step it belonged to ends by its own result or its timeout.
@@ -323,7 +278,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   };
   process.on("unhandledRejection", onStray);
   process.on("uncaughtException", onStray);
-  const runner = new WorkerRunner(worker, new HandlerRegistry(args.handlerPaths), args.concurrency, log);
+  const runner = new WorkerRunner(worker, new HandlerRegistry(handlerPaths), concurrency, log);
   const onSignal = (signal: NodeJS.Signals): void => {
     log(`${signal} received: finishing in-flight steps`);
     runner.stop();

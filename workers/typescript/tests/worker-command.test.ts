@@ -43,10 +43,10 @@ describe("tasker-worker command", () => {
   it("refuses a bad concurrency as a usage error", () => {
     let r = run(["--concurrency", "0"]);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /--concurrency must be at least 1/);
+    assert.match(r.stderr, /invalid value '0' for '--concurrency <N>'/);
     r = run([], { TASKER_WORKER_CONCURRENCY: "many" });
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /--concurrency must be at least 1/);
+    assert.match(r.stderr, /invalid value 'many' for '--concurrency <N>'/);
     r = run(["--no-such-flag"]);
     assert.equal(r.status, 2);
   });

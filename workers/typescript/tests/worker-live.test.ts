@@ -21,6 +21,8 @@ import {
   WorkerRunner,
   type StepContext,
   type StepHandlerResult,
+  type StepView,
+  type TaskView,
 } from "../src/index";
 import { freePort, freshDatabase, startServer, TEST_HANDLERS, TEST_TEMPLATES } from "./support";
 
@@ -60,8 +62,12 @@ after(async () => {
   dropDatabase();
 });
 
-function byName(task: Record<string, any>): Record<string, any> {
-  return Object.fromEntries((task.steps as Record<string, any>[]).map((s) => [s.name, s]));
+// Results are free-form JSON and errors nullable: the tests read into them without narrowing.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type LooseStep = StepView & { result: any; error: any };
+
+function byName(task: TaskView): Record<string, LooseStep> {
+  return Object.fromEntries(task.steps.map((s) => [s.name, s as LooseStep]));
 }
 
 describe("hosted worker", () => {
@@ -165,13 +171,14 @@ describe("hosted worker", () => {
     const callable = "TaskerTests.StepHandlers.LinearAHandler";
     const original = registry.resolve(callable);
     registry.register(callable, CreatesTask);
-    let done;
+    let done: TaskView | undefined;
     try {
       const t = await client.createTask(NS, "linear_workflow", { n: 1 }, { version: "1.0.0" });
       done = await client.waitForTask(t.task_uuid, { timeoutMs: 30_000 });
     } finally {
       registry.register(callable, original);
     }
+    assert.ok(done);
     assert.equal(done.status, "complete");
     const a = byName(done).a.result;
     assert.equal(a.child.created, true);
@@ -220,9 +227,50 @@ describe("REST client", () => {
   it("cancels a task", async () => {
     const t = await client.createTask(NS, "diamond_workflow", { n: 1, behaviors: { start: { mode: "sleep", ms: 1500 } } });
     const cancelled = await client.cancelTask(t.task_uuid);
-    assert.ok(typeof cancelled === "object");
+    assert.deepEqual([cancelled.status, cancelled.terminal], ["cancelled", true]);
     const done = await client.waitForTask(t.task_uuid, { timeoutMs: 30_000 });
     assert.equal(done.status, "cancelled");
+    await assert.rejects(client.cancelTask(t.task_uuid), (e: unknown) => e instanceof ApiError && e.status === 409 && e.code === "CONFLICT");
+  });
+
+  it("lists with every filter and pages with the cursor", async () => {
+    const made: string[] = [];
+    for (const n of [0, 1, 2]) {
+      made.push((await client.createTask(NS, "diamond_workflow", { n })).task_uuid);
+    }
+    for (const uuid of made) {
+      assert.equal((await client.waitForTask(uuid, { timeoutMs: 30_000 })).terminal, true);
+    }
+    const filters = { namespace: NS, name: "diamond_workflow", status: "complete", limit: 2 } as const;
+    const page = await client.listTasks(filters);
+    assert.deepEqual(page.tasks.map((t) => t.task_uuid), [made[2], made[1]]);
+    assert.ok(page.tasks.every((t) => t.status === "complete" && t.terminal));
+    assert.ok(page.next_cursor);
+    const rest = await client.listTasks({ ...filters, cursor: page.next_cursor });
+    assert.ok(rest.tasks.some((t) => t.task_uuid === made[0]));
+    await assert.rejects(
+      client.listTasks({ status: "done" as never }),
+      (e: unknown) => e instanceof ApiError && e.status === 400 && e.field === "/status",
+    );
+  });
+
+  it("retries a failed step", async () => {
+    const t = await client.createTask(NS, "diamond_workflow", { n: 1, behaviors: { left: { mode: "permanent" } } });
+    const firstRun = byName(await client.waitForTask(t.task_uuid, { timeoutMs: 30_000 })).left;
+    assert.equal(firstRun.status, "error");
+    assert.equal((await client.retryStep(t.task_uuid, "left")).task_uuid, t.task_uuid);
+    const secondRun = byName(await client.waitForTask(t.task_uuid, { timeoutMs: 30_000 })).left;
+    assert.equal(secondRun.status, "error");
+    assert.ok(String(secondRun.started_at) > String(firstRun.started_at), "the step ran again");
+    await assert.rejects(
+      client.retryStep(t.task_uuid, "no such step"),
+      (e: unknown) => e instanceof ApiError && e.status === 404 && e.code === "STEP_NOT_FOUND" && e.field === "/step_name",
+    );
+  });
+
+  it("lists the registered templates", async () => {
+    const { templates } = await client.listTemplates();
+    assert.ok(templates.some((t) => t.namespace === NS && t.name === "diamond_workflow"));
   });
 
   it("times out waiting with the last status", async () => {

@@ -9,7 +9,7 @@ import Decimal from "decimal.js";
 import { DispatchedStep, HandlerRegistry, StepHandler, StepHandlerResult, Worker, WorkerRunner } from "../src/index";
 import { ConfigurationError } from "../src/errors";
 import { buildContext } from "../src/testing";
-import { parseWorkerArgs } from "../src/worker";
+import { parseWorkerCommand } from "../src/worker";
 
 /** A DispatchedStep whose three completions are recorded instead of reaching the runtime. */
 function fakeStep(callable: string): { step: DispatchedStep; calls: unknown[][] } {
@@ -112,22 +112,36 @@ describe("Worker options", () => {
 });
 
 describe("tasker-worker arguments", () => {
-  it("prefers flags over the environment and splits TASKER_HANDLER_PATH", () => {
-    const saved = { ...process.env };
+  it("are parsed by the core: flags over the environment, TASKER_HANDLER_PATH split", () => {
+    const vars = ["TASKER_HANDLER_PATH", "TASKER_WORKER_CONCURRENCY", "DATABASE_URL"] as const;
+    const saved = vars.map((v) => process.env[v]);
     try {
       process.env.TASKER_HANDLER_PATH = "/a:/b";
       process.env.TASKER_WORKER_CONCURRENCY = "3";
       process.env.DATABASE_URL = "postgres://env";
-      let args = parseWorkerArgs([]);
-      assert.deepEqual(args.handlerPaths, ["/a", "/b"]);
-      assert.equal(args.concurrency, 3);
-      assert.equal(args.databaseUrl, "postgres://env");
-      args = parseWorkerArgs(["--handler-path", "/c", "--handler-path", "/d", "--concurrency", "5", "--database-url", "postgres://flag"]);
-      assert.deepEqual(args.handlerPaths, ["/c", "/d"]);
-      assert.equal(args.concurrency, 5);
-      assert.equal(args.databaseUrl, "postgres://flag");
+      let command = parseWorkerCommand([]);
+      assert.ok("run" in command);
+      assert.deepEqual(command.run.handler_path, ["/a", "/b"]);
+      assert.equal(command.run.options.concurrency, 3);
+      assert.equal(command.run.options.database_url, "postgres://env");
+      command = parseWorkerCommand(["--handler-path", "/c", "--handler-path", "/d", "--concurrency", "5", "--database-url", "postgres://flag", "--require", "./x.js"]);
+      assert.ok("run" in command);
+      assert.deepEqual(command.run.handler_path, ["/c", "/d"]);
+      assert.deepEqual(command.run.require, ["./x.js"]);
+      assert.equal(command.run.options.concurrency, 5);
+      assert.equal(command.run.options.database_url, "postgres://flag");
+      command = parseWorkerCommand(["--concurrency", "0"]);
+      assert.ok("exit" in command);
+      assert.equal(command.exit.code, 2);
+      assert.match(command.exit.output, /invalid value '0' for '--concurrency <N>'/);
     } finally {
-      process.env = saved;
+      vars.forEach((v, i) => {
+        if (saved[i] === undefined) {
+          delete process.env[v];
+        } else {
+          process.env[v] = saved[i];
+        }
+      });
     }
   });
 });

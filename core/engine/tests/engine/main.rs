@@ -4,6 +4,7 @@
 //! steps through the engine's API.
 
 mod creation;
+mod errors;
 mod invariants;
 mod operator;
 mod retry;

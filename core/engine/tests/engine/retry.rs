@@ -148,25 +148,23 @@ async fn rule_5_the_delay_scale_multiplies_every_delay() {
 }
 
 #[tokio::test]
-async fn environment_test_scales_like_the_variable() {
+async fn environment_test_scales_delays_unless_a_scale_is_given() {
     use tasker_engine::EngineConfig;
-    let flag = EngineConfig::resolve(Some("test"), None).unwrap();
-    assert_eq!(flag.retry_delay_scale, 0.001);
-    assert_eq!(EngineConfig::resolve(None, Some("0.001")).unwrap(), flag);
+    assert_eq!(EngineConfig::new(Some("test"), None).unwrap().retry_delay_scale, 0.001);
     assert_eq!(
-        EngineConfig::resolve(Some("production"), None)
-            .unwrap()
-            .retry_delay_scale,
+        EngineConfig::new(None, Some(0.001)).unwrap(),
+        EngineConfig::new(Some("test"), None).unwrap()
+    );
+    assert_eq!(
+        EngineConfig::new(Some("production"), None).unwrap().retry_delay_scale,
         1.0
     );
     assert_eq!(
-        EngineConfig::resolve(Some("test"), Some("0.5"))
-            .unwrap()
-            .retry_delay_scale,
+        EngineConfig::new(Some("test"), Some(0.5)).unwrap().retry_delay_scale,
         0.5
     );
-    for bad in ["0", "1.5", "x", "-1"] {
-        assert!(EngineConfig::resolve(None, Some(bad)).is_err(), "{bad}");
+    for bad in [0.0, 1.5, -1.0, f64::NAN] {
+        assert!(EngineConfig::new(None, Some(bad)).is_err(), "{bad}");
     }
 }
 

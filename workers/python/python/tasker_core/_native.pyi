@@ -126,6 +126,7 @@ class Worker:
         concurrency: int = 8,
         health_bind: Optional[str] = None,
         visibility_timeout_ms: Optional[int] = None,
+        retry_delay_scale: Optional[float] = None,
     ) -> Worker: ...
     @property
     def namespaces(self) -> List[str]: ...
@@ -162,6 +163,11 @@ def resolve_database_url() -> str:
 
 def init_logging(json: bool = False) -> None:
     """Routes core logs (``RUST_LOG`` filter, default info) to stderr; once per process."""
+    ...
+
+def parse_worker_command(language: str, args: List[str]) -> Dict[str, Any]:
+    """The ``tasker-worker`` command line over the environment, parsed by the core:
+    ``{"run": {"options", "handler_path", "require"}}`` or ``{"exit": {"code", "output"}}``."""
     ...
 
 __version__: str

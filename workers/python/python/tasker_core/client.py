@@ -1,4 +1,5 @@
-"""A REST client for applications: create tasks, read them, wait for them.
+"""A REST client for applications: one method per operation of the server's OpenAPI document
+(``GET /v1/openapi.json``; :data:`OPERATIONS` maps each operation id to its method).
 
     client = Client("http://127.0.0.1:8080")
     task = client.create_task("ecommerce_py", "ecommerce_order_processing", {...})
@@ -20,8 +21,15 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .errors import ApiError, ServerUnavailableError, TaskCreationError, TaskNotFoundError, WaitTimeoutError
 
-#: Task states after which nothing changes without an operator.
-TERMINAL_STATUSES = frozenset({"complete", "error", "cancelled", "resolved_manually"})
+#: The OpenAPI operation id of every task and template operation, and the method that calls it.
+OPERATIONS: Dict[str, str] = {
+    "createTask": "create_task",
+    "getTask": "get_task",
+    "listTasks": "list_tasks",
+    "cancelTask": "cancel_task",
+    "retryStep": "retry_step",
+    "listTemplates": "list_templates",
+}
 
 
 class Client:
@@ -97,29 +105,50 @@ class Client:
 
     def get_task(self, task_uuid: str) -> Dict[str, Any]:
         """``GET /v1/tasks/{uuid}``: the task with its steps."""
-        status, payload = self._request("GET", f"/v1/tasks/{urllib.parse.quote(task_uuid, safe='')}")
+        status, payload = self._request("GET", f"/v1/tasks/{_segment(task_uuid)}")
         return self._ok(status, payload)
 
-    def list_tasks(self, **filters: Any) -> Dict[str, Any]:
-        """``GET /v1/tasks?namespace=&name=&status=&limit=&cursor=``."""
+    def list_tasks(
+        self,
+        *,
+        namespace: Optional[str] = None,
+        name: Optional[str] = None,
+        status: Optional[str] = None,
+        limit: Optional[int] = None,
+        cursor: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """``GET /v1/tasks``: ``{tasks: [...], next_cursor}``, newest first. Pass ``next_cursor`` as
+        ``cursor`` for the next page; it is None on the last one."""
+        filters = {"namespace": namespace, "name": name, "status": status, "limit": limit, "cursor": cursor}
         query = urllib.parse.urlencode({k: v for k, v in filters.items() if v is not None})
-        status, payload = self._request("GET", "/v1/tasks" + (f"?{query}" if query else ""))
-        return self._ok(status, payload)
+        status_code, payload = self._request("GET", "/v1/tasks" + (f"?{query}" if query else ""))
+        return self._ok(status_code, payload)
 
     def cancel_task(self, task_uuid: str) -> Dict[str, Any]:
-        """``POST /v1/tasks/{uuid}/cancel``."""
-        status, payload = self._request("POST", f"/v1/tasks/{urllib.parse.quote(task_uuid, safe='')}/cancel")
+        """``POST /v1/tasks/{uuid}/cancel``: the task, now ``cancelled``."""
+        status, payload = self._request("POST", f"/v1/tasks/{_segment(task_uuid)}/cancel")
+        return self._ok(status, payload)
+
+    def retry_step(self, task_uuid: str, step_name: str) -> Dict[str, Any]:
+        """``POST /v1/tasks/{uuid}/steps/{name}/retry``: gives a step in ``error`` a fresh set of
+        attempts; the task, with the step pending again."""
+        status, payload = self._request("POST", f"/v1/tasks/{_segment(task_uuid)}/steps/{_segment(step_name)}/retry")
+        return self._ok(status, payload)
+
+    def list_templates(self) -> Dict[str, Any]:
+        """``GET /v1/templates``: ``{templates: [...]}``, every registered template version."""
+        status, payload = self._request("GET", "/v1/templates")
         return self._ok(status, payload)
 
     def wait_for_task(self, task_uuid: str, timeout: float = 30.0, poll_interval: float = 0.05) -> Dict[str, Any]:
-        """Polls until the task is in a terminal state; raises :class:`WaitTimeoutError` after
-        ``timeout`` seconds."""
+        """Polls until the server reports the task ``terminal``; raises :class:`WaitTimeoutError`
+        after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         last: Optional[str] = None
         while True:
             task = self.get_task(task_uuid)
             last = task.get("status")
-            if last in TERMINAL_STATUSES:
+            if task.get("terminal") is True:
                 return task
             if time.monotonic() >= deadline:
                 raise WaitTimeoutError(task_uuid, timeout, last)
@@ -131,11 +160,15 @@ class Client:
         err = _error_body(payload)
         code = err.get("code") or "UNKNOWN"
         message = err.get("message") or f"server answered {status}"
-        if status == 404:
+        if status == 404 and code == "TASK_NOT_FOUND":
             raise TaskNotFoundError(status, code, message, err.get("field"))
         if status >= 500:
             raise ServerUnavailableError(status, code, message, err.get("field"))
         raise ApiError(status, code, message, err.get("field"))
+
+
+def _segment(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
 
 
 def _json_or_none(raw: bytes) -> Any:

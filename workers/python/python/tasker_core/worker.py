@@ -8,7 +8,6 @@ and are submitted before the process exits.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import logging
 import os
@@ -77,58 +76,28 @@ class WorkerRunner:
                 raise
 
 
-def _env(name: str) -> Optional[str]:
-    value = os.environ.get(name, "").strip()
-    return value or None
-
-
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="tasker-worker", description="Tasker worker running Python step handlers")
-    p.add_argument("--database-url", default=_env("DATABASE_URL"),
-                   help="PostgreSQL url (DATABASE_URL); unset: the private dev database")
-    p.add_argument("--templates", default=_env("TASKER_TEMPLATE_PATH"),
-                   help="directory of task templates to register and serve (TASKER_TEMPLATE_PATH)")
-    p.add_argument("--handler-path", action="append", default=None,
-                   help="directory put on sys.path for handler modules; repeatable (TASKER_HANDLER_PATH, "
-                        "os.pathsep-separated)")
-    p.add_argument("--handler-module", action="append", default=[],
-                   help="module imported at start so import errors fail fast; repeatable")
-    p.add_argument("--concurrency", type=int, default=int(_env("TASKER_WORKER_CONCURRENCY") or 8),
-                   help="handler threads (TASKER_WORKER_CONCURRENCY), default 8")
-    p.add_argument("--health-bind", default=_env("TASKER_WORKER_BIND"),
-                   help="address of /health, e.g. 127.0.0.1:8081 (TASKER_WORKER_BIND)")
-    p.add_argument("--env", dest="environment", default=_env("TASKER_ENV"),
-                   help="environment whose template overrides apply (TASKER_ENV)")
-    args = p.parse_args(argv)
-    if args.handler_path is None:
-        env_paths = _env("TASKER_HANDLER_PATH")
-        args.handler_path = env_paths.split(os.pathsep) if env_paths else []
-    if args.concurrency < 1:
-        p.error("--concurrency must be at least 1")
-    return args
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parse_args(argv)
+    """The command: flags over the environment, parsed by the core as for every language."""
+    parsed = _native.parse_worker_command("Python", list(sys.argv[1:] if argv is None else argv))
+    if "exit" in parsed:
+        code = int(parsed["exit"]["code"])
+        (sys.stdout if code == 0 else sys.stderr).write(parsed["exit"]["output"])
+        return code
+    run = parsed["run"]
+    options = {k: v for k, v in run["options"].items() if v is not None}
     _native.init_logging(json=os.environ.get("TASKER_LOG_FORMAT") == "json")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for path in reversed(args.handler_path):
+    for path in reversed(run["handler_path"]):
         sys.path.insert(0, os.path.abspath(path))
     try:
-        for module in args.handler_module:
+        for module in run["require"]:
             importlib.import_module(module)
-        database_url = args.database_url or _native.resolve_database_url()
-        worker = _native.Worker(
-            database_url,
-            template_path=args.templates,
-            environment=args.environment,
-            concurrency=args.concurrency,
-            health_bind=args.health_bind,
-        )
+        database_url = options.pop("database_url", "") or _native.resolve_database_url()
+        worker = _native.Worker(database_url, **options)
     except (TaskerError, ImportError) as e:
         print(f"tasker-worker: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
-    runner = WorkerRunner(worker, HandlerRegistry(), threads=args.concurrency)
+    runner = WorkerRunner(worker, HandlerRegistry(), threads=int(options.get("concurrency", 8)))
 
     def on_signal(signum: int, _frame: Any) -> None:
         log.info("signal %s received: finishing in-flight steps", signal.Signals(signum).name)

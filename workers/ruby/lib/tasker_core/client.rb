@@ -1,11 +1,13 @@
 # frozen_string_literal: true
 
+require "erb"
 require "json"
 require "net/http"
 require "uri"
 
 module TaskerCore
-  # A REST client for applications: create tasks, read them, wait for them.
+  # A REST client for applications: one method per operation of the server's OpenAPI document
+  # (<tt>GET /v1/openapi.json</tt>; {OPERATIONS} maps each operation id to its method).
   #
   #   client = TaskerCore::Client.new("http://127.0.0.1:8080")
   #   task = client.create_task("ecommerce_rb", "ecommerce_order_processing", { "cart_items" => [...] })
@@ -15,8 +17,15 @@ module TaskerCore
   # +field+ and +details+) from {#create_task}, {Errors::TaskNotFoundError} for an unknown uuid,
   # {Errors::ServerUnavailableError} when the server cannot be reached or fails.
   class Client
-    # Task states after which nothing changes without an operator.
-    TERMINAL_STATUSES = %w[complete error cancelled resolved_manually].freeze
+    # The OpenAPI operation id of every task and template operation, and the method that calls it.
+    OPERATIONS = {
+      "createTask" => :create_task,
+      "getTask" => :get_task,
+      "listTasks" => :list_tasks,
+      "cancelTask" => :cancel_task,
+      "retryStep" => :retry_step,
+      "listTemplates" => :list_templates
+    }.freeze
 
     attr_reader :url
 
@@ -57,25 +66,38 @@ module TaskerCore
       ok(*request(:get, "/v1/tasks/#{escape(task_uuid)}"))
     end
 
-    # GET /v1/tasks?namespace=&name=&status=&limit=&cursor=
-    def list_tasks(**filters)
+    # GET /v1/tasks: <tt>{ "tasks" => [...], "next_cursor" }</tt>, newest first. Pass
+    # +next_cursor+ as +cursor:+ for the next page; it is nil on the last one.
+    def list_tasks(namespace: nil, name: nil, status: nil, limit: nil, cursor: nil)
+      filters = { namespace: namespace, name: name, status: status, limit: limit, cursor: cursor }
       query = URI.encode_www_form(filters.compact)
       ok(*request(:get, "/v1/tasks#{query.empty? ? '' : "?#{query}"}"))
     end
 
-    # POST /v1/tasks/{uuid}/cancel
+    # POST /v1/tasks/{uuid}/cancel: the task, now +cancelled+.
     def cancel_task(task_uuid)
       ok(*request(:post, "/v1/tasks/#{escape(task_uuid)}/cancel"))
     end
 
-    # Polls until the task is in a terminal state; raises {Errors::WaitTimeoutError} after
-    # +timeout+ seconds.
+    # POST /v1/tasks/{uuid}/steps/{name}/retry: gives a step in +error+ a fresh set of attempts;
+    # the task, with the step pending again.
+    def retry_step(task_uuid, step_name)
+      ok(*request(:post, "/v1/tasks/#{escape(task_uuid)}/steps/#{escape(step_name)}/retry"))
+    end
+
+    # GET /v1/templates: <tt>{ "templates" => [...] }</tt>, every registered template version.
+    def list_templates
+      ok(*request(:get, "/v1/templates"))
+    end
+
+    # Polls until the server reports the task +terminal+; raises {Errors::WaitTimeoutError}
+    # after +timeout+ seconds.
     def wait_for_task(task_uuid, timeout: 30.0, poll_interval: 0.05)
       deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
       loop do
         task = get_task(task_uuid)
         last = task["status"]
-        return task if TERMINAL_STATUSES.include?(last)
+        return task if task["terminal"] == true
 
         left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
         raise Errors::WaitTimeoutError.new(task_uuid, timeout, last) if left <= 0
@@ -87,7 +109,7 @@ module TaskerCore
     private
 
     def escape(segment)
-      URI.encode_www_form_component(segment.to_s)
+      ERB::Util.url_encode(segment.to_s)
     end
 
     def request(method, path, body = nil)
@@ -124,7 +146,9 @@ module TaskerCore
       err = error_body(payload)
       code = err["code"] || "UNKNOWN"
       message = err["message"] || "server answered #{status}"
-      raise Errors::TaskNotFoundError.new(status, code, message, field: err["field"]) if status == 404
+      if status == 404 && code == "TASK_NOT_FOUND"
+        raise Errors::TaskNotFoundError.new(status, code, message, field: err["field"])
+      end
       raise Errors::ServerUnavailableError.new(status, code, message, field: err["field"]) if status >= 500
 
       raise Errors::ApiError.new(status, code, message, field: err["field"])

@@ -7,11 +7,11 @@ module TaskerCore
     attr_reader :native
 
     def initialize(database_url, template_path: nil, namespaces: nil, environment: nil, concurrency: nil,
-                   health_bind: nil, visibility_timeout_ms: nil)
+                   health_bind: nil, visibility_timeout_ms: nil, retry_delay_scale: nil)
       options = {
         "database_url" => database_url, "template_path" => template_path, "namespaces" => namespaces,
         "environment" => environment, "concurrency" => concurrency, "health_bind" => health_bind,
-        "visibility_timeout_ms" => visibility_timeout_ms
+        "visibility_timeout_ms" => visibility_timeout_ms, "retry_delay_scale" => retry_delay_scale
       }.compact
       @native = Native::Worker._new(options)
     end

@@ -30,10 +30,10 @@ RSpec.describe "the tasker-worker executable" do
   it "refuses a bad concurrency as a usage error" do
     _, err, status = run_worker(exe, lib, "--concurrency", "0")
     expect(status.exitstatus).to eq(2)
-    expect(err).to include("--concurrency must be a positive integer")
+    expect(err).to include("invalid value '0' for '--concurrency <N>'")
     _, err, status = run_worker(exe, lib, env: { "TASKER_WORKER_CONCURRENCY" => "many" })
     expect(status.exitstatus).to eq(2)
-    expect(err).to include("\"many\"")
+    expect(err).to include("invalid value 'many' for '--concurrency <N>'")
   end
 
   it "reports a handler file that fails to load" do

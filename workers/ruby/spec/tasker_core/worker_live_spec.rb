@@ -157,7 +157,58 @@ RSpec.describe "the hosted worker and the client against a live stack" do
       .to raise_error(TaskerCore::Errors::WaitTimeoutError) { |e| expect(%w[pending in_progress]).to include(e.last_status) }
     expect(client.wait_for_task(t["task_uuid"], timeout: 30)["status"]).to eq("complete")
   end
+
+  it "lists with every filter and pages with the cursor" do
+    made = (0..2).map { |n| client.create_task(ns, "diamond_workflow", { "n" => n })["task_uuid"] }
+    made.each { |u| expect(client.wait_for_task(u, timeout: 30)["terminal"]).to be(true) }
+    page = client.list_tasks(namespace: ns, name: "diamond_workflow", status: "complete", limit: 2)
+    expect(page["tasks"].map { |t| t["task_uuid"] }).to eq([made[2], made[1]])
+    expect(page["tasks"]).to all(include("status" => "complete", "terminal" => true))
+    rest = client.list_tasks(namespace: ns, name: "diamond_workflow", status: "complete", limit: 2,
+                             cursor: page["next_cursor"])
+    expect(rest["tasks"].map { |t| t["task_uuid"] }).to include(made[0])
+    expect { client.list_tasks(status: "done") }
+      .to raise_error(TaskerCore::Errors::ApiError) { |e| expect([e.status, e.field]).to eq([400, "/status"]) }
+  end
+
+  it "cancels a task and retries a failed step" do
+    slow = client.create_task(ns, "diamond_workflow",
+                              { "n" => 1, "behaviors" => { "start" => { "mode" => "sleep", "ms" => 800 } } })
+    cancelled = client.cancel_task(slow["task_uuid"])
+    expect([cancelled["status"], cancelled["terminal"]]).to eq(["cancelled", true])
+    expect { client.cancel_task(slow["task_uuid"]) }
+      .to raise_error(TaskerCore::Errors::ApiError) { |e| expect([e.status, e.code]).to eq([409, "CONFLICT"]) }
+
+    failing = client.create_task(ns, "diamond_workflow",
+                                 { "n" => 1, "behaviors" => { "left" => { "mode" => "permanent" } } })
+    first_run = steps(client.wait_for_task(failing["task_uuid"], timeout: 30))["left"]
+    expect(first_run["status"]).to eq("error")
+    expect(client.retry_step(failing["task_uuid"], "left")["task_uuid"]).to eq(failing["task_uuid"])
+    second_run = steps(client.wait_for_task(failing["task_uuid"], timeout: 30))["left"]
+    expect(second_run["status"]).to eq("error")
+    expect(second_run["started_at"]).to be > first_run["started_at"]
+    expect { client.retry_step(failing["task_uuid"], "no such step") }
+      .to raise_error(TaskerCore::Errors::ApiError) { |e|
+        expect([e.status, e.code, e.field]).to eq([404, "STEP_NOT_FOUND", "/step_name"])
+      }
+  end
+
+  it "lists the registered templates" do
+    names = client.list_templates["templates"].map { |t| [t["namespace"], t["name"]] }
+    expect(names).to include([ns, "diamond_workflow"])
+  end
   # rubocop:enable RSpec/InstanceVariable
+end
+
+RSpec.describe TaskerCore::Client, "against the OpenAPI document" do
+  it "covers every task and template operation" do
+    doc = JSON.parse(File.read(File.join(LiveStack::REPO, "docs/openapi.json")))
+    operations = doc["paths"].values.flat_map(&:values)
+                             .select { |op| (op.fetch("tags", []) & %w[tasks templates]).any? }
+                             .map { |op| op["operationId"] }
+    expect(described_class::OPERATIONS.keys).to match_array(operations)
+    described_class::OPERATIONS.each_value { |m| expect(described_class.instance_method(m)).to be_a(UnboundMethod) }
+  end
 end
 
 RSpec.describe TaskerCore::Client do

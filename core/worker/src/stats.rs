@@ -1,0 +1,19 @@
+//! Live counters of a worker, kept by the runtime and served by `/health`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Live counters, served by `/health`.
+#[derive(Default, Debug)]
+pub struct WorkerStats {
+    pub(crate) in_flight: AtomicU64,
+    pub(crate) completed: AtomicU64,
+}
+
+impl WorkerStats {
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+    pub fn completed(&self) -> u64 {
+        self.completed.load(Ordering::Relaxed)
+    }
+}
