@@ -207,6 +207,53 @@ pub fn free_port() -> u16 {
 pub struct StackOptions {
     /// Extra environment for every process (e.g. `TASKER_RETRY_DELAY_SCALE`).
     pub env: Vec<(String, String)>,
+    /// The PostgreSQL server to create the stack's database on (a [`PrivateDb`]'s URL); the
+    /// shared dev database (or `DATABASE_URL`) when None.
+    pub server: Option<String>,
+}
+
+/// A PostgreSQL cluster of one test's own, on a fixed port, that the test may stop (as a crash
+/// would) and start again under the same URL. Removed when dropped.
+pub struct PrivateDb {
+    devdb: tasker_devdb::DevDb,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateDb {
+    pub fn start() -> PrivateDb {
+        let dir = tempfile::Builder::new()
+            .prefix("tasker-pg-")
+            .tempdir()
+            .expect("temp dir");
+        let devdb = tasker_devdb::DevDb::new(dir.path()).with_port(free_port());
+        let url = devdb.start().expect("a private PostgreSQL starts").url;
+        PrivateDb { devdb, url, _dir: dir }
+    }
+
+    /// The server's URL (its `postgres` database); the same after a restart.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Kills the server without a checkpoint (`pg_ctl stop -m immediate`).
+    pub fn crash(&self) {
+        self.devdb
+            .stop_with(tasker_devdb::StopMode::Immediate)
+            .expect("PostgreSQL stops");
+    }
+
+    /// Starts it again (crash recovery from the WAL), on the same port.
+    pub fn restart(&self) {
+        let info = self.devdb.start().expect("PostgreSQL starts again");
+        assert_eq!(info.url, self.url, "the server came back on another port");
+    }
+}
+
+impl Drop for PrivateDb {
+    fn drop(&mut self) {
+        let _ = self.devdb.stop_with(tasker_devdb::StopMode::Immediate);
+    }
 }
 
 struct Proc {
@@ -234,10 +281,13 @@ pub fn is_terminal(task: &Value) -> bool {
 impl Stack {
     /// A fresh database, one server, and one worker of `lang` (when given).
     pub async fn start(lang: Option<&Lang>, opts: StackOptions) -> Stack {
-        let base = tokio::task::spawn_blocking(tasker_devdb::resolve_database_url)
-            .await
-            .expect("join")
-            .expect("a PostgreSQL server (dev db or DATABASE_URL)");
+        let base = match opts.server {
+            Some(url) => url,
+            None => tokio::task::spawn_blocking(tasker_devdb::resolve_database_url)
+                .await
+                .expect("join")
+                .expect("a PostgreSQL server (dev db or DATABASE_URL)"),
+        };
         let db = tasker_store::unique_database_name("e2e");
         let database_url = tasker_store::create_database(&base, &db)
             .await
@@ -383,11 +433,30 @@ impl Stack {
         }
     }
 
+    /// Everything a process wrote (`server0`, `worker0-python`, ...).
+    pub fn log_text(&self, name: &str) -> String {
+        std::fs::read_to_string(self.log_dir.join(format!("{name}.log"))).unwrap_or_default()
+    }
+
     /// The last lines a process wrote.
     pub fn log_tail(&self, name: &str) -> String {
-        let text = std::fs::read_to_string(self.log_dir.join(format!("{name}.log"))).unwrap_or_default();
+        let text = self.log_text(name);
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Fails when a process's log (a file, not a terminal) holds an ANSI escape sequence.
+    pub fn assert_logs_are_plain_text(&self) {
+        for p in self.servers.iter().chain(&self.workers) {
+            let text = std::fs::read_to_string(self.log_dir.join(format!("{}.log", p.name))).unwrap_or_default();
+            assert!(!text.is_empty(), "{} wrote no log", p.name);
+            assert!(
+                !text.contains('\u{1b}'),
+                "{} wrote colour codes into its log file:\n{}",
+                p.name,
+                self.log_tail(&p.name)
+            );
+        }
     }
 
     /// `kill -9` of worker `i`.

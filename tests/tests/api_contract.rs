@@ -349,7 +349,9 @@ async fn every_error_answers_the_documented_json_body() {
     ];
     for (req, status, code, field) in cases {
         let r = req.send().await.unwrap();
-        let what = format!("{} {}", r.status(), r.url());
+        let what = format!("{} {}", r.status(), &r.url().as_str()[..r.url().as_str().len().min(80)]);
+        let request_id = r.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_string());
+        assert!(request_id.is_some_and(|id| id.len() >= 32), "{what}: no x-request-id");
         assert_eq!(r.status().as_u16(), status, "{what}");
         assert!(
             r.headers()["content-type"]
@@ -370,6 +372,28 @@ async fn every_error_answers_the_documented_json_body() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_is_kept_or_made_and_names_the_log_lines_of_its_request() {
+    let stack = stack_with_templates().await;
+    let r = stack
+        .http
+        .get(format!("{}/v1/tasks/not-a-uuid", stack.server_url))
+        .header("x-request-id", "req-from-client-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "req-from-client-42");
+    let made = stack
+        .http
+        .get(format!("{}/health", stack.server_url))
+        .send()
+        .await
+        .unwrap();
+    let id = made.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    stack.assert_logs_are_plain_text();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_served_openapi_document_is_the_committed_one() {
     let stack = stack_with_templates().await;
     let (s, served) = stack.get("/v1/openapi.json").await;
@@ -377,7 +401,10 @@ async fn the_served_openapi_document_is_the_committed_one() {
     let committed: Value =
         serde_json::from_str(&std::fs::read_to_string(tasker_e2e::repo_root().join("docs/openapi.json")).unwrap())
             .unwrap();
-    assert_eq!(served, committed);
+    assert!(
+        served == committed,
+        "the served document differs from docs/openapi.json"
+    );
 }
 
 /// `tasker ARGS` against the stack's server; (exit code, stdout, stderr).
@@ -489,4 +516,100 @@ async fn the_cli_runs_every_task_and_template_operation_against_the_server() {
         out.contains("tasker_tests_rs") && out.contains("diamond_workflow"),
         "{out}"
     );
+}
+
+/// Reads what the server sends on `stream` until it closes the connection, within `within`.
+fn read_until_closed(stream: &mut std::net::TcpStream, within: std::time::Duration) -> Option<String> {
+    use std::io::Read;
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(String::from_utf8_lossy(&got).into_owned()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(String::from_utf8_lossy(&got).into_owned())
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_half_sent_requests_are_cut_off_in_time() {
+    use std::io::Write;
+    let env = [
+        ("TASKER_HTTP_HEADER_TIMEOUT_MS", "500"),
+        ("TASKER_HTTP_BODY_TIMEOUT_MS", "500"),
+    ];
+    let stack = Stack::start(
+        None,
+        StackOptions {
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let addr = stack.server_url.trim_start_matches("http://").to_string();
+    let within = std::time::Duration::from_secs(5);
+    // A connection that never sends anything.
+    let mut idle = std::net::TcpStream::connect(&addr).unwrap();
+    // One that sends half a request head.
+    let mut half_head = std::net::TcpStream::connect(&addr).unwrap();
+    half_head.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap();
+    // One that sends its head and a tenth of its body.
+    let mut half_body = std::net::TcpStream::connect(&addr).unwrap();
+    half_body
+        .write_all(b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"namespace\"")
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert!(
+        read_until_closed(&mut idle, within).is_some(),
+        "the idle connection stayed open"
+    );
+    assert!(
+        read_until_closed(&mut half_head, within).is_some(),
+        "the half-sent head was waited for"
+    );
+    let answer = read_until_closed(&mut half_body, within).expect("the half-sent body was waited for");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"REQUEST_TIMEOUT\""), "{answer}");
+    assert!(started.elapsed() < within);
+    // A keep-alive connection idle after its request is closed too.
+    let mut kept = std::net::TcpStream::connect(&addr).unwrap();
+    kept.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let answer = read_until_closed(&mut kept, within).expect("the idle keep-alive connection stayed open");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+    use std::io::Write;
+    let env = [("TASKER_HTTP_MAX_CONNECTIONS", "3")];
+    let stack = Stack::start(
+        None,
+        StackOptions {
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let addr = stack.server_url.trim_start_matches("http://").to_string();
+    // Wait until the server's own readiness probes have closed their connections.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let held: Vec<std::net::TcpStream> = (0..3).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut extra = std::net::TcpStream::connect(&addr).unwrap();
+    extra
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        read_until_closed(&mut extra, std::time::Duration::from_millis(1500)),
+        None,
+        "a fourth connection was served while three were open"
+    );
+    drop(held);
+    let answer = read_until_closed(&mut extra, std::time::Duration::from_secs(5)).expect("served once a slot freed");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }

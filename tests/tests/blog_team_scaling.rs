@@ -907,6 +907,7 @@ async fn a_retried_delegation_attempt_does_not_create_a_second_payments_task(lan
     // attempt 2 runs the handler again with the same step_uuid.
     let opts = StackOptions {
         env: vec![("TASKER_VISIBILITY_TIMEOUT_MS".into(), "1000".into())],
+        ..Default::default()
     };
     let stack = Stack::start(Some(&lang), opts).await;
     let pool = stack.pool().await;

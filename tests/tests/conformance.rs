@@ -103,7 +103,14 @@ fn unmet(case: &Case, o: &Observed) -> Option<String> {
 /// Runs `catalogue` in all four languages on one server and asserts identical outcomes.
 async fn assert_all_languages_agree(what: &str, catalogue: &[Workflow], env: Vec<(String, String)>) {
     let langs = languages();
-    let mut stack = Stack::start(None, StackOptions { env }).await;
+    let mut stack = Stack::start(
+        None,
+        StackOptions {
+            env,
+            ..Default::default()
+        },
+    )
+    .await;
     for lang in &langs {
         stack.start_worker(lang).await;
     }
@@ -180,6 +187,8 @@ async fn assert_all_languages_agree(what: &str, catalogue: &[Workflow], env: Vec
         divergences.len(),
         problems.len()
     );
+    // Every worker and the server write to a file here: no colour codes in it.
+    stack.assert_logs_are_plain_text();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

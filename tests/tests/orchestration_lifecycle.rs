@@ -111,6 +111,7 @@ async fn retry_after_overrides_backoff_and_is_scaled(lang: Lang) {
     // Scale 0.25: retry_after 2 s becomes 500 ms; the template's backoff (200 ms) would be 50 ms.
     let opts = StackOptions {
         env: vec![("TASKER_RETRY_DELAY_SCALE".into(), "0.25".into())],
+        ..Default::default()
     };
     let stack = Stack::start(Some(&lang), opts).await;
     let ctx = json!({"n": 1, "behaviors": {"a": {"mode": "retryable", "retry_after": 2}}});

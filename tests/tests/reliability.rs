@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tasker_e2e::{step_map, Lang, Stack, StackOptions};
+use tasker_e2e::{step_map, Lang, PrivateDb, Stack, StackOptions};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -35,6 +35,7 @@ fn request(lang: &Lang, name: &str, context: Value) -> Value {
 async fn claimed_message_stays_invisible_and_is_extended_while_the_handler_runs(lang: Lang) {
     let opts = StackOptions {
         env: vec![("TASKER_VISIBILITY_TIMEOUT_MS".into(), "1000".into())],
+        ..Default::default()
     };
     let mut stack = Stack::start(Some(&lang), opts).await;
     stack.start_worker(&lang).await; // a second worker that would grab a visible message
@@ -72,6 +73,7 @@ async fn claimed_message_stays_invisible_and_is_extended_while_the_handler_runs(
 async fn killed_worker_mid_step_is_redelivered_and_the_task_completes(lang: Lang) {
     let opts = StackOptions {
         env: vec![("TASKER_VISIBILITY_TIMEOUT_MS".into(), "1500".into())],
+        ..Default::default()
     };
     let mut stack = Stack::start(Some(&lang), opts).await;
     let ctx = json!({"n": 6, "behaviors": {"a": {"mode": "sleep", "ms": 2500}}});
@@ -153,6 +155,59 @@ async fn two_servers_and_two_workers_never_double_run_a_step(lang: Lang) {
     assert_eq!(started, 40 * 4, "each step started exactly once");
 }
 
+async fn a_database_outage_shorter_than_the_visibility_timeout_costs_no_attempt(lang: Lang) {
+    // The database goes away (killed, as a crash would) while step a runs and stays away for
+    // 12 s, past the handler's end and past the pools' 10 s wait for a connection; then it
+    // comes back. The worker holds a's outcome and records it under its claim, still current
+    // within the 30 s visibility timeout: a counts one attempt and its result is not discarded.
+    // Meanwhile the API answers 503 with Retry-After.
+    let db = PrivateDb::start();
+    let opts = StackOptions {
+        env: vec![("TASKER_VISIBILITY_TIMEOUT_MS".into(), "30000".into())],
+        server: Some(db.url().to_string()),
+    };
+    let stack = Stack::start(Some(&lang), opts).await;
+    let ctx = json!({"n": 5, "behaviors": {"a": {"mode": "sleep", "ms": 2000}}});
+    let uuid = stack.create_ok(&request(&lang, "crash_workflow", ctx)).await;
+    stack
+        .wait_for(uuid, WAIT, |t| t["steps"][0]["status"] == "in_progress")
+        .await;
+    // Claims commit without waiting for the disk: give this one time to reach it, so that the
+    // crash takes the database away rather than the claim.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    db.crash();
+    let down = std::time::Instant::now();
+    let r = stack
+        .http
+        .post(format!("{}/v1/tasks", stack.server_url))
+        .json(&request(&lang, "crash_workflow", json!({"n": 1})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "ENGINE_UNAVAILABLE", "{body}");
+    tokio::time::sleep(Duration::from_secs(12).saturating_sub(down.elapsed())).await;
+    db.restart();
+    let task = stack.wait_for_task(uuid, WAIT).await;
+    assert_eq!(task["status"], "complete", "{task:#}");
+    let steps = step_map(&task);
+    assert_eq!(steps["a"]["attempts"], 1, "the outage cost an attempt: {task:#}");
+    assert_eq!(steps["b"]["attempts"], 1);
+    assert_eq!(steps["b"]["result"]["value"], 12);
+    assert_completed_once(&stack, uuid).await;
+    let worker_log = stack.log_text(&format!("worker0-{}", lang.name));
+    assert!(
+        worker_log.contains("holding it until the database answers"),
+        "the outcome was never held:\n{worker_log}"
+    );
+    assert!(
+        !worker_log.contains("result discarded"),
+        "a's result was discarded and the step ran again:\n{worker_log}"
+    );
+}
+
 tasker_e2e::language_suite!(
     [rust, python, ruby, typescript],
     [
@@ -160,5 +215,6 @@ tasker_e2e::language_suite!(
         killed_worker_mid_step_is_redelivered_and_the_task_completes,
         killed_server_loses_nothing_and_applies_nothing_twice,
         two_servers_and_two_workers_never_double_run_a_step,
+        a_database_outage_shorter_than_the_visibility_timeout_costs_no_attempt,
     ]
 );

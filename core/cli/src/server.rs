@@ -32,6 +32,19 @@ pub struct ServerArgs {
     /// Multiplies every retry delay, in (0, 1] (default 1, or 0.001 with `--env test`).
     #[arg(long, env = "TASKER_RETRY_DELAY_SCALE")]
     retry_delay_scale: Option<f64>,
+    /// Time a client has to send a request head, and the longest a keep-alive connection may
+    /// idle, in milliseconds.
+    #[arg(long, env = "TASKER_HTTP_HEADER_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    http_header_timeout_ms: u64,
+    /// Time a client has to send a request body, in milliseconds.
+    #[arg(long, env = "TASKER_HTTP_BODY_TIMEOUT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    http_body_timeout_ms: u64,
+    /// Connections open at once; more wait to be accepted.
+    #[arg(long, env = "TASKER_HTTP_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    http_max_connections: u64,
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (else `default_level`, without PostgreSQL's
@@ -95,6 +108,11 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     config.sweep_idle = Duration::from_millis(args.sweep_idle_ms);
     config.environment = args.environment;
     config.retry_delay_scale = args.retry_delay_scale;
+    config.http = tasker_orchestration::HttpLimits {
+        header_timeout: Duration::from_millis(args.http_header_timeout_ms),
+        body_timeout: Duration::from_millis(args.http_body_timeout_ms),
+        max_connections: args.http_max_connections as usize,
+    };
 
     let server = tasker_orchestration::start(config, shutdown)
         .await

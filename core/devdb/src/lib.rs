@@ -119,6 +119,17 @@ pub struct DevDbInfo {
 pub struct DevDb {
     root: PathBuf,
     bin_dir: Option<PathBuf>,
+    port: Option<u16>,
+}
+
+/// How [`DevDb::stop_with`] stops the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// Disconnect clients, checkpoint, exit (`pg_ctl stop -m fast`).
+    Fast,
+    /// Exit at once without a checkpoint, as a crash would (`-m immediate`): the next start
+    /// recovers from the WAL.
+    Immediate,
 }
 
 impl DevDb {
@@ -136,7 +147,18 @@ impl DevDb {
     pub fn new(root: impl Into<PathBuf>) -> DevDb {
         let root = root.into();
         let root = std::path::absolute(&root).unwrap_or(root);
-        DevDb { root, bin_dir: None }
+        DevDb {
+            root,
+            bin_dir: None,
+            port: None,
+        }
+    }
+
+    /// Start on this port rather than a free one chosen at each start, so that a restarted
+    /// server keeps its URL (tests that take the database away and bring it back use this).
+    pub fn with_port(mut self, port: u16) -> DevDb {
+        self.port = Some(port);
+        self
     }
 
     /// Use the PostgreSQL programs in `dir` instead of searching for them
@@ -207,6 +229,11 @@ impl DevDb {
 
     /// Stop the server (`pg_ctl stop -m fast`); fine if it is not running.
     pub fn stop(&self) -> Result<(), DevDbError> {
+        self.stop_with(StopMode::Fast)
+    }
+
+    /// Stop the server the given way; fine if it is not running.
+    pub fn stop_with(&self, mode: StopMode) -> Result<(), DevDbError> {
         if !self.initialized() {
             return self.remove_state();
         }
@@ -219,7 +246,12 @@ impl DevDb {
             cmd.arg("stop")
                 .arg("-D")
                 .arg(&data_dir)
-                .args(["-m", "fast", "-w", "-s", "-t"])
+                .arg("-m")
+                .arg(match mode {
+                    StopMode::Fast => "fast",
+                    StopMode::Immediate => "immediate",
+                })
+                .args(["-w", "-s", "-t"])
                 .arg(STOP_TIMEOUT.as_secs().to_string());
             let out = run(cmd, "pg_ctl stop")?;
             if !out.status.success() && self.running_server(&bins, &run_as, true)?.is_some() {
@@ -393,7 +425,10 @@ impl DevDb {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let port = free_port()?;
+            let port = match self.port {
+                Some(p) => p,
+                None => free_port()?,
+            };
             self.write_conf(port, run_as)?;
             let log_offset = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
             let deadline = Instant::now() + START_TIMEOUT;

@@ -3,6 +3,11 @@
 //!
 //! **Invariant:** a step remembers the message, delivery (`claim_read_ct`) and attempt that
 //! claimed it ([`AttemptClaim`]); only a result carrying that claim is applied.
+//!
+//! **Invariant:** a claim never waits for a lock. It takes its messages with `SKIP LOCKED` and
+//! each task with `SKIP LOCKED` (a message whose task is busy is released at once), and every
+//! other row it touches belongs to a task it holds. Results, cancels and sweeps take the task
+//! lock first, then that task's messages; so no cycle of waits, and no deadlock, can form.
 
 use serde_json::{json, Value};
 use sqlx::{PgConnection, Row};
@@ -10,7 +15,7 @@ use tasker_step::{codes, StepContextData, StepError, StepOutcome};
 use uuid::Uuid;
 
 use crate::complete::{apply_outcome_locked, lock_step};
-use crate::locked::lock_task;
+use crate::locked::{try_lock_task, TryLock};
 use crate::state::{StepStatus, TaskStatus};
 use crate::{queue, Engine, EngineError};
 
@@ -32,6 +37,15 @@ pub struct ClaimedStep {
     pub context: StepContextData,
     pub callable: String,
     pub timeout_seconds: u32,
+}
+
+/// What became of one message read by a claim.
+enum Claim {
+    Step(Box<ClaimedStep>),
+    /// Its task is held by another transaction: left for a later claim.
+    Busy,
+    /// Nothing to run (malformed, superseded, task ended or gone, last attempt lost): deleted.
+    Dropped,
 }
 
 fn parse_message(message: &Value) -> Option<(Uuid, Uuid)> {
@@ -64,14 +78,19 @@ impl Engine {
             tx.rollback().await?;
             return Ok(vec![]);
         }
-        // Lock tasks in a stable order so concurrent claimers never deadlock.
         msgs.sort_by_key(|(_, _, m)| parse_message(m));
         let mut claimed = Vec::new();
+        let mut busy = Vec::new();
         for (msg_id, read_ct, message) in msgs {
-            if let Some(step) = self.claim_one(&mut tx, namespace, msg_id, read_ct, &message).await? {
-                claimed.push(step);
+            match self.claim_one(&mut tx, namespace, msg_id, read_ct, &message).await? {
+                Claim::Step(step) => claimed.push(*step),
+                Claim::Busy => busy.push(msg_id),
+                Claim::Dropped => {}
             }
         }
+        // A message whose task another transaction holds is visible again at once: the next
+        // claim (this worker's or another's) takes it.
+        queue::release(&mut tx, namespace, &busy).await?;
         tx.commit().await?;
         Ok(claimed)
     }
@@ -83,22 +102,26 @@ impl Engine {
         msg_id: i64,
         read_ct: i32,
         message: &Value,
-    ) -> Result<Option<ClaimedStep>, EngineError> {
+    ) -> Result<Claim, EngineError> {
         let Some((task_uuid, step_uuid)) = parse_message(message) else {
             tracing::warn!(msg_id, %message, "dropping malformed step message");
             queue::delete(conn, namespace, msg_id).await?;
-            return Ok(None);
+            return Ok(Claim::Dropped);
         };
-        let Some(mut task) = lock_task(conn, task_uuid).await? else {
-            queue::delete(conn, namespace, msg_id).await?;
-            return Ok(None);
+        let mut task = match try_lock_task(conn, task_uuid).await? {
+            TryLock::Locked(task) => task,
+            TryLock::Busy => return Ok(Claim::Busy),
+            TryLock::Missing => {
+                queue::delete(conn, namespace, msg_id).await?;
+                return Ok(Claim::Dropped);
+            }
         };
         let step = match lock_step(conn, step_uuid).await? {
             Some(s) if s.msg_id == Some(msg_id) && !task.status.is_terminal() => s,
             _ => {
                 // The task ended, or this message was superseded: nothing to run.
                 queue::delete(conn, namespace, msg_id).await?;
-                return Ok(None);
+                return Ok(Claim::Dropped);
             }
         };
         let redelivered = match step.status {
@@ -106,7 +129,7 @@ impl Engine {
             StepStatus::InProgress => true,
             _ => {
                 queue::delete(conn, namespace, msg_id).await?;
-                return Ok(None);
+                return Ok(Claim::Dropped);
             }
         };
         if redelivered && step.attempts as u32 >= step.policy.max_attempts {
@@ -125,7 +148,7 @@ impl Engine {
                 self.config.retry_delay_scale,
             )
             .await?;
-            return Ok(None);
+            return Ok(Claim::Dropped);
         }
         crate::state::check_step(step.status, StepStatus::InProgress)?;
         // One statement: the step moves to in_progress (with its transition), the task leaves
@@ -169,7 +192,7 @@ impl Engine {
         let deps: std::collections::BTreeMap<String, Value> =
             serde_json::from_value(row.try_get::<Value, _>("dependency_results")?)
                 .map_err(|e| EngineError::Corrupt(format!("dependency results of {step_uuid}: {e}")))?;
-        Ok(Some(ClaimedStep {
+        Ok(Claim::Step(Box::new(ClaimedStep {
             claim: AttemptClaim {
                 task_uuid,
                 step_uuid,
@@ -194,7 +217,7 @@ impl Engine {
             },
             callable: row.try_get("callable")?,
             timeout_seconds: row.try_get::<i32, _>("timeout_seconds")? as u32,
-        }))
+        })))
     }
 
     /// Keeps a running attempt's message invisible for `vt_seconds` more, if the claim is still

@@ -35,6 +35,36 @@ pub(crate) async fn lock_task(conn: &mut PgConnection, task_uuid: Uuid) -> Resul
     .transpose()
 }
 
+/// What [`try_lock_task`] found.
+pub(crate) enum TryLock {
+    Locked(LockedTask),
+    /// Another transaction holds the task: it is left alone, never waited for.
+    Busy,
+    Missing,
+}
+
+/// Locks the task row unless another transaction holds it. A claim locks tasks only this way, so
+/// a claim never waits for a lock: it cannot be part of a deadlock, whatever order the
+/// transactions it meets take their locks in.
+pub(crate) async fn try_lock_task(conn: &mut PgConnection, task_uuid: Uuid) -> Result<TryLock, sqlx::Error> {
+    let row = sqlx::query("SELECT namespace, status FROM tasker_tasks WHERE task_uuid = $1 FOR UPDATE SKIP LOCKED")
+        .bind(task_uuid)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(r) = row {
+        return Ok(TryLock::Locked(LockedTask {
+            task_uuid,
+            namespace: r.try_get("namespace")?,
+            status: r.try_get("status")?,
+        }));
+    }
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tasker_tasks WHERE task_uuid = $1)")
+        .bind(task_uuid)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(if exists { TryLock::Busy } else { TryLock::Missing })
+}
+
 /// The audit row of a task's creation: nothing before, `pending` after.
 pub(crate) async fn record_created(conn: &mut PgConnection, task_uuid: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO tasker_transitions (task_uuid, to_state) VALUES ($1, $2)")

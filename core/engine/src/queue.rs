@@ -46,6 +46,21 @@ pub(crate) async fn delete(conn: &mut PgConnection, namespace: &str, msg_id: i64
     Ok(())
 }
 
+/// Makes messages this transaction read visible again at once (their task was busy).
+pub(crate) async fn release(conn: &mut PgConnection, namespace: &str, msg_ids: &[i64]) -> Result<(), sqlx::Error> {
+    if msg_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(&format!(
+        "UPDATE {} SET vt = clock_timestamp() WHERE msg_id = ANY($1)",
+        queue_table(namespace)
+    ))
+    .bind(msg_ids)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Claims up to `qty` visible messages for `vt_seconds` (PGMQ's read: oldest first, skipping
 /// messages another reader holds). Returns (msg_id, read_ct, message).
 pub(crate) async fn read(

@@ -17,6 +17,9 @@ use tasker_engine::{Engine, TaskFilter, TaskList, TaskStatus, TaskView, Template
 use tasker_step::{CreatedTask, TaskRequest};
 use uuid::Uuid;
 
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
 use crate::error::{ApiError, ErrorBody};
 use crate::request::{json_body, path_param, query};
 
@@ -27,7 +30,16 @@ struct AppState {
     rejected: Arc<AtomicU64>,
 }
 
-/// The API routes over one engine.
+/// The largest request body accepted (413 beyond).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// The longest request target accepted (414 beyond).
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The most header bytes (names and values) accepted (431 beyond).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// The API routes over one engine. Every request gets an `x-request-id` (the client's, or a new
+/// uuid) that its answer carries and every log line of its handling names; a 5xx is logged with
+/// its cause under that id.
 pub fn router(engine: Engine) -> Router {
     let state = AppState {
         engine,
@@ -53,6 +65,50 @@ pub fn router(engine: Engine) -> Router {
             )
         })
         .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+                            let id = req
+                                .headers()
+                                .get("x-request-id")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("");
+                            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                        })
+                        .on_request(())
+                        .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(axum::middleware::from_fn(refuse_oversized_heads)),
+        )
+}
+
+/// 414 and 431 as the documented JSON: the request target and headers are bounded here, below
+/// what the HTTP layer itself refuses (it would answer without a body).
+async fn refuse_oversized_heads(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let uri = req.uri().to_string().len();
+    if uri > MAX_URI_BYTES {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "URI_TOO_LONG",
+            format!("the request target is {uri} bytes; at most {MAX_URI_BYTES} are accepted"),
+        )
+        .into_response();
+    }
+    let headers: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    if headers > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "HEADERS_TOO_LARGE",
+            format!("the request headers are {headers} bytes; at most {MAX_HEADER_BYTES} are accepted"),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -81,12 +137,34 @@ fn task_uuid(raw: RawPath<String>) -> ApiResult<Uuid> {
         (status = 400, description = "INVALID_REQUEST: the request's shape; `field` names the part", body = ErrorBody),
         (status = 404, description = "TEMPLATE_NOT_FOUND", body = ErrorBody),
         (status = 409, description = "IDEMPOTENCY_CONFLICT", body = ErrorBody),
+        (status = 408, description = "REQUEST_TIMEOUT: the body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "PAYLOAD_TOO_LARGE: the body is over 2 MiB", body = ErrorBody),
         (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: the body is not application/json", body = ErrorBody),
         (status = 422, description = "INVALID_TASK_INPUT: every violation of the template's input schema", body = ErrorBody),
         (status = 503, description = "ENGINE_UNAVAILABLE: the database cannot be reached; retry", body = ErrorBody),
     ))]
-async fn create_task(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+async fn create_task(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<Response> {
     let created = async {
+        let body = body.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PAYLOAD_TOO_LARGE",
+                    format!("the request body is limited to {MAX_BODY_BYTES} bytes"),
+                )
+            } else {
+                // The body did not arrive in time, or the connection broke while it came.
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "REQUEST_TIMEOUT",
+                    "the request body did not arrive in time",
+                )
+            }
+        })?;
         let req: TaskRequest = json_body(&headers, &body)?;
         Ok::<_, ApiError>(s.engine.create_task(&req).await?)
     }

@@ -18,7 +18,8 @@ pub struct ErrorBody {
 pub struct ErrorObject {
     /// UPPER_SNAKE: `INVALID_REQUEST`, `TEMPLATE_NOT_FOUND`, `IDEMPOTENCY_CONFLICT`,
     /// `INVALID_TASK_INPUT`, `TASK_NOT_FOUND`, `STEP_NOT_FOUND`, `CONFLICT`, `NOT_FOUND`,
-    /// `METHOD_NOT_ALLOWED`, `UNSUPPORTED_MEDIA_TYPE`, `ENGINE_UNAVAILABLE`, `INTERNAL_ERROR`.
+    /// `METHOD_NOT_ALLOWED`, `PAYLOAD_TOO_LARGE`, `URI_TOO_LONG`, `HEADERS_TOO_LARGE`,
+    /// `UNSUPPORTED_MEDIA_TYPE`, `ENGINE_UNAVAILABLE`, `INTERNAL_ERROR`.
     pub code: String,
     pub message: String,
     /// JSON Pointer into the request (body, path parameter or query parameter) to blame.

@@ -10,6 +10,7 @@ mod api;
 mod error;
 pub mod openapi;
 mod request;
+mod serve;
 mod sweep;
 
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use tasker_engine::{Engine, EngineConfig};
 
 pub use api::{router, ApiDoc, ServiceStatus, TemplateList};
 pub use error::{ApiError, ErrorBody, ErrorObject};
+pub use serve::HttpLimits;
 
 /// Settings of one server process.
 #[derive(Debug, Clone)]
@@ -35,6 +37,8 @@ pub struct ServerConfig {
     pub environment: Option<String>,
     /// `--retry-delay-scale` / `TASKER_RETRY_DELAY_SCALE`.
     pub retry_delay_scale: Option<f64>,
+    /// Timeouts and the connection cap of the HTTP server.
+    pub http: HttpLimits,
 }
 
 impl ServerConfig {
@@ -46,6 +50,7 @@ impl ServerConfig {
             sweep_idle: Duration::from_secs(30),
             environment: None,
             retry_delay_scale: None,
+            http: HttpLimits::default(),
         }
     }
 }
@@ -121,11 +126,9 @@ pub async fn start(
         stop_rx,
     ));
     let app = router(engine.clone());
+    let limits = config.http.clone();
     let handle = tokio::spawn(async move {
-        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "server stopped with an error");
-        }
+        serve::serve(listener, app, limits, shutdown, Duration::from_secs(30)).await;
         let _ = stop_tx.send(true);
         let _ = sweeper.await;
     });

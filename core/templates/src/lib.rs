@@ -38,6 +38,7 @@
 mod error;
 mod graph;
 mod language;
+mod limits;
 mod load;
 mod model;
 mod parse;
@@ -49,6 +50,7 @@ use std::path::Path;
 
 pub use error::{Problem, TemplateError, TemplateErrorKind};
 pub use language::{camel_case, generated_yaml, render_for_language, Language};
+pub use limits::{MAX_NESTING, MAX_TEMPLATE_BYTES};
 pub use load::load_dir;
 pub use model::{
     Backoff, EnvironmentOverride, HandlerOverride, HandlerSpec, RetryOverride, RetryPolicy, StepOverride, StepTemplate,

@@ -57,15 +57,60 @@ pub(crate) fn parse_template(source: &str, file: Option<&Path>) -> Result<TaskTe
         file: file.map(Path::to_path_buf),
         message: e.to_string(),
     };
+    if let Err(refused) = crate::limits::check(source) {
+        let message = match refused {
+            crate::limits::Refused::TooLarge { bytes } => format!(
+                "the file is {bytes} bytes; templates are limited to {} bytes",
+                crate::limits::MAX_TEMPLATE_BYTES
+            ),
+            crate::limits::Refused::TooDeep { line } => format!(
+                "nesting deeper than {} levels at line {line}",
+                crate::limits::MAX_NESTING
+            ),
+        };
+        return Err(TemplateError::Yaml {
+            file: file.map(Path::to_path_buf),
+            message,
+        });
+    }
     let mut doc: Y = serde_yaml::from_str(source).map_err(yaml_error)?;
     doc.apply_merge().map_err(yaml_error)?;
     let mut c = Collector::new(file);
+    refuse_nul(&mut c, &doc, &Loc::root());
     let template = parse_root(&mut c, &doc);
     let problems = c.finish();
     if problems.is_empty() {
         Ok(template)
     } else {
         Err(TemplateError::Invalid { problems })
+    }
+}
+
+/// PostgreSQL cannot store U+0000 in text or jsonb: a string (key or value) holding one is a
+/// problem here, not a database error at registration.
+fn refuse_nul(c: &mut Collector, value: &Y, loc: &Loc) {
+    match value {
+        Y::String(s) if s.contains('\0') => c.push(loc, "contains a NUL character (U+0000), which cannot be stored"),
+        Y::Sequence(items) => {
+            for (i, item) in items.iter().enumerate() {
+                refuse_nul(c, item, &loc.index(i));
+            }
+        }
+        Y::Mapping(map) => {
+            for (pos, (k, v)) in map.iter().enumerate() {
+                let name = k.as_str().unwrap_or("?");
+                if name.contains('\0') {
+                    c.push(
+                        &loc.key(&name.replace('\0', "\\0"), pos),
+                        "a key contains a NUL character (U+0000), which cannot be stored",
+                    );
+                } else {
+                    refuse_nul(c, v, &loc.key(name, pos));
+                }
+            }
+        }
+        Y::Tagged(t) => refuse_nul(c, &t.value, loc),
+        _ => {}
     }
 }
 

@@ -462,3 +462,50 @@ fn invalid_input_schema_is_reported_at_its_location() {
     assert!(p.field.starts_with("input_schema"), "{}", p.field);
     assert!(p.message.starts_with("invalid JSON Schema"), "{}", p.message);
 }
+
+#[test]
+fn nul_characters_are_refused_where_they_stand() {
+    let source = "name: linear\nnamespace_name: ns\nversion: 1.0.0\nsteps:\n  - name: a\n    handler: {callable: \"x\\0y\", initialization: {\"k\\0\": 1}}\n";
+    let e = TaskTemplate::parse(source, None).unwrap_err();
+    let problems = e.into_problems();
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert!(fields.contains(&"steps[0].handler.callable"), "{problems:?}");
+    assert!(
+        fields
+            .iter()
+            .any(|f| f.starts_with("steps[0].handler.initialization.k")),
+        "{problems:?}"
+    );
+    assert!(problems.iter().all(|p| p.message.contains("NUL")), "{problems:?}");
+}
+
+#[test]
+fn a_30000_step_chain_with_one_cycle_and_deep_nesting_are_refused_quickly() {
+    let mut chain = String::from("name: chain\nnamespace_name: ns\nversion: 1.0.0\nsteps:\n");
+    for i in 0..30_000 {
+        let dep = if i == 0 { 1 } else { i - 1 };
+        chain.push_str(&format!(
+            "  - name: s{i}\n    handler: {{callable: c}}\n    dependencies: [s{dep}]\n"
+        ));
+    }
+    let started = std::time::Instant::now();
+    let problems = TaskTemplate::parse(&chain, None).unwrap_err().into_problems();
+    assert_eq!(problems.len(), 1, "{:?}", &problems[..problems.len().min(3)]);
+    assert!(
+        problems[0].message.contains("dependency cycle: s0 -> s1 -> s0"),
+        "{:?}",
+        problems[0]
+    );
+    let deep = format!(
+        "name: x\nnamespace_name: ns\nversion: 1.0.0\nsteps: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let e = TaskTemplate::parse(&deep, None).unwrap_err();
+    assert!(e.to_string().contains("nesting deeper than 64 levels at line 4"), "{e}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}

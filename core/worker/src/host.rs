@@ -336,14 +336,17 @@ pub async fn create_task_async(
     }
 }
 
-/// Initialises logging for a host process: `RUST_LOG` filter (default `info,sqlx=warn`) to stderr,
-/// JSON lines when `json`. Safe to call more than once: later calls do nothing.
+/// Initialises logging for a worker process: `RUST_LOG` filter (default `info,sqlx=warn`) to
+/// stderr, JSON lines when `json`, colours only when stderr is a terminal and `NO_COLOR` is unset
+/// (a log file gets plain text). Safe to call more than once: later calls do nothing.
 pub fn init_logging(json: bool) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
     let _ = if json {
         builder.json().try_init()
     } else {

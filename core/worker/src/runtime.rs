@@ -163,6 +163,15 @@ impl Worker {
             if *shutdown.borrow() {
                 break;
             }
+            // Outcomes held through a database outage go first: claiming new work now could
+            // only fail, or take slots from steps whose results are about to land.
+            if this.stats.unsubmitted() > 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    _ = shutdown.wait_for(|s| *s) => break 'outer,
+                }
+                continue;
+            }
             for ns in dirty.clone() {
                 let free = permits.available_permits();
                 if free == 0 {
@@ -346,37 +355,50 @@ impl Worker {
         }
     }
 
-    /// Submits an outcome, retrying while the error is transient (the database unreachable, a
-    /// deadlock or serialisation failure) for up to ~20 s. Any other error would fail the same
-    /// way again: it is logged at once. Either way, if the outcome cannot be recorded the message
-    /// becomes visible again after the visibility timeout and the step is re-run.
+    /// Submits an outcome. While the error is transient (the database unreachable, a deadlock
+    /// or serialisation failure) it keeps trying, with backoff up to 1 s, for twice the
+    /// visibility timeout (at least a minute): as long as nobody claimed the step again, the
+    /// claim is still current when the database returns and the attempt counts once. Meanwhile
+    /// the worker claims nothing new. Any other error would fail the same way again: it is
+    /// logged at once. An outcome that cannot be recorded is redelivered after its visibility
+    /// timeout, as a new attempt.
     async fn submit(&self, claim: &tasker_engine::AttemptClaim, outcome: &StepOutcome, ctx: &StepContext) {
+        let give_up = tokio::time::Instant::now() + (self.config.visibility_timeout * 2).max(Duration::from_secs(60));
         let mut delay = Duration::from_millis(50);
-        for _ in 0..8 {
+        let mut waiting = false;
+        let result = loop {
             match self.engine.complete_attempt(claim, outcome).await {
-                Ok(CompleteOutcome::Applied {
-                    step_status,
-                    task_status,
-                }) => {
-                    tracing::debug!(step_uuid = %ctx.step_uuid(), %step_status, %task_status, "attempt recorded");
-                    return;
-                }
-                Ok(CompleteOutcome::Stale) => {
-                    tracing::warn!(step_uuid = %ctx.step_uuid(), attempt = ctx.attempt(), "result discarded: claim no longer current");
-                    return;
-                }
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(error = %e, step_uuid = %ctx.step_uuid(), "could not record result; retrying");
+                Ok(done) => break Some(done),
+                Err(e) if e.is_transient() && tokio::time::Instant::now() < give_up => {
+                    if !waiting {
+                        waiting = true;
+                        self.stats.unsubmitted.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(error = %e, step_uuid = %ctx.step_uuid(), "could not record the result; holding it until the database answers");
+                    }
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    delay = (delay * 2).min(Duration::from_secs(1));
                 }
                 Err(e) => {
                     tracing::error!(error = %e, step_uuid = %ctx.step_uuid(), "the result cannot be recorded; the step will be redelivered");
-                    return;
+                    break None;
                 }
             }
+        };
+        if waiting {
+            self.stats.unsubmitted.fetch_sub(1, Ordering::Relaxed);
         }
-        tracing::error!(step_uuid = %ctx.step_uuid(), "giving up recording the result; the step will be redelivered");
+        match result {
+            Some(CompleteOutcome::Applied {
+                step_status,
+                task_status,
+            }) => {
+                tracing::debug!(step_uuid = %ctx.step_uuid(), %step_status, %task_status, "attempt recorded");
+            }
+            Some(CompleteOutcome::Stale) => {
+                tracing::warn!(step_uuid = %ctx.step_uuid(), attempt = ctx.attempt(), "result discarded: claim no longer current");
+            }
+            None => {}
+        }
     }
 }
 

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct WorkerStats {
     pub(crate) in_flight: AtomicU64,
     pub(crate) completed: AtomicU64,
+    /// Outcomes waiting for the database to come back; no new step is claimed meanwhile.
+    pub(crate) unsubmitted: AtomicU64,
 }
 
 impl WorkerStats {
@@ -15,5 +17,8 @@ impl WorkerStats {
     }
     pub fn completed(&self) -> u64 {
         self.completed.load(Ordering::Relaxed)
+    }
+    pub fn unsubmitted(&self) -> u64 {
+        self.unsubmitted.load(Ordering::Relaxed)
     }
 }

@@ -42,6 +42,7 @@ async fn bench(lang: &Lang, runs: usize, batch: usize) -> anyhow::Result<Figures
             ("RUST_LOG".into(), "warn".into()),
             ("TASKER_WORKER_CONCURRENCY".into(), "16".into()),
         ],
+        ..Default::default()
     };
     let stack = Stack::start(Some(lang), opts).await;
     let pool = stack.pool().await;

@@ -88,6 +88,7 @@ async fn main() -> ExitCode {
         None,
         StackOptions {
             env: vec![("RUST_LOG".into(), "warn".into())],
+            ..Default::default()
         },
     )
     .await;

@@ -202,7 +202,8 @@ export interface components {
             /**
              * @description UPPER_SNAKE: `INVALID_REQUEST`, `TEMPLATE_NOT_FOUND`, `IDEMPOTENCY_CONFLICT`,
              *     `INVALID_TASK_INPUT`, `TASK_NOT_FOUND`, `STEP_NOT_FOUND`, `CONFLICT`, `NOT_FOUND`,
-             *     `METHOD_NOT_ALLOWED`, `UNSUPPORTED_MEDIA_TYPE`, `ENGINE_UNAVAILABLE`, `INTERNAL_ERROR`.
+             *     `METHOD_NOT_ALLOWED`, `PAYLOAD_TOO_LARGE`, `URI_TOO_LONG`, `HEADERS_TOO_LARGE`,
+             *     `UNSUPPORTED_MEDIA_TYPE`, `ENGINE_UNAVAILABLE`, `INTERNAL_ERROR`.
              */
             code: string;
             /** @description Every problem, sorted by field; the first is repeated in `field` and `message`. */
@@ -573,8 +574,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description REQUEST_TIMEOUT: the body did not arrive in time */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description IDEMPOTENCY_CONFLICT */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: the body is over 2 MiB */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

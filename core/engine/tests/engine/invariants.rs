@@ -229,3 +229,88 @@ async fn every_state_change_has_its_audit_row() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn claims_racing_results_and_redeliveries_never_deadlock() {
+    // Four claimers whose claims expire at once (visibility 0 s), so every message is claimed
+    // again while an earlier claimer is submitting its result: the result deletes a message a
+    // claim holds, the claim wants the task the result holds. Every call's error is counted.
+    let engine = engine(&[DIAMOND], 0.001).await;
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        tasks.push(create(&engine, "diamond", json!({})).await);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut loops = Vec::new();
+    for _ in 0..4 {
+        let engine = engine.clone();
+        loops.push(tokio::spawn(async move {
+            let (mut deadlocks, mut other, mut applied, mut stale) = (0u32, Vec::new(), 0u32, 0u32);
+            while std::time::Instant::now() < deadline {
+                let claimed = match engine.claim_steps(NS, 4, 0).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        if e.to_string().contains("deadlock") {
+                            deadlocks += 1;
+                        } else {
+                            other.push(e.to_string());
+                        }
+                        continue;
+                    }
+                };
+                if claimed.is_empty() {
+                    let left: i64 = sqlx::query_scalar(
+                        "SELECT count(*) FROM tasker_tasks WHERE status NOT IN ('complete', 'error')",
+                    )
+                    .fetch_one(engine.pool())
+                    .await
+                    .unwrap();
+                    if left == 0 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    continue;
+                }
+                for step in claimed {
+                    match engine
+                        .complete_attempt(&step.claim, &success(json!({"ok": true})))
+                        .await
+                    {
+                        Ok(CompleteOutcome::Applied { .. }) => applied += 1,
+                        Ok(CompleteOutcome::Stale) => stale += 1,
+                        Err(e) if e.to_string().contains("deadlock") => deadlocks += 1,
+                        Err(e) => other.push(e.to_string()),
+                    }
+                }
+            }
+            (deadlocks, other, applied, stale)
+        }));
+    }
+    let (mut deadlocks, mut applied, mut stale) = (0, 0, 0);
+    for l in loops {
+        let (d, other, a, s) = l.await.unwrap();
+        assert!(other.is_empty(), "unexpected errors: {other:?}");
+        deadlocks += d;
+        applied += a;
+        stale += s;
+    }
+    assert_eq!(
+        deadlocks, 0,
+        "deadlocks detected ({applied} results applied, {stale} stale)"
+    );
+    for uuid in &tasks {
+        let view = task(&engine, *uuid).await;
+        assert!(view.terminal, "task {uuid} is still {}", view.status);
+        // Each step completed once, or ran out of attempts to redeliveries (WORKER_LOST).
+        for s in &view.steps {
+            let completions = transitions(&engine, *uuid)
+                .await
+                .into_iter()
+                .filter(|t| t.step.as_deref() == Some(s.name.as_str()) && t.to == "complete")
+                .count();
+            assert!(completions <= 1, "{} completed {completions} times", s.name);
+        }
+    }
+    assert!(stale > 0, "the race never happened: no result was stale");
+    assert_transitions_follow_the_table(&engine).await;
+}
