@@ -8,7 +8,7 @@
 #     `libclang.so`, `libclang.so.<N>`, `libclang-<N>.so` or `libclang-<N>.so.<M>`; never
 #     `libclang-cpp.so.*`, which is a different library that clang-sys skips too;
 #   - node >= 20 and npm on PATH (@napi-rs/cli comes from npm later);
-#   - cargo-make.
+#   - cargo-make and cargo-fuzz (cargo subcommands on PATH).
 #
 # Usage: tools/setup.sh            install what is missing, then self-check (exit 1 naming the piece)
 #        tools/setup.sh --check    only report: print each missing piece and its Debian package, exit 1
@@ -93,6 +93,7 @@ missing() {
     printf -- '-|Node.js >= 20 (found %s; Debian 12 ships 18: install Node 20 from nodejs.org or NodeSource)\n' "$(node --version)"
   fi
   command -v cargo-make >/dev/null 2>&1 || printf -- '-|cargo-make (cargo install cargo-make --locked)\n'
+  command -v cargo-fuzz >/dev/null 2>&1 || printf -- '-|cargo-fuzz (cargo install cargo-fuzz --locked)\n'
   return 0
 }
 
@@ -129,6 +130,9 @@ if [ -n "$now" ]; then
   fi
   if ! command -v cargo-make >/dev/null 2>&1; then
     cargo install cargo-make --locked
+  fi
+  if ! command -v cargo-fuzz >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked
   fi
 fi
 

@@ -140,4 +140,5 @@ fn tools_missing_from_path_are_each_named() {
         assert!(c.names(package), "{package} not named:\n{}", c.stderr);
     }
     assert!(c.stderr.contains("missing cargo-make"), "{}", c.stderr);
+    assert!(c.stderr.contains("missing cargo-fuzz"), "{}", c.stderr);
 }

@@ -209,8 +209,10 @@ fn nul_in(value: &Value, at: &str) -> Option<(String, &'static str)> {
     }
 }
 
-/// The request shape rules that serde cannot express.
-pub(crate) fn check_shape(req: &TaskRequest) -> Result<(), CreateError> {
+/// The request shape rules that serde cannot express (§0.3 step 1): non-empty names, a JSON
+/// object context, lengths, and no NUL anywhere. `create_task` applies them first; the API
+/// also applies them while parsing.
+pub fn check_task_request(req: &TaskRequest) -> Result<(), CreateError> {
     let request = serde_json::to_value(req).map_err(|e| CreateError::invalid_request("", e.to_string()))?;
     if let Some((field, what)) = nul_in(&request, "") {
         let message = match what {
@@ -246,7 +248,7 @@ fn request_hash(namespace: &str, name: &str, version: &str, context: &Value) -> 
 impl Engine {
     /// Creates a task (§0.3). `Ok` carries `created: false` for an idempotent replay.
     pub async fn create_task(&self, req: &TaskRequest) -> Result<CreatedTask, CreateError> {
-        check_shape(req)?;
+        check_task_request(req)?;
         let found = match self
             .lookup_template(&req.namespace, &req.name, req.version.as_deref())
             .await?

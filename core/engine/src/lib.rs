@@ -43,7 +43,7 @@ use sqlx::PgPool;
 
 pub use claim::{AttemptClaim, ClaimedStep};
 pub use complete::CompleteOutcome;
-pub use create::{CreateError, CreateErrorKind, ErrorDetail};
+pub use create::{check_task_request, CreateError, CreateErrorKind, ErrorDetail};
 pub use registry::{RegisteredTemplate, TemplateSummary};
 pub use state::{StepStatus, TaskStatus, UnknownStatus};
 pub use views::{StatusCounts, StepErrorView, StepView, TaskFilter, TaskList, TaskSummary, TaskView};

@@ -9,7 +9,7 @@
 mod api;
 mod error;
 pub mod openapi;
-mod request;
+pub mod request;
 mod serve;
 mod sweep;
 

@@ -509,3 +509,24 @@ fn a_30000_step_chain_with_one_cycle_and_deep_nesting_are_refused_quickly() {
         started.elapsed()
     );
 }
+
+#[test]
+fn every_kept_fuzz_input_is_refused_with_problems_not_a_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions/template_parse");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let started = std::time::Instant::now();
+        let outcome = TaskTemplate::parse(&text, Some(&path));
+        assert!(outcome.is_err(), "{} was accepted", path.display());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{} took {:?}",
+            path.display(),
+            started.elapsed()
+        );
+        seen += 1;
+    }
+    assert!(seen >= 3, "no regression inputs found in {}", dir.display());
+}
