@@ -243,6 +243,11 @@ impl PrivateDb {
             .expect("PostgreSQL stops");
     }
 
+    /// What the server has logged (`postgres.log`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.devdb.log_file()).unwrap_or_default()
+    }
+
     /// Starts it again (crash recovery from the WAL), on the same port.
     pub fn restart(&self) {
         let info = self.devdb.start().expect("PostgreSQL starts again");

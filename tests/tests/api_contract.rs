@@ -341,10 +341,39 @@ async fn every_error_answers_the_documented_json_body() {
         (
             stack
                 .http
-                .post(url("/v1/tasks/0190c6e2-7f7a-7b1e-8f00-000000000000/cancel")),
+                .post(url("/v1/tasks/0190c6e2-7f7a-7b1e-8f00-000000000000/cancel"))
+                .json(&json!({})),
             404,
             "TASK_NOT_FOUND",
             Some("/task_uuid"),
+        ),
+        // What a page on another site can make a browser send without asking: refused.
+        (
+            stack
+                .http
+                .post(url("/v1/tasks/0190c6e2-7f7a-7b1e-8f00-000000000000/cancel")),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            None,
+        ),
+        (
+            stack
+                .http
+                .post(url("/v1/tasks/0190c6e2-7f7a-7b1e-8f00-000000000000/steps/a/retry"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("a=1"),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            None,
+        ),
+        (
+            stack
+                .http
+                .post(url("/v1/tasks/0190c6e2-7f7a-7b1e-8f00-000000000000/cancel"))
+                .json(&json!({"force": true})),
+            400,
+            "INVALID_REQUEST",
+            Some("/force"),
         ),
     ];
     for (req, status, code, field) in cases {

@@ -206,6 +206,7 @@ async fn a_database_outage_shorter_than_the_visibility_timeout_costs_no_attempt(
         !worker_log.contains("result discarded"),
         "a's result was discarded and the step ran again:\n{worker_log}"
     );
+    assert!(!db.log().contains("deadlock detected"), "{}", db.log());
 }
 
 async fn a_database_crash_and_restart_mid_run_loses_nothing_and_applies_nothing_twice(lang: Lang) {
@@ -240,6 +241,13 @@ async fn a_database_crash_and_restart_mid_run_loses_nothing_and_applies_nothing_
         }
         assert_completed_once(&stack, *uuid).await;
     }
+    // Claims and results raced each other through the crash and the recovery.
+    let log = db.log();
+    assert!(
+        log.contains("database system was interrupted"),
+        "no crash recovery happened:\n{log}"
+    );
+    assert!(!log.contains("deadlock detected"), "{log}");
 }
 
 tasker_e2e::language_suite!(

@@ -163,8 +163,8 @@ impl ApiClient {
 
     /// `POST /v1/tasks/{uuid}/cancel`: the task after cancelling.
     pub async fn cancel_task(&self, uuid: Uuid) -> Result<Value> {
-        self.ok_json(self.http.post(self.url(&format!("/v1/tasks/{uuid}/cancel"))))
-            .await
+        let url = self.url(&format!("/v1/tasks/{uuid}/cancel"));
+        self.ok_json(self.http.post(url).json(&serde_json::json!({}))).await
     }
 
     /// `POST /v1/tasks/{uuid}/steps/{name}/retry`: the task after the step was reset.
@@ -175,7 +175,7 @@ impl ApiClient {
             .map_err(|()| anyhow::anyhow!("bad server url {}", self.base))?
             .push(step_name)
             .push("retry");
-        self.ok_json(self.http.post(url)).await
+        self.ok_json(self.http.post(url).json(&serde_json::json!({}))).await
     }
 
     /// `GET /v1/templates`: `{templates: [...]}`.

@@ -261,19 +261,34 @@ async fn list_tasks(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiRe
     Ok(Json(s.engine.list_tasks(&filter).await?))
 }
 
+/// The body of an operator action: an empty JSON object. Required (with
+/// `Content-Type: application/json`) so that a page on another site cannot trigger the action
+/// with a plain form post, which a browser sends without asking.
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {}
+
 /// Cancel a task: steps not yet running are cancelled at once; running attempts finish and are
 /// recorded as cancelled.
 #[utoipa::path(post, path = "/v1/tasks/{task_uuid}/cancel", tag = "tasks", operation_id = "cancelTask",
     params(("task_uuid" = Uuid, Path, description = "The task's uuid")),
+    request_body(content = ActionRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The task, now cancelled", body = TaskView),
         (status = 400, description = "INVALID_REQUEST: not a uuid", body = ErrorBody),
         (status = 404, description = "TASK_NOT_FOUND", body = ErrorBody),
         (status = 409, description = "CONFLICT: the task has already ended", body = ErrorBody),
+        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: the body is not application/json", body = ErrorBody),
         (status = 503, description = "ENGINE_UNAVAILABLE", body = ErrorBody),
     ))]
-async fn cancel_task(State(s): State<AppState>, raw: RawPath<String>) -> ApiResult<Json<TaskView>> {
+async fn cancel_task(
+    State(s): State<AppState>,
+    raw: RawPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<TaskView>> {
     let uuid = task_uuid(raw)?;
+    let ActionRequest {} = json_body(&headers, &body)?;
     s.engine.cancel_task(uuid).await?;
     task_view(&s.engine, uuid).await
 }
@@ -285,16 +300,24 @@ async fn cancel_task(State(s): State<AppState>, raw: RawPath<String>) -> ApiResu
         ("task_uuid" = Uuid, Path, description = "The task's uuid"),
         ("step_name" = String, Path, description = "The step's name in the template"),
     ),
+    request_body(content = ActionRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The task, with the step pending again", body = TaskView),
         (status = 400, description = "INVALID_REQUEST: not a uuid", body = ErrorBody),
         (status = 404, description = "TASK_NOT_FOUND or STEP_NOT_FOUND", body = ErrorBody),
         (status = 409, description = "CONFLICT: the step is not in error, or the task has ended otherwise", body = ErrorBody),
+        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: the body is not application/json", body = ErrorBody),
         (status = 503, description = "ENGINE_UNAVAILABLE", body = ErrorBody),
     ))]
-async fn retry_step(State(s): State<AppState>, raw: RawPath<(String, String)>) -> ApiResult<Json<TaskView>> {
+async fn retry_step(
+    State(s): State<AppState>,
+    raw: RawPath<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<TaskView>> {
     let Path((raw_uuid, step_name)) = raw.map_err(|e| ApiError::invalid("/step_name", e.body_text()))?;
     let uuid = path_param("task_uuid", &raw_uuid, "a task uuid")?;
+    let ActionRequest {} = json_body(&headers, &body)?;
     s.engine.retry_step(uuid, &step_name).await?;
     task_view(&s.engine, uuid).await
 }
@@ -411,7 +434,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
         license(name = "MIT", identifier = "MIT"),
     ),
     paths(create_task, get_task, list_tasks, cancel_task, retry_step, list_templates, openapi_document, health, ready, metrics),
-    components(schemas(ErrorBody, crate::error::ErrorObject, tasker_engine::ErrorDetail, TaskRequest, CreatedTask,
+    components(schemas(ActionRequest, ErrorBody, crate::error::ErrorObject, tasker_engine::ErrorDetail, TaskRequest, CreatedTask,
         TaskView, tasker_engine::StepView, tasker_engine::StepErrorView, TaskList, tasker_engine::TaskSummary,
         TaskStatus, tasker_engine::StepStatus, TemplateList, TemplateSummary, ServiceStatus)),
     tags(

@@ -171,6 +171,12 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description The body of an operator action: an empty JSON object. Required (with
+         *     `Content-Type: application/json`) so that a page on another site cannot trigger the action
+         *     with a plain form post, which a browser sends without asking.
+         */
+        ActionRequest: Record<string, unknown>;
         /** @description The answer to a successful creation (201) or an idempotent replay (200, `created: false`). */
         CreatedTask: {
             correlation_id: string;
@@ -690,7 +696,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ActionRequest"];
+            };
+        };
         responses: {
             /** @description The task, now cancelled */
             200: {
@@ -728,6 +738,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description ENGINE_UNAVAILABLE */
             503: {
                 headers: {
@@ -751,7 +770,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ActionRequest"];
+            };
+        };
         responses: {
             /** @description The task, with the step pending again */
             200: {
@@ -782,6 +805,15 @@ export interface operations {
             };
             /** @description CONFLICT: the step is not in error, or the task has ended otherwise */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

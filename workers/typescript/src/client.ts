@@ -175,14 +175,14 @@ export class Client {
 
   /** `POST /v1/tasks/{uuid}/cancel`: the task, now `cancelled`. */
   async cancelTask(taskUuid: string): Promise<TaskView> {
-    return this.#ok<TaskView>(...(await this.#request("POST", `/v1/tasks/${encodeURIComponent(taskUuid)}/cancel`)));
+    return this.#ok<TaskView>(...(await this.#request("POST", `/v1/tasks/${encodeURIComponent(taskUuid)}/cancel`, {})));
   }
 
   /** `POST /v1/tasks/{uuid}/steps/{name}/retry`: gives a step in `error` a fresh set of
    * attempts; the task, with the step pending again. */
   async retryStep(taskUuid: string, stepName: string): Promise<TaskView> {
     const path = `/v1/tasks/${encodeURIComponent(taskUuid)}/steps/${encodeURIComponent(stepName)}/retry`;
-    return this.#ok<TaskView>(...(await this.#request("POST", path)));
+    return this.#ok<TaskView>(...(await this.#request("POST", path, {})));
   }
 
   /** `GET /v1/templates`: every registered template version. */

@@ -126,13 +126,13 @@ class Client:
 
     def cancel_task(self, task_uuid: str) -> Dict[str, Any]:
         """``POST /v1/tasks/{uuid}/cancel``: the task, now ``cancelled``."""
-        status, payload = self._request("POST", f"/v1/tasks/{_segment(task_uuid)}/cancel")
+        status, payload = self._request("POST", f"/v1/tasks/{_segment(task_uuid)}/cancel", {})
         return self._ok(status, payload)
 
     def retry_step(self, task_uuid: str, step_name: str) -> Dict[str, Any]:
         """``POST /v1/tasks/{uuid}/steps/{name}/retry``: gives a step in ``error`` a fresh set of
         attempts; the task, with the step pending again."""
-        status, payload = self._request("POST", f"/v1/tasks/{_segment(task_uuid)}/steps/{_segment(step_name)}/retry")
+        status, payload = self._request("POST", f"/v1/tasks/{_segment(task_uuid)}/steps/{_segment(step_name)}/retry", {})
         return self._ok(status, payload)
 
     def list_templates(self) -> Dict[str, Any]:

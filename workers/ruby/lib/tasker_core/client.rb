@@ -76,13 +76,13 @@ module TaskerCore
 
     # POST /v1/tasks/{uuid}/cancel: the task, now +cancelled+.
     def cancel_task(task_uuid)
-      ok(*request(:post, "/v1/tasks/#{escape(task_uuid)}/cancel"))
+      ok(*request(:post, "/v1/tasks/#{escape(task_uuid)}/cancel", {}))
     end
 
     # POST /v1/tasks/{uuid}/steps/{name}/retry: gives a step in +error+ a fresh set of attempts;
     # the task, with the step pending again.
     def retry_step(task_uuid, step_name)
-      ok(*request(:post, "/v1/tasks/#{escape(task_uuid)}/steps/#{escape(step_name)}/retry"))
+      ok(*request(:post, "/v1/tasks/#{escape(task_uuid)}/steps/#{escape(step_name)}/retry", {}))
     end
 
     # GET /v1/templates: <tt>{ "templates" => [...] }</tt>, every registered template version.
