@@ -270,7 +270,6 @@ struct Proc {
 pub struct Stack {
     pub database_url: String,
     pub server_url: String,
-    server_port: u16,
     servers: Vec<Proc>,
     workers: Vec<Proc>,
     env: Vec<(String, String)>,
@@ -299,7 +298,6 @@ impl Stack {
             .expect("create database");
         let log_dir = bin_dir().join("e2e-logs").join(&db);
         std::fs::create_dir_all(&log_dir).expect("log dir");
-        let port = free_port();
         let mut env = vec![
             ("DATABASE_URL".to_string(), database_url.clone()),
             ("TASKER_ENV".to_string(), "test".to_string()),
@@ -309,8 +307,7 @@ impl Stack {
         env.extend(opts.env);
         let mut stack = Stack {
             database_url,
-            server_url: format!("http://127.0.0.1:{port}"),
-            server_port: port,
+            server_url: String::new(),
             servers: vec![],
             workers: vec![],
             env,
@@ -341,26 +338,55 @@ impl Stack {
 
     /// Starts a server on the stack's url (again, after [`Stack::kill_server`]) or, with
     /// `extra_port`, a second server on another port. Waits for `/ready`.
+    /// Starts a server on a port of its own choosing (it announces the address it bound, so no
+    /// other process can take the port in between); the first one after none ran becomes
+    /// `server_url`. Waits for its `/ready`.
     pub async fn start_server(&mut self) -> String {
-        let port = if self.servers.is_empty() {
-            self.server_port
-        } else {
-            free_port()
-        };
         let name = format!("server{}", self.servers.len());
         let child = self.spawn(
             &name,
             &binary("tasker"),
             &["server".into()],
-            &[("TASKER_BIND".into(), format!("127.0.0.1:{port}"))],
+            &[("TASKER_BIND".into(), "127.0.0.1:0".into())],
         );
+        let first = self.servers.is_empty();
         self.servers.push(Proc {
             name: name.clone(),
             child,
         });
-        let url = format!("http://127.0.0.1:{port}");
+        let url = self.announced(&name, "tasker server listening on ").await;
         self.wait_http_ok(&format!("{url}/ready"), &name).await;
+        if first {
+            self.server_url = url.clone();
+        }
         url
+    }
+
+    /// The URL a process prints after `marker` once it listens.
+    async fn announced(&mut self, name: &str, marker: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(url) = self
+                .log_text(name)
+                .lines()
+                .find_map(|l| l.split_once(marker).map(|(_, rest)| rest.trim().to_string()))
+            {
+                return url;
+            }
+            let exited = self
+                .servers
+                .iter_mut()
+                .chain(self.workers.iter_mut())
+                .find(|p| p.name == name)
+                .and_then(|p| p.child.try_wait().ok().flatten());
+            if exited.is_some() || Instant::now() > deadline {
+                panic!(
+                    "{name} did not announce its address ({exited:?}); log:\n{}",
+                    self.log_tail(name)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// Starts one more worker of `lang`; returns its index. Waits for its `/health`.
@@ -369,7 +395,6 @@ impl Stack {
     }
 
     pub async fn start_worker_with(&mut self, lang: &Lang, extra_env: &[(&str, &str)]) -> usize {
-        let port = free_port();
         let program = if lang.program.is_relative() && lang.program.components().count() == 1 {
             binary(lang.program.to_str().expect("utf-8"))
         } else {
@@ -396,7 +421,7 @@ impl Stack {
                 "TASKER_TEMPLATE_PATH".to_string(),
                 lang.template_dir.display().to_string(),
             ),
-            ("TASKER_WORKER_BIND".to_string(), format!("127.0.0.1:{port}")),
+            ("TASKER_WORKER_BIND".to_string(), "127.0.0.1:0".to_string()),
         ];
         if let Some(h) = &lang.handler_path {
             env.push(("TASKER_HANDLER_PATH".into(), h.clone()));
@@ -409,8 +434,8 @@ impl Stack {
             name: name.clone(),
             child,
         });
-        self.wait_http_ok(&format!("http://127.0.0.1:{port}/health"), &name)
-            .await;
+        let url = self.announced(&name, "tasker worker health on ").await;
+        self.wait_http_ok(&format!("{url}/health"), &name).await;
         self.workers.len() - 1
     }
 
