@@ -366,11 +366,11 @@ impl Stack {
     async fn announced(&mut self, name: &str, marker: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(url) = self
-                .log_text(name)
-                .lines()
-                .find_map(|l| l.split_once(marker).map(|(_, rest)| rest.trim().to_string()))
-            {
+            if let Some(url) = self.log_text(name).lines().find_map(|l| {
+                l.split_once(marker)
+                    .and_then(|(_, rest)| rest.split_whitespace().next())
+                    .map(str::to_string)
+            }) {
                 return url;
             }
             let exited = self

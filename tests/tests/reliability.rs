@@ -186,6 +186,7 @@ async fn a_database_outage_shorter_than_the_visibility_timeout_costs_no_attempt(
         .unwrap();
     assert_eq!(r.status().as_u16(), 503);
     assert!(r.headers().contains_key("retry-after"));
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "ENGINE_UNAVAILABLE", "{body}");
     tokio::time::sleep(Duration::from_secs(12).saturating_sub(down.elapsed())).await;
@@ -207,6 +208,14 @@ async fn a_database_outage_shorter_than_the_visibility_timeout_costs_no_attempt(
         "a's result was discarded and the step ran again:\n{worker_log}"
     );
     assert!(!db.log().contains("deadlock detected"), "{}", db.log());
+    // The 503 is in the server's log with its cause, under the id its answer carried.
+    let server_log = stack.log_text("server0");
+    assert!(
+        server_log
+            .lines()
+            .any(|l| l.contains(&request_id) && l.contains("database unavailable")),
+        "no log line for request {request_id}:\n{server_log}"
+    );
 }
 
 async fn a_database_crash_and_restart_mid_run_loses_nothing_and_applies_nothing_twice(lang: Lang) {

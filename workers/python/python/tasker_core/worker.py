@@ -106,8 +106,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     if worker.health_address:
-        print(f"tasker worker health on http://{worker.health_address}", flush=True)
-    print(f"tasker worker serving {', '.join(worker.namespaces)}", flush=True)
+        _announce(f"tasker worker health on http://{worker.health_address}")
+    _announce(f"tasker worker serving {', '.join(worker.namespaces)}")
     runner.start()
     try:
         runner.wait()
@@ -115,6 +115,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"tasker-worker: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def _announce(line: str) -> None:
+    """One write per line: the core's log lines share the file when output is redirected, and
+    ``print`` writes the newline separately when Python runs unbuffered."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -45,8 +45,9 @@ module TaskerCore
           runner.stop
         end
       end
-      puts "tasker worker health on http://#{worker.health_address}" if worker.health_address
-      puts "tasker worker serving #{worker.namespaces.join(', ')}"
+      # One write per line: core log lines share the file when output is redirected.
+      $stdout.write("tasker worker health on http://#{worker.health_address}\n") if worker.health_address
+      $stdout.write("tasker worker serving #{worker.namespaces.join(', ')}\n")
       runner.start
       begin
         runner.wait
