@@ -362,6 +362,15 @@ impl Stack {
         url
     }
 
+    /// How process `name` ended, if it has.
+    fn exit_status(&mut self, name: &str) -> Option<std::process::ExitStatus> {
+        self.servers
+            .iter_mut()
+            .chain(self.workers.iter_mut())
+            .find(|p| p.name == name)
+            .and_then(|p| p.child.try_wait().ok().flatten())
+    }
+
     /// The URL a process prints after `marker` once it listens.
     async fn announced(&mut self, name: &str, marker: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -373,12 +382,7 @@ impl Stack {
             }) {
                 return url;
             }
-            let exited = self
-                .servers
-                .iter_mut()
-                .chain(self.workers.iter_mut())
-                .find(|p| p.name == name)
-                .and_then(|p| p.child.try_wait().ok().flatten());
+            let exited = self.exit_status(name);
             if exited.is_some() || Instant::now() > deadline {
                 panic!(
                     "{name} did not announce its address ({exited:?}); log:\n{}",
@@ -447,12 +451,7 @@ impl Stack {
                     return;
                 }
             }
-            let exited = self
-                .servers
-                .iter_mut()
-                .chain(self.workers.iter_mut())
-                .find(|p| p.name == name)
-                .and_then(|p| p.child.try_wait().ok().flatten());
+            let exited = self.exit_status(name);
             if exited.is_some() || Instant::now() > deadline {
                 panic!(
                     "{name} did not become ready at {url} ({exited:?}); log:\n{}",

@@ -74,6 +74,11 @@ async fn malformed_and_incomplete_requests_are_400_naming_the_field() {
         assert!(body["error"]["details"].is_array());
     }
     assert_eq!(task_count(&stack).await, 0);
+    // Each refusal is in the server's log with its code and field.
+    let log = stack.log_text("server0");
+    let refused = log.lines().filter(|l| l.contains("task creation refused")).count();
+    assert!(refused >= 10, "{refused} refusals logged:\n{log}");
+    assert!(log.contains("field=Some(\"/bogus\")"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

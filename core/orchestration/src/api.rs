@@ -181,6 +181,9 @@ async fn create_task(
         }
         Err(e) => {
             s.rejected.fetch_add(1, Ordering::Relaxed);
+            if e.status.is_client_error() {
+                tracing::info!(status = e.status.as_u16(), code = %e.body.code, field = ?e.body.field, "task creation refused");
+            }
             Err(e)
         }
     }
