@@ -74,10 +74,12 @@ export type JsStepContext = StepContext
  * `tracing` subscriber (see `initLogging`).
  */
 export declare class StepLogger {
-  debug(message: string): void
-  info(message: string): void
-  warn(message: string): void
-  error(message: string): void
+  /**
+   * A line at `level` (`debug`, `info`, `warn`, `error`) with the step's correlation fields,
+   * and `fields_json` (the JSON text of an object, written with every digit by the package)
+   * beside them.
+   */
+  log(level: string, message: string, fieldsJson?: string | undefined | null): void
 }
 export type JsStepLogger = StepLogger
 

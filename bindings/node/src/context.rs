@@ -5,7 +5,7 @@ use napi::bindgen_prelude::{Either, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
 use serde_json::Value;
-use tasker_step::{CreateTaskError, StepContext, StepContextData, TaskRequest};
+use tasker_step::{CreateTaskError, LogLevel, StepContext, StepContextData, TaskRequest};
 use tasker_worker::host::create_task_async;
 use tokio::runtime::Handle;
 
@@ -229,20 +229,27 @@ pub struct JsStepLogger {
 
 #[napi]
 impl JsStepLogger {
+    /// A line at `level` (`debug`, `info`, `warn`, `error`) with the step's correlation fields,
+    /// and `fields_json` (the JSON text of an object, written with every digit by the package)
+    /// beside them.
     #[napi]
-    pub fn debug(&self, message: String) {
-        self.ctx.logger().debug(&message);
-    }
-    #[napi]
-    pub fn info(&self, message: String) {
-        self.ctx.logger().info(&message);
-    }
-    #[napi]
-    pub fn warn(&self, message: String) {
-        self.ctx.logger().warn(&message);
-    }
-    #[napi]
-    pub fn error(&self, message: String) {
-        self.ctx.logger().error(&message);
+    pub fn log(&self, level: String, message: String, fields_json: Option<String>) -> errors::Result<()> {
+        let level: LogLevel = level.parse().map_err(|e: String| errors::error("invalid_context", e))?;
+        let fields = fields_json
+            .map(|text| serde_json::from_str::<serde_json::Value>(&text))
+            .transpose()
+            .map_err(|e| errors::error("invalid_context", format!("log fields: {e}")))?;
+        let fields = match fields {
+            None | Some(serde_json::Value::Null) => serde_json::Map::new(),
+            Some(serde_json::Value::Object(map)) => map,
+            Some(other) => {
+                return Err(errors::error(
+                    "invalid_context",
+                    format!("log fields must be an object, got {other}"),
+                ))
+            }
+        };
+        self.ctx.logger().log(level, &message, &fields);
+        Ok(())
     }
 }

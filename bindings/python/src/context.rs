@@ -3,7 +3,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 use serde_json::Value;
-use tasker_step::{CreatedTask, StepContext, StepContextData, TaskRequest};
+use tasker_step::{CreatedTask, LogLevel, StepContext, StepContextData, TaskRequest};
 use tasker_worker::host::create_task_blocking;
 use tokio::runtime::Handle;
 
@@ -111,9 +111,21 @@ impl PyStepContext {
     fn config_value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.ctx.data().config)
     }
+    /// A `logging.LoggerAdapter` (`tasker_core.log.StepLoggerAdapter`, defined in Python) over
+    /// the core's logger of this step.
     #[getter]
-    fn logger(&self) -> PyStepLogger {
-        PyStepLogger { ctx: self.ctx.clone() }
+    fn logger<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let d = self.ctx.data();
+        let correlation = pyo3::types::PyDict::new(py);
+        correlation.set_item("correlation_id", &d.correlation_id)?;
+        correlation.set_item("task_uuid", d.task_uuid.to_string())?;
+        correlation.set_item("step_uuid", d.step_uuid.to_string())?;
+        correlation.set_item("step_name", &d.step_name)?;
+        correlation.set_item("namespace", &d.namespace)?;
+        let native = Bound::new(py, PyStepLogger { ctx: self.ctx.clone() })?;
+        py.import("tasker_core.log")?
+            .getattr("StepLoggerAdapter")?
+            .call1((native, correlation))
     }
 
     fn get_input<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
@@ -244,6 +256,23 @@ pub struct PyStepLogger {
 
 #[pymethods]
 impl PyStepLogger {
+    /// A line at `level` (`debug`, `info`, `warn`/`warning`, `error`) with the handler's
+    /// `fields` (a dict) written beside the correlation fields.
+    #[pyo3(signature = (level, message, fields = None))]
+    fn log(&self, level: &str, message: &str, fields: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let level: LogLevel = level.parse().map_err(pyo3::exceptions::PyValueError::new_err)?;
+        let fields = match fields.map(from_py).transpose()? {
+            None | Some(Value::Null) => serde_json::Map::new(),
+            Some(Value::Object(map)) => map,
+            Some(other) => {
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "log fields must be a dict, got {other}"
+                )))
+            }
+        };
+        self.ctx.logger().log(level, message, &fields);
+        Ok(())
+    }
     fn debug(&self, message: &str) {
         self.ctx.logger().debug(message);
     }

@@ -3,7 +3,7 @@
 
 use magnus::prelude::*;
 use magnus::{Error, RArray, RHash, RString, Ruby, Value};
-use tasker_step::{CreatedTask, StepContext, StepContextData, TaskRequest};
+use tasker_step::{CreatedTask, LogLevel, StepContext, StepContextData, TaskRequest};
 use tasker_worker::host::create_task_blocking;
 use tokio::runtime::Handle;
 
@@ -143,22 +143,21 @@ impl RbStepContext {
         )
     }
 
-    /// `_log(level, message)`: one line through the core's tracing, stamped with the step's
-    /// correlation fields.
-    fn log(ruby: &Ruby, rb_self: &Self, level: String, message: String) -> Result<(), Error> {
-        let logger = rb_self.ctx.logger();
-        match level.as_str() {
-            "debug" => logger.debug(&message),
-            "info" => logger.info(&message),
-            "warn" => logger.warn(&message),
-            "error" => logger.error(&message),
+    /// `_log(level, message, fields)`: one line through the core's tracing, stamped with the
+    /// step's correlation fields, with `fields` (a Hash, or nil) written beside them.
+    fn log(ruby: &Ruby, rb_self: &Self, level: String, message: String, fields: Value) -> Result<(), Error> {
+        let level: LogLevel = level.parse().map_err(|e: String| errors::argument_error(ruby, e))?;
+        let fields = match from_ruby(ruby, fields)? {
+            serde_json::Value::Null => serde_json::Map::new(),
+            serde_json::Value::Object(map) => map,
             other => {
                 return Err(errors::argument_error(
                     ruby,
-                    format!("log level {other:?} is not one of debug, info, warn, error"),
+                    format!("log fields must be a Hash, got {other}"),
                 ))
             }
-        }
+        };
+        rb_self.ctx.logger().log(level, &message, &fields);
         Ok(())
     }
 
@@ -202,7 +201,7 @@ pub fn define(ruby: &Ruby, module: magnus::RModule) -> Result<(), Error> {
     class.define_method("last_retry?", method!(RbStepContext::is_last_retry, 0))?;
     class.define_method("_create_task", method!(RbStepContext::create_task, 1))?;
     class.define_method("to_h", method!(RbStepContext::to_h, 0))?;
-    class.define_method("_log", method!(RbStepContext::log, 2))?;
+    class.define_method("_log", method!(RbStepContext::log, 3))?;
     class.define_method("inspect", method!(RbStepContext::inspect, 0))?;
     Ok(())
 }

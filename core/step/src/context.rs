@@ -224,27 +224,75 @@ pub struct StepLogger<'a> {
     ctx: &'a StepContext,
 }
 
-macro_rules! log_method {
-    ($name:ident, $level:ident) => {
-        pub fn $name(&self, message: &str) {
-            let d = &self.ctx.data;
-            tracing::$level!(
-                correlation_id = %d.correlation_id,
-                task_uuid = %d.task_uuid,
-                step_uuid = %d.step_uuid,
-                step_name = %d.step_name,
-                namespace = %d.namespace,
-                "{message}"
-            );
+/// A log line's severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl std::str::FromStr for LogLevel {
+    type Err = String;
+
+    /// `debug`, `info`, `warn` / `warning`, `error` / `critical` / `fatal` (any case).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "debug" | "trace" => Ok(LogLevel::Debug),
+            "info" => Ok(LogLevel::Info),
+            "warn" | "warning" => Ok(LogLevel::Warn),
+            "error" | "critical" | "fatal" => Ok(LogLevel::Error),
+            other => Err(format!("unknown log level {other:?}")),
         }
+    }
+}
+
+macro_rules! emit {
+    ($level:expr, $d:expr, $message:expr, $($extra:tt)*) => {
+        tracing::event!(
+            $level,
+            correlation_id = %$d.correlation_id,
+            task_uuid = %$d.task_uuid,
+            step_uuid = %$d.step_uuid,
+            step_name = %$d.step_name,
+            namespace = %$d.namespace,
+            $($extra)*
+            "{}", $message
+        )
     };
 }
 
 impl StepLogger<'_> {
-    log_method!(debug, debug);
-    log_method!(info, info);
-    log_method!(warn, warn);
-    log_method!(error, error);
+    /// One line at `level`, stamped with the step's correlation fields, plus the handler's own
+    /// `fields` (written as one JSON object) when there are any.
+    pub fn log(&self, level: LogLevel, message: &str, fields: &serde_json::Map<String, Value>) {
+        let d = &self.ctx.data;
+        let extra = (!fields.is_empty()).then(|| Value::Object(fields.clone()).to_string());
+        match (level, extra) {
+            (LogLevel::Debug, None) => emit!(tracing::Level::DEBUG, d, message,),
+            (LogLevel::Info, None) => emit!(tracing::Level::INFO, d, message,),
+            (LogLevel::Warn, None) => emit!(tracing::Level::WARN, d, message,),
+            (LogLevel::Error, None) => emit!(tracing::Level::ERROR, d, message,),
+            (LogLevel::Debug, Some(f)) => emit!(tracing::Level::DEBUG, d, message, fields = %f,),
+            (LogLevel::Info, Some(f)) => emit!(tracing::Level::INFO, d, message, fields = %f,),
+            (LogLevel::Warn, Some(f)) => emit!(tracing::Level::WARN, d, message, fields = %f,),
+            (LogLevel::Error, Some(f)) => emit!(tracing::Level::ERROR, d, message, fields = %f,),
+        }
+    }
+
+    pub fn debug(&self, message: &str) {
+        self.log(LogLevel::Debug, message, &serde_json::Map::new());
+    }
+    pub fn info(&self, message: &str) {
+        self.log(LogLevel::Info, message, &serde_json::Map::new());
+    }
+    pub fn warn(&self, message: &str) {
+        self.log(LogLevel::Warn, message, &serde_json::Map::new());
+    }
+    pub fn error(&self, message: &str) {
+        self.log(LogLevel::Error, message, &serde_json::Map::new());
+    }
 }
 
 #[cfg(test)]
@@ -320,5 +368,53 @@ mod tests {
         assert!(err("not json").starts_with("step context is not valid JSON: "));
         assert_eq!(err("[1]"), "a step context must be a JSON object");
         assert!(err(r#"{"attempt": "two"}"#).starts_with("step context: invalid type"));
+    }
+
+    /// Collects what the fmt subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn log_lines_carry_the_correlation_fields_and_the_handlers_fields() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish();
+        let c = StepContext::from_json(
+            json!({"step_name": "charge", "namespace": "billing_rs", "correlation_id": "corr-9"}),
+        )
+        .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            let mut fields = serde_json::Map::new();
+            fields.insert("amount".into(), json!(12.5));
+            c.logger().log(LogLevel::Warn, "charged", &fields);
+            c.logger().debug("plain");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["level"], "WARN");
+        assert_eq!(lines[0]["fields"]["message"], "charged");
+        assert_eq!(lines[0]["fields"]["correlation_id"], "corr-9");
+        assert_eq!(lines[0]["fields"]["step_name"], "charge");
+        assert_eq!(lines[0]["fields"]["namespace"], "billing_rs");
+        assert_eq!(lines[0]["fields"]["fields"], r#"{"amount":12.5}"#);
+        assert_eq!(lines[1]["level"], "DEBUG");
+        assert!(lines[1]["fields"].get("fields").is_none());
+        assert_eq!("warning".parse::<LogLevel>(), Ok(LogLevel::Warn));
+        assert!("loud".parse::<LogLevel>().is_err());
     }
 }

@@ -16,6 +16,6 @@ mod context;
 mod outcome;
 mod request;
 
-pub use context::{StepContext, StepContextData, StepLogger, TaskCreator};
+pub use context::{LogLevel, StepContext, StepContextData, StepLogger, TaskCreator};
 pub use outcome::{codes, PermanentError, RetryableError, StepError, StepOutcome, StepResult, StepSuccess};
 pub use request::{CreateTaskError, CreatedTask, TaskRequest};

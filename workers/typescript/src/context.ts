@@ -10,12 +10,29 @@ import { native, type NativeStepContext } from "./native";
 import { checkCreatedTask, taskRequest, type CreatedTask, type CreateTaskOptions, type TaskCreator } from "./types";
 
 /** `context.logger`: lines stamped with the step's correlation fields (`correlation_id`,
- * `task_uuid`, `step_uuid`, `step_name`, `namespace`), through the core's logging. */
+ * `task_uuid`, `step_uuid`, `step_name`, `namespace`), through the core's logging, with the
+ * handler's own `fields` written beside them:
+ * `context.logger.info("charged", { amount: 12.5, currency: "USD" })`. */
 export interface StepLogger {
-  debug(message: string): void;
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+function stepLogger(nativeContext: NativeStepContext): StepLogger {
+  const nativeLogger = nativeContext.logger;
+  const log = (level: string, message: string, fields?: Record<string, unknown>): void => {
+    // Fields go as JSON text from the exact-number writer: bigints and decimals keep every digit.
+    const text = fields === undefined ? null : toJsonText(fields);
+    callNative(() => nativeLogger.log(level, String(message), text));
+  };
+  return {
+    debug: (message, fields) => log("debug", message, fields),
+    info: (message, fields) => log("info", message, fields),
+    warn: (message, fields) => log("warn", message, fields),
+    error: (message, fields) => log("error", message, fields),
+  };
 }
 
 /** The context data as `StepContext.fromJson` reads it (every field optional). */
@@ -128,7 +145,7 @@ export class StepContext {
   }
   get logger(): StepLogger {
     if (this.#logger === undefined) {
-      this.#logger = this.#native.logger;
+      this.#logger = stepLogger(this.#native);
     }
     return this.#logger;
   }

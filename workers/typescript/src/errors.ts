@@ -8,6 +8,15 @@
  * class, and a test checks that the mapping covers exactly the kinds the addon reports.
  */
 
+// Brands recognise Tasker's errors across copies of this package (a monorepo, `npm link`, pnpm
+// or a global bin can load two): `instanceof` only knows its own copy's classes.
+const TASKER_ERROR_BRAND = Symbol.for("tasker.TaskerError");
+const STEP_ERROR_BRAND = Symbol.for("tasker.StepError");
+
+function branded(value: unknown, brand: symbol): boolean {
+  return typeof value === "object" && value !== null && brand in value;
+}
+
 /** Root of every Tasker error. */
 export class TaskerError extends Error {
   /** A stable code to branch on (never branch on `message`). */
@@ -18,7 +27,14 @@ export class TaskerError extends Error {
     this.name = new.target.name;
     this.code = code;
   }
+
+  /** True for a TaskerError of this copy of the package or of any other. */
+  static isTaskerError(value: unknown): value is TaskerError {
+    return value instanceof TaskerError || branded(value, TASKER_ERROR_BRAND);
+  }
 }
+
+Object.defineProperty(TaskerError.prototype, TASKER_ERROR_BRAND, { value: true });
 
 /** The error object of a failed step, as the engine stores it (spec §0.6). */
 export interface StepErrorData {
@@ -70,6 +86,14 @@ export class StepError extends TaskerError {
     this.context = checkContext(options.context);
   }
 
+  /** True for a PermanentError or RetryableError of this copy of the package or of any other. */
+  static isStepError(value: unknown): value is StepError {
+    return (
+      value instanceof StepError ||
+      (branded(value, STEP_ERROR_BRAND) && typeof (value as { toErrorData?: unknown }).toErrorData === "function")
+    );
+  }
+
   /** The error object as the engine stores it. */
   toErrorData(): StepErrorData {
     return {
@@ -81,6 +105,8 @@ export class StepError extends TaskerError {
     };
   }
 }
+
+Object.defineProperty(StepError.prototype, STEP_ERROR_BRAND, { value: true });
 
 /** A failure that retrying cannot fix: the step goes to `error` at once. */
 export class PermanentError extends StepError {
@@ -259,7 +285,7 @@ export function fromNativeFailure(failure: NativeFailureLike): TaskerError {
 
 /** An error thrown by the addon as its kind's class; anything else unchanged. */
 export function fromNativeError(error: unknown): unknown {
-  if (error instanceof Error && !(error instanceof TaskerError)) {
+  if (error instanceof Error && !TaskerError.isTaskerError(error)) {
     const kind = (error as { code?: unknown }).code;
     if (typeof kind === "string" && Object.prototype.hasOwnProperty.call(NATIVE_ERROR_KINDS, kind)) {
       return fromNativeFailure({ kind, message: error.message });

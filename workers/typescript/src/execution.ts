@@ -44,15 +44,15 @@ export async function execute(handler: StepHandler, context: StepContext): Promi
   try {
     outcome = await handler.call(context);
   } catch (e) {
-    if (e instanceof StepError) {
+    if (StepError.isStepError(e)) {
       return StepHandlerResult.fromError(e);
     }
     const [name, message] = describeThrown(e);
     return unhandled(name, message);
   }
-  if (!(outcome instanceof StepHandlerResult)) {
+  if (!StepHandlerResult.isResult(outcome)) {
     const got = outcome === null ? "null" : typeof outcome === "object" ? (outcome.constructor?.name ?? "object") : typeof outcome;
     return unhandled("InvalidResult", `${handler.constructor.name}.call returned ${got}, expected StepHandlerResult`);
   }
-  return outcome;
+  return StepHandlerResult.from(outcome);
 }

@@ -15,6 +15,8 @@ function plainObject(value: unknown, what: string): Record<string, unknown> {
   return { ...(value as Record<string, unknown>) };
 }
 
+const RESULT_BRAND = Symbol.for("tasker.StepHandlerResult");
+
 /**
  * The outcome of one attempt. Build it with {@link StepHandler.success} or
  * {@link StepHandler.failure} (or throw {@link PermanentError} / {@link RetryableError}).
@@ -45,9 +47,32 @@ export class StepHandlerResult {
     }
   }
 
-  /** The failure of a typed error. */
+  /** The failure of a typed error (of this copy of the package or of any other). */
   static fromError(error: StepError): StepHandlerResult {
     return new StepHandlerResult({ success: false, error: error.toErrorData() });
+  }
+
+  /** True for a result of this copy of the package or of any other (a handler may have been
+   * built against another copy than the worker's). */
+  static isResult(value: unknown): value is StepHandlerResult {
+    return (
+      value instanceof StepHandlerResult ||
+      (typeof value === "object" &&
+        value !== null &&
+        RESULT_BRAND in value &&
+        typeof (value as { toEnvelope?: unknown }).toEnvelope === "function")
+    );
+  }
+
+  /** This copy's result for a result of any copy. */
+  static from(value: StepHandlerResult | { toEnvelope(): StepEnvelope }): StepHandlerResult {
+    if (value instanceof StepHandlerResult) {
+      return value;
+    }
+    const envelope = value.toEnvelope();
+    return envelope.success
+      ? new StepHandlerResult({ success: true, result: envelope.result, metadata: envelope.metadata })
+      : new StepHandlerResult({ success: false, error: envelope.error });
   }
 
   /** The §0.6 envelope the engine records. */
@@ -58,6 +83,8 @@ export class StepHandlerResult {
     return { success: false, error: this.error as StepErrorData, metadata: {} };
   }
 }
+
+Object.defineProperty(StepHandlerResult.prototype, RESULT_BRAND, { value: true });
 
 /** Options of {@link StepHandler.failure}. */
 export interface FailureOptions {

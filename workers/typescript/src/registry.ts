@@ -1,13 +1,16 @@
 /**
  * Resolves template callables to handlers. `Ecommerce.StepHandlers.ValidateCartHandler`: every
  * segment but the last, snake_cased, is a module path (`ecommerce/step_handlers`) looked up in
- * each handler directory in turn (`<dir>/ecommerce/step_handlers.js`, or `.../index.js`) and
- * loaded with `require`; the last segment is the exported class, which must extend
- * `StepHandler`. One instance per callable.
+ * each handler directory in turn (`<dir>/ecommerce/step_handlers.js`, `.mjs` or `.cjs`, or
+ * `.../index.js`); the last segment is the exported class, which must extend `StepHandler` (of
+ * this copy of the package or another). CommonJS modules are loaded with `require`, ES modules
+ * (`.mjs`, or `.js` under `"type": "module"`) with `import()` by {@link HandlerRegistry.load}.
+ * One instance per callable.
  */
 
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { pathToFileURL } from "node:url";
 
 import { HandlerNotFoundError } from "./errors";
 import { describeThrown } from "./execution";
@@ -31,8 +34,19 @@ export function callableLocation(callableName: string): { modulePath: string; cl
   return { modulePath: segments.map(snakeCase).join("/"), className };
 }
 
+// A real `import()`: TypeScript compiles `import()` to `require()` in CommonJS output, and
+// `require` cannot load an ES module on Node 20.
+const importModule = new Function("specifier", "return import(specifier)") as (
+  specifier: string,
+) => Promise<Record<string, unknown>>;
+
+const EXTENSIONS = [".js", ".mjs", ".cjs"];
+
 function moduleFile(dir: string, modulePath: string): string | null {
-  for (const candidate of [`${modulePath}.js`, `${modulePath}/index.js`]) {
+  const candidates = EXTENSIONS.map((ext) => `${modulePath}${ext}`).concat(
+    EXTENSIONS.map((ext) => `${modulePath}/index${ext}`),
+  );
+  for (const candidate of candidates) {
     const file = path.resolve(dir, candidate);
     if (fs.existsSync(file)) {
       return file;
@@ -60,18 +74,57 @@ export class HandlerRegistry {
     this.#handlers.set(callableName, instance as StepHandler);
   }
 
-  /** The handler of `callableName`; throws {@link HandlerNotFoundError}. */
+  /** The handler of `callableName`, loaded with `require` (an ES module too where Node's
+   * `require` loads one: Node 20.19+ and no top-level `await`); throws
+   * {@link HandlerNotFoundError}. The worker uses {@link load}, which loads any ES module. */
   resolve(callableName: string): StepHandler {
     const found = this.#handlers.get(callableName);
     if (found !== undefined) {
       return found;
     }
-    const instance = this.#load(callableName);
-    this.#handlers.set(callableName, instance);
-    return instance;
+    const { file, className } = this.#locate(callableName);
+    let mod: Record<string, unknown>;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      mod = require(file);
+    } catch (e) {
+      const [name, message] = describeThrown(e);
+      throw new HandlerNotFoundError(callableName, `cannot load ${file}: ${name}: ${message}`);
+    }
+    return this.#instantiate(callableName, file, className, mod);
   }
 
-  #load(callableName: string): StepHandler {
+  /** The handler of `callableName` from a CommonJS or an ES module; rejects with
+   * {@link HandlerNotFoundError}. */
+  async load(callableName: string): Promise<StepHandler> {
+    const found = this.#handlers.get(callableName);
+    if (found !== undefined) {
+      return found;
+    }
+    const { file, className } = this.#locate(callableName);
+    let mod: Record<string, unknown>;
+    try {
+      if (file.endsWith(".mjs")) {
+        mod = await importModule(pathToFileURL(file).href);
+      } else {
+        try {
+          // eslint-disable-next-line @typescript-eslint/no-require-imports
+          mod = require(file);
+        } catch (e) {
+          if ((e as { code?: unknown }).code !== "ERR_REQUIRE_ESM") {
+            throw e;
+          }
+          mod = await importModule(pathToFileURL(file).href);
+        }
+      }
+    } catch (e) {
+      const [name, message] = describeThrown(e);
+      throw new HandlerNotFoundError(callableName, `cannot load ${file}: ${name}: ${message}`);
+    }
+    return this.#instantiate(callableName, file, className, mod);
+  }
+
+  #locate(callableName: string): { file: string; className: string } {
     const location = callableLocation(callableName);
     if (location === null) {
       throw new HandlerNotFoundError(callableName, "expected <Module>.<Path>.<HandlerClass>");
@@ -86,16 +139,12 @@ export class HandlerRegistry {
     }
     if (file === null) {
       const where = this.handlerDirs.length ? this.handlerDirs.join(", ") : "no handler directory";
-      throw new HandlerNotFoundError(callableName, `no ${modulePath}.js in ${where}`);
+      throw new HandlerNotFoundError(callableName, `no ${modulePath}.js, .mjs or .cjs in ${where}`);
     }
-    let mod: Record<string, unknown>;
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      mod = require(file);
-    } catch (e) {
-      const [name, message] = describeThrown(e);
-      throw new HandlerNotFoundError(callableName, `cannot load ${file}: ${name}: ${message}`);
-    }
+    return { file, className };
+  }
+
+  #instantiate(callableName: string, file: string, className: string, mod: Record<string, unknown>): StepHandler {
     const cls = mod[className];
     if (cls === undefined) {
       throw new HandlerNotFoundError(callableName, `${file} exports no ${className}`);
@@ -103,11 +152,14 @@ export class HandlerRegistry {
     if (!StepHandler.isHandlerClass(cls)) {
       throw new HandlerNotFoundError(callableName, `${className} is not a StepHandler subclass`);
     }
+    let instance: StepHandler;
     try {
-      return new cls();
+      instance = new cls();
     } catch (e) {
       const [name, message] = describeThrown(e);
       throw new HandlerNotFoundError(callableName, `new ${className}() failed: ${name}: ${message}`);
     }
+    this.#handlers.set(callableName, instance);
+    return instance;
   }
 }

@@ -191,7 +191,7 @@ export class WorkerRunner {
     try {
       let handler;
       try {
-        handler = this.registry.resolve(step.callable);
+        handler = await this.registry.load(step.callable);
       } catch (e) {
         if (e instanceof HandlerNotFoundError) {
           this.#log(e.message);
@@ -266,7 +266,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     });
   } catch (e) {
     // A typed boot error, or a --require file that fails to load.
-    const [name, message] = e instanceof TaskerError ? [e.name, e.message] : describeThrown(e);
+    const [name, message] = TaskerError.isTaskerError(e) ? [e.name, e.message] : describeThrown(e);
     process.stderr.write(`tasker-worker: ${name}: ${message}\n`);
     return 2;
   }

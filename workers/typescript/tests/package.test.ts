@@ -11,7 +11,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 
-import { PACKAGE } from "./support";
+import { spawn } from "node:child_process";
+
+import { Client } from "../src/index";
+import { freshDatabase, PACKAGE, REPO, startServer, waitFor } from "./support";
 
 const NPM = process.platform === "win32" ? "npm.cmd" : "npm";
 
@@ -22,7 +25,7 @@ function sh(cmd: string, args: string[], cwd: string): string {
 }
 
 describe("npm package", () => {
-  it("packs only the built package and installs into a fresh project", () => {
+  it("packs only the built package and installs into a fresh project", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tasker-npm-pack-"));
     try {
       const packed = JSON.parse(sh(NPM, ["pack", "--json", "--pack-destination", dir], PACKAGE)) as Array<{
@@ -54,8 +57,76 @@ describe("npm package", () => {
       assert.match(loaded, /^function function 2/);
       const help = sh(path.join(app, "node_modules", ".bin", "tasker-worker"), ["--help"], app);
       assert.match(help, /--handler-path/);
+      for (const wanted of ["README.md", "LICENSE"]) {
+        assert.ok(files.includes(wanted), `${wanted} is packed`);
+      }
+      const esm = sh(
+        process.execPath,
+        ["--input-type=module", "-e", `import { StepHandler, PermanentError } from "@tasker/worker"; console.log(typeof StepHandler, typeof PermanentError);`],
+        app,
+      );
+      assert.match(esm, /^function function/, "the package imports from ES modules by name");
+      await runsTheBlogExamplesFromTheInstalledPackage(app);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
+
+/**
+ * As the README tells users: the compiled blog handlers in the user's project import
+ * `@tasker/worker` by name, and the installed package's `tasker-worker` runs them against a real
+ * server. (Handlers resolving another copy of the package than the bin's once failed every step
+ * with `InvalidResult`.)
+ */
+async function runsTheBlogExamplesFromTheInstalledPackage(app: string): Promise<void> {
+  const handlers = path.join(app, "handlers");
+  fs.cpSync(path.join(PACKAGE, "dist", "examples", "blog"), handlers, { recursive: true });
+  const db = await freshDatabase("npmpack");
+  const server = await startServer(db.url);
+  const worker = spawn(path.join(app, "node_modules", ".bin", "tasker-worker"), ["--concurrency", "4"], {
+    cwd: app,
+    env: {
+      ...process.env,
+      DATABASE_URL: db.url,
+      TASKER_ENV: "test",
+      TASKER_TEMPLATE_PATH: path.join(REPO, "fixtures", "task_templates", "typescript", "blog"),
+      TASKER_HANDLER_PATH: handlers,
+      TASKER_WORKER_BIND: "127.0.0.1:0",
+      RUST_LOG: "warn",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  worker.stdout?.on("data", (c: Buffer) => (out += c.toString()));
+  worker.stderr?.on("data", (c: Buffer) => (out += c.toString()));
+  try {
+    await waitFor("the installed worker to serve", 60_000, async () => {
+      if (worker.exitCode !== null) {
+        throw new Error(`tasker-worker exited: ${out}`);
+      }
+      return out.includes("tasker worker serving") ? true : undefined;
+    });
+    const client = new Client(server.base);
+    const order = (token: string) => ({
+      cart_items: [{ product_id: 1, quantity: 2 }, { product_id: 2, quantity: 1 }],
+      customer_info: { email: "customer@example.com", name: "John Doe", phone: "+1-555-0123" },
+      payment_info: { method: "credit_card", token, amount: 124.76 },
+    });
+    const ok = await client.createTask("ecommerce_ts", "ecommerce_order_processing", order("tok_test_valid"));
+    const declined = await client.createTask("ecommerce_ts", "ecommerce_order_processing", order("tok_test_declined"));
+    const done = await client.waitForTask(ok.task_uuid, { timeoutMs: 60_000 });
+    assert.equal(done.status, "complete", JSON.stringify(done.steps.map((s) => [s.name, s.status, s.error]), null, 1));
+    const failed = await client.waitForTask(declined.task_uuid, { timeoutMs: 60_000 });
+    const payment = failed.steps.find((s) => s.name === "process_payment");
+    assert.equal(failed.status, "error");
+    assert.equal(payment?.error?.retryable, false, "a PermanentError from the installed copy stays permanent");
+    assert.equal(payment?.error?.error_code, "PAYMENT_DECLINED", JSON.stringify(payment?.error));
+  } finally {
+    const exited = new Promise((resolve) => worker.once("exit", resolve));
+    worker.kill("SIGTERM");
+    await exited;
+    await server.stop();
+    db.drop();
+  }
+}

@@ -15,9 +15,14 @@ class TaskerError(Exception):
     """Root of every Tasker exception."""
 
 
+#: Marks the typed step failures of any copy of this package; see :func:`is_step_error`.
+STEP_ERROR_BRAND = "tasker.StepError/1"
+
+
 class StepError(TaskerError):
     """A typed step failure raised by a handler (spec §0.6)."""
 
+    __tasker_brand__ = STEP_ERROR_BRAND
     retryable: bool = False
 
     def __init__(
@@ -197,3 +202,11 @@ __all__ = [
     "WaitTimeoutError",
     "NATIVE_ERROR_KINDS",
 ]
+
+
+def is_step_error(value: object) -> bool:
+    """True for a :class:`PermanentError` or :class:`RetryableError` of this copy of the package
+    or of any other (a handler built against a vendored copy)."""
+    return isinstance(value, StepError) or (
+        getattr(type(value), "__tasker_brand__", None) == STEP_ERROR_BRAND and callable(getattr(value, "to_dict", None))
+    )

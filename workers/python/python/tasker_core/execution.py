@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from ._native import StepContext
-from .errors import StepError
+from .errors import is_step_error
 from .handler import StepHandler, StepHandlerResult
 
 UNHANDLED_EXCEPTION = "UNHANDLED_EXCEPTION"
@@ -30,16 +30,17 @@ def execute(handler: StepHandler, context: StepContext) -> StepHandlerResult:
     """One attempt of ``handler`` on ``context``; never raises for handler errors."""
     try:
         outcome: Any = handler.call(context)
-    except StepError as e:
-        return StepHandlerResult.from_error(e)
     except Exception as e:  # noqa: BLE001 - every other exception is a typed step failure
+        # A typed error of this copy of the package or of another one (recognised by its brand).
+        if is_step_error(e):
+            return StepHandlerResult(success=False, error=dict(e.to_dict()))  # type: ignore[attr-defined]
         return unhandled(type(e).__name__, str(e))
-    if not isinstance(outcome, StepHandlerResult):
+    if not StepHandlerResult.is_result(outcome):
         return unhandled(
             "InvalidResult",
             f"{type(handler).__name__}.call returned {type(outcome).__name__}, expected StepHandlerResult",
         )
-    return outcome
+    return StepHandlerResult.from_any(outcome)
 
 
 def envelope(handler: StepHandler, context: StepContext) -> Dict[str, Any]:

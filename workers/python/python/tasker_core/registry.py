@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from typing import Dict, Type, Union
+from typing import Dict, Type, Union, cast
 
 from .errors import HandlerNotFoundError
 from .handler import StepHandler
@@ -15,7 +15,7 @@ class HandlerRegistry:
 
     A callable registered with :meth:`register` wins; any other is imported on first use: the text
     before the last dot is the module, the rest a ``StepHandler`` subclass created with no
-    arguments. Thread-safe.
+    arguments (a subclass of this copy of the package or of another one). Thread-safe.
     """
 
     def __init__(self) -> None:
@@ -24,7 +24,7 @@ class HandlerRegistry:
 
     def register(self, callable_name: str, handler: Union[StepHandler, Type[StepHandler]]) -> None:
         instance = handler() if isinstance(handler, type) else handler
-        if not isinstance(instance, StepHandler):
+        if not StepHandler.is_handler_class(type(instance)):
             raise TypeError(f"{callable_name}: {type(instance).__name__} is not a StepHandler")
         with self._lock:
             self._handlers[callable_name] = instance
@@ -50,9 +50,9 @@ def _import_handler(callable_name: str) -> StepHandler:
     cls = getattr(module, class_name, None)
     if cls is None:
         raise HandlerNotFoundError(callable_name, f"{module_name} has no {class_name}")
-    if not (isinstance(cls, type) and issubclass(cls, StepHandler)):
+    if not StepHandler.is_handler_class(cls):
         raise HandlerNotFoundError(callable_name, f"{class_name} is not a StepHandler subclass")
     try:
-        return cls()
+        return cast(StepHandler, cls())
     except Exception as e:  # noqa: BLE001 - a broken constructor means no usable handler
         raise HandlerNotFoundError(callable_name, f"{class_name}() failed: {type(e).__name__}: {e}") from e

@@ -19,6 +19,7 @@ from typing import Any, Optional, Sequence
 from . import _native
 from .errors import HandlerNotFoundError, TaskerError
 from .execution import execute
+from .log import route_to_worker_log
 from .registry import HandlerRegistry
 
 log = logging.getLogger("tasker_core.worker")
@@ -87,6 +88,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     options = {k: v for k, v in run["options"].items() if v is not None}
     _native.init_logging(json=os.environ.get("TASKER_LOG_FORMAT") == "json")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    route_to_worker_log()
     for path in reversed(run["handler_path"]):
         sys.path.insert(0, os.path.abspath(path))
     try:

@@ -13,7 +13,16 @@ module TaskerCore
 
     # A typed step failure raised by a handler (spec §0.6).
     class StepError < Error
+      # Marks the typed step failures of any copy of this gem; see {.step_error?}.
+      TASKER_BRAND = "tasker.StepError/1"
+
       attr_reader :error_code, :retry_after, :context
+
+      # True for a PermanentError or RetryableError of this copy of the gem or of any other.
+      def self.step_error?(value)
+        value.is_a?(StepError) || (value.class.const_defined?(:TASKER_BRAND) &&
+                                   value.class::TASKER_BRAND == TASKER_BRAND && value.respond_to?(:to_h))
+      end
 
       def self.default_code
         "STEP_ERROR"

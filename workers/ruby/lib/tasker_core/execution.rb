@@ -28,12 +28,13 @@ module TaskerCore
       outcome =
         begin
           handler.call(context)
-        rescue Errors::StepError => e
-          return StepHandler::Result.from_error(e)
         rescue StandardError, ScriptError => e
+          # A typed error of this copy of the gem or of another one (recognised by its brand).
+          return StepHandler::Result.new(success: false, error: e.to_h) if Errors::StepError.step_error?(e)
+
           return unhandled(e.class.name || e.class.inspect, e.message)
         end
-      return outcome if outcome.is_a?(StepHandler::Result)
+      return StepHandler::Result.from_any(outcome) if StepHandler::Result.result?(outcome)
 
       unhandled("InvalidResult",
                 "#{handler.class.name}#call returned #{outcome.class.name}, expected TaskerCore::StepHandler::Result")

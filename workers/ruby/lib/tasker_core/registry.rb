@@ -15,7 +15,9 @@ module TaskerCore
 
     def register(callable_name, handler)
       instance = handler.is_a?(Class) ? handler.new : handler
-      raise TypeError, "#{callable_name}: #{instance.class} is not a TaskerCore::StepHandler::Base" unless instance.is_a?(StepHandler::Base)
+      unless StepHandler::Base.handler_class?(instance.class)
+        raise TypeError, "#{callable_name}: #{instance.class} is not a TaskerCore::StepHandler::Base"
+      end
 
       @lock.synchronize { @handlers[callable_name] = instance }
     end
@@ -53,7 +55,7 @@ module TaskerCore
         cls = constant(callable_name)
         raise Errors::HandlerNotFoundError.new(callable_name, "#{feature} does not define #{callable_name}") if cls.nil?
       end
-      unless cls.is_a?(Class) && cls < StepHandler::Base
+      unless StepHandler::Base.handler_class?(cls)
         raise Errors::HandlerNotFoundError.new(callable_name, "#{callable_name} is not a TaskerCore::StepHandler::Base subclass")
       end
 

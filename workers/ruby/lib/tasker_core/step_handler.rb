@@ -5,7 +5,29 @@ module TaskerCore
     # The outcome of one attempt. Build it with {Base#success} or {Base#failure} (or raise
     # {Errors::PermanentError} / {Errors::RetryableError}).
     class Result
+      # Marks the result class of any copy of this gem (a vendored copy, another version on the
+      # load path): the worker recognises results by it, not by +is_a?+ alone.
+      TASKER_BRAND = "tasker.StepHandlerResult/1"
+
       attr_reader :result, :error, :metadata
+
+      # True for a result of this copy of the gem or of any other.
+      def self.result?(value)
+        value.is_a?(Result) || (value.class.const_defined?(:TASKER_BRAND, false) &&
+                                value.class::TASKER_BRAND == TASKER_BRAND && value.respond_to?(:to_envelope))
+      end
+
+      # This copy's result for a result of any copy.
+      def self.from_any(value)
+        return value if value.is_a?(Result)
+
+        envelope = value.to_envelope
+        if envelope["success"]
+          new(success: true, result: envelope["result"], metadata: envelope["metadata"] || {})
+        else
+          new(success: false, error: envelope["error"])
+        end
+      end
 
       def initialize(success:, result: nil, error: nil, metadata: {})
         @success = success
@@ -48,6 +70,14 @@ module TaskerCore
     #     end
     #   end
     class Base
+      # Marks the handler base class of any copy of this gem; see {.handler_class?}.
+      TASKER_BRAND = "tasker.StepHandler/1"
+
+      # True for a subclass of Base of this copy of the gem or of any other.
+      def self.handler_class?(value)
+        value.is_a?(Class) && (value < Base || (value.const_defined?(:TASKER_BRAND) && value::TASKER_BRAND == TASKER_BRAND))
+      end
+
       def call(_context)
         raise NotImplementedError, "#{self.class.name} must implement call(context)"
       end

@@ -32,6 +32,29 @@ module TaskerCore
     def join(timeout_ms: nil) = @native._join(timeout_ms)
   end
 
+  module Native
+    # One claimed step, handed out by {Worker#next_step}: complete it exactly once. Defined by the
+    # native extension; a spec checks these tags against the loaded class.
+    #
+    # @!method context
+    #   @return [TaskerCore::StepContext] the step's context
+    # @!method callable
+    #   @return [String] the template's handler callable
+    # @!method complete(envelope)
+    #   Hands back the §0.6 envelope (+Result#to_envelope+).
+    #   @param envelope [Hash]
+    #   @return [Boolean] false when the step was already completed or is no longer awaited
+    # @!method complete_unhandled(exception_class, message)
+    #   Records "<exception_class>: <message>" as a retryable +UNHANDLED_EXCEPTION+ failure.
+    #   @return [Boolean]
+    # @!method complete_handler_not_found
+    #   Records the permanent +HANDLER_NOT_FOUND+ failure for the step's callable.
+    #   @return [Boolean]
+    # @!method inspect
+    #   @return [String]
+    class DispatchedStep; end
+  end
+
   # Runs the handlers of +registry+ for +worker+ on +threads+ Ruby threads, each waiting for its
   # next step inside the runtime with the GVL released.
   class WorkerRunner

@@ -110,8 +110,9 @@ RSpec.describe TaskerCore::StepContext do
 
   it "logs through the core with every level" do
     c = ctx(step_name: "s")
-    %i[debug info warn error].each { |level| expect(c.logger.public_send(level, "line")).to be_nil }
-    expect { c._log("trace", "x") }.to raise_error(ArgumentError, /debug, info, warn, error/)
+    %i[debug info warn error fatal].each { |level| expect(c.logger.public_send(level, "line")).to be(true) }
+    expect { c._log("loud", "x", nil) }.to raise_error(ArgumentError, /unknown log level "loud"/)
+    expect { c._log("info", "x", [1]) }.to raise_error(ArgumentError, /log fields must be a Hash/)
   end
 
   it "cannot be created except from data" do

@@ -15,7 +15,7 @@
 import Decimal from "decimal.js";
 import { randomInt as cryptoRandomInt } from "node:crypto";
 
-import { StepHandler, StepHandlerResult } from "../../src/index";
+import { StepHandler, StepHandlerResult } from "@tasker/worker";
 
 /**
  * Decimal arithmetic that never runs out of digits (80 significant digits, as the Python handlers'

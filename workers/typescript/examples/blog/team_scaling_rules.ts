@@ -8,7 +8,7 @@
  * (`4999.0` in the JSON text becomes `4999`).
  */
 
-import { PermanentError, RetryableError } from "../../src/index";
+import { PermanentError, RetryableError } from "@tasker/worker";
 import { Dec, Now, decimal, isBlank, jsonText, moneyText, numberJson } from "./blog_support";
 
 /** Base namespace of §4.1, written into its results. */

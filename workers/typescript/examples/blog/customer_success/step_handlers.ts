@@ -21,7 +21,7 @@ import {
   StepContext,
   StepHandlerResult,
   TaskCreationError,
-} from "../../../src/index";
+} from "@tasker/worker";
 import { BlogHandler, Now, decimal, isBlank, isTrue, isoMs, jsonSafeObject, randomHex, randomInt } from "../blog_support";
 import {
   CUSTOMER_SUCCESS,

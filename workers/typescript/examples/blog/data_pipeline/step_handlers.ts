@@ -20,7 +20,7 @@
  *   earns 40 points, so exactly 500 does neither; `avg_ltv` > 3000 (exactly 3000 is not above).
  */
 
-import { PermanentError, StepContext, StepHandlerResult } from "../../../src/index";
+import { PermanentError, StepContext, StepHandlerResult } from "@tasker/worker";
 import {
   BlogHandler,
   Dec,

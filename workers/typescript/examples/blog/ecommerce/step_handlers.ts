@@ -21,7 +21,7 @@ import {
   RetryableError,
   StepContext,
   StepHandlerResult,
-} from "../../../src/index";
+} from "@tasker/worker";
 import {
   BlogHandler,
   Dec,

@@ -11,7 +11,7 @@
  * is written as null. Money uses decimal.js. Every handler reads the clock once per attempt.
  */
 
-import { PermanentError, StepContext, StepHandlerResult } from "../../../src/index";
+import { PermanentError, StepContext, StepHandlerResult } from "@tasker/worker";
 import {
   BlogHandler,
   Dec,

@@ -9,7 +9,7 @@
  * `"payments"`. Every handler reads the clock once per attempt.
  */
 
-import { StepContext, StepHandlerResult } from "../../../src/index";
+import { StepContext, StepHandlerResult } from "@tasker/worker";
 import { BlogHandler, Now, compilePattern, decimal, isBlank, isTrue, isoMs, jsonText, randomHex } from "../blog_support";
 import { PAYMENTS, blankNames, centsJson, centsMoney, centsValue, permanent, retryable, text } from "../team_scaling_rules";
 

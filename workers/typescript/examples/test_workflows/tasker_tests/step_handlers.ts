@@ -17,7 +17,7 @@ import {
   StepContext,
   StepHandler,
   StepHandlerResult,
-} from "../../../src/index";
+} from "@tasker/worker";
 
 /**
  * An integer JSON value, else null: a whole number (JavaScript cannot tell `5` from `5.0`), or a

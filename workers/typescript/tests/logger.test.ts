@@ -1,0 +1,34 @@
+/** `context.logger`: debug/info/warn/error with a message and fields, written to the core's
+ * structured log with the step's correlation fields. */
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+import { it } from "node:test";
+
+it("writes a message and its fields beside the correlation fields", () => {
+  const index = path.join(__dirname, "..", "src", "index.js");
+  const testing = path.join(__dirname, "..", "src", "testing.js");
+  const script = `
+const { initLogging } = require(${JSON.stringify(index)});
+const { buildContext } = require(${JSON.stringify(testing)});
+initLogging({ json: true });
+const ctx = buildContext({ stepName: "charge", namespace: "billing_ts", correlationId: "corr-7" });
+ctx.logger.info("charged", { amount: 12.5, big: 9007199254740993n });
+ctx.logger.debug("plain");
+try { ctx.logger.warn("bad", 5); } catch (e) { console.log("refused:" + e.code); }
+`;
+  const run = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", env: { ...process.env, RUST_LOG: "debug" } });
+  assert.equal(run.status, 0, run.stderr);
+  const lines = run.stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  const charged = lines.find((l) => l.fields.message === "charged");
+  assert.ok(charged, run.stderr);
+  assert.equal(charged.level, "INFO");
+  assert.equal(charged.fields.correlation_id, "corr-7");
+  assert.equal(charged.fields.step_name, "charge");
+  assert.equal(charged.fields.namespace, "billing_ts");
+  assert.equal(charged.fields.fields, '{"amount":12.5,"big":9007199254740993}');
+  const plain = lines.find((l) => l.fields.message === "plain");
+  assert.ok(plain && plain.level === "DEBUG" && plain.fields.fields === undefined, run.stderr);
+  assert.match(run.stdout, /refused:/);
+});
