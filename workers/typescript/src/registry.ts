@@ -42,6 +42,29 @@ const importModule = new Function("specifier", "return import(specifier)") as (
 
 const EXTENSIONS = [".js", ".mjs", ".cjs"];
 
+/** A handler module: `require` where it can (CommonJS, and ES modules on Node 20.19+ without
+ * top-level await), `import()` for the rest. */
+async function requireOrImport(file: string): Promise<Record<string, unknown>> {
+  if (file.endsWith(".mjs")) {
+    return importModule(pathToFileURL(file).href);
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(file);
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (code !== "ERR_REQUIRE_ESM" && code !== "ERR_REQUIRE_ASYNC_MODULE") {
+      throw e;
+    }
+    return importModule(pathToFileURL(file).href);
+  }
+}
+
+function cannotLoad(callableName: string, file: string, e: unknown): HandlerNotFoundError {
+  const [name, message] = describeThrown(e);
+  return new HandlerNotFoundError(callableName, `cannot load ${file}: ${name}: ${message}`);
+}
+
 function moduleFile(dir: string, modulePath: string): string | null {
   const candidates = EXTENSIONS.map((ext) => `${modulePath}${ext}`).concat(
     EXTENSIONS.map((ext) => `${modulePath}/index${ext}`),
@@ -88,8 +111,7 @@ export class HandlerRegistry {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       mod = require(file);
     } catch (e) {
-      const [name, message] = describeThrown(e);
-      throw new HandlerNotFoundError(callableName, `cannot load ${file}: ${name}: ${message}`);
+      throw cannotLoad(callableName, file, e);
     }
     return this.#instantiate(callableName, file, className, mod);
   }
@@ -104,22 +126,9 @@ export class HandlerRegistry {
     const { file, className } = this.#locate(callableName);
     let mod: Record<string, unknown>;
     try {
-      if (file.endsWith(".mjs")) {
-        mod = await importModule(pathToFileURL(file).href);
-      } else {
-        try {
-          // eslint-disable-next-line @typescript-eslint/no-require-imports
-          mod = require(file);
-        } catch (e) {
-          if ((e as { code?: unknown }).code !== "ERR_REQUIRE_ESM") {
-            throw e;
-          }
-          mod = await importModule(pathToFileURL(file).href);
-        }
-      }
+      mod = await requireOrImport(file);
     } catch (e) {
-      const [name, message] = describeThrown(e);
-      throw new HandlerNotFoundError(callableName, `cannot load ${file}: ${name}: ${message}`);
+      throw cannotLoad(callableName, file, e);
     }
     return this.#instantiate(callableName, file, className, mod);
   }
