@@ -105,6 +105,65 @@ async fn retry_succeeds_on_a_later_attempt(lang: Lang) {
         "the latest failed attempt's error is kept"
     );
     assert_eq!(steps["end"]["result"]["value"], 16);
+    // The lifecycle events (§5.1) of that run, as the API serves them.
+    let (status, body) = stack.get(&format!("/v1/tasks/{uuid}/events")).await;
+    assert_eq!(status, 200, "{body:#}");
+    let events = body["events"].as_array().unwrap();
+    let seen: Vec<(String, Value, Value, Value)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["event_name"].as_str().unwrap().to_string(),
+                e["step_name"].clone(),
+                e["attempt"].clone(),
+                e["error"]["error_code"].clone(),
+            )
+        })
+        .collect();
+    let ev = |name: &str, step: Value, attempt: Value, code: Value| (name.to_string(), step, attempt, code);
+    let n = Value::Null;
+    assert_eq!(
+        seen[..8],
+        [
+            ev("task.created", n.clone(), n.clone(), n.clone()),
+            ev("step.started", json!("start"), json!(1), n.clone()),
+            ev(
+                "step.retry_scheduled",
+                json!("start"),
+                json!(1),
+                json!("TEST_RETRYABLE")
+            ),
+            ev("step.started", json!("start"), json!(2), n.clone()),
+            ev(
+                "step.retry_scheduled",
+                json!("start"),
+                json!(2),
+                json!("TEST_RETRYABLE")
+            ),
+            ev("step.started", json!("start"), json!(3), n.clone()),
+            ev("step.completed", json!("start"), json!(3), n.clone()),
+            ev(
+                "step.started",
+                json!(seen[7].1.as_str().filter(|s| ["left", "right"].contains(s))),
+                json!(1),
+                n.clone()
+            ),
+        ],
+        "{body:#}"
+    );
+    assert_eq!(seen.len(), 1 + 2 * 6 + 1, "two attempt events per attempt: {body:#}");
+    assert_eq!(seen.last().unwrap().0, "task.completed");
+    for e in events {
+        assert_eq!(e["correlation_id"], task["correlation_id"]);
+        assert_eq!(e["namespace"], lang.namespace("tasker_tests"));
+    }
+    assert_eq!(events[6]["result"], json!({"value": 2, "attempt": 3}));
+    let (status, body) = stack.get(&format!("/v1/tasks/{}/events", uuid::Uuid::now_v7())).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (404, &json!("TASK_NOT_FOUND")),
+        "{body:#}"
+    );
 }
 
 async fn retry_after_overrides_backoff_and_is_scaled(lang: Lang) {

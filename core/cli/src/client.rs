@@ -156,6 +156,11 @@ impl ApiClient {
         self.get_json(&format!("/v1/tasks/{uuid}"), &[]).await
     }
 
+    /// `GET /v1/tasks/{uuid}/events`: `{events: [...]}`, the task's lifecycle events in order.
+    pub async fn task_events(&self, uuid: Uuid) -> Result<Value> {
+        self.get_json(&format!("/v1/tasks/{uuid}/events"), &[]).await
+    }
+
     /// `GET /v1/tasks` with filters: `{tasks: [...], next_cursor}`.
     pub async fn list_tasks(&self, query: &[(&str, String)]) -> Result<Value> {
         self.get_json("/v1/tasks", query).await

@@ -191,6 +191,7 @@ mod tests {
     const OPERATIONS: &[(&str, [&str; 2])] = &[
         ("createTask", ["task", "create"]),
         ("getTask", ["task", "get"]),
+        ("getTaskEvents", ["task", "events"]),
         ("listTasks", ["task", "list"]),
         ("cancelTask", ["task", "cancel"]),
         ("retryStep", ["task", "retry-step"]),

@@ -26,6 +26,10 @@ pub struct ServerArgs {
     #[arg(long, env = "TASKER_SWEEP_IDLE_MS", default_value_t = 30000,
           value_parser = clap::value_parser!(u64).range(1..))]
     sweep_idle_ms: u64,
+    /// How long lifecycle events are kept, in hours (older ones are pruned every hour).
+    #[arg(long, env = "TASKER_EVENT_RETENTION_HOURS", default_value_t = 168,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    event_retention_hours: u64,
     /// Environment the server runs in (`test` scales retry delays by 0.001).
     #[arg(long = "env", env = "TASKER_ENV")]
     environment: Option<String>,
@@ -106,6 +110,7 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     config.bind = args.bind;
     config.sweep_interval = Duration::from_millis(args.sweep_interval_ms);
     config.sweep_idle = Duration::from_millis(args.sweep_idle_ms);
+    config.event_retention = Duration::from_secs(args.event_retention_hours * 3600);
     config.environment = args.environment;
     config.retry_delay_scale = args.retry_delay_scale;
     config.http = tasker_orchestration::HttpLimits {

@@ -34,6 +34,14 @@ pub enum TaskCommand {
         #[command(flatten)]
         server: ServerUrl,
     },
+    /// Print a task's lifecycle events, oldest first (GET /v1/tasks/UUID/events).
+    Events {
+        /// The task's uuid.
+        #[arg(value_parser = parse_uuid)]
+        uuid: Uuid,
+        #[command(flatten)]
+        server: ServerUrl,
+    },
     /// List tasks, newest first (GET /v1/tasks).
     List(ListArgs),
     /// Cancel a task and print it (POST /v1/tasks/UUID/cancel): steps not yet running are
@@ -126,6 +134,11 @@ pub async fn run(cmd: TaskCommand) -> Result<ExitCode> {
         TaskCommand::Get { uuid, server } => {
             let task = ApiClient::new(&server.url)?.get_task(uuid).await?;
             print_json(&task)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        TaskCommand::Events { uuid, server } => {
+            let events = ApiClient::new(&server.url)?.task_events(uuid).await?;
+            print_json(&events)?;
             Ok(ExitCode::SUCCESS)
         }
         TaskCommand::List(args) => list(args).await,

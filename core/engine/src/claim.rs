@@ -15,6 +15,7 @@ use tasker_step::{codes, StepContextData, StepError, StepOutcome};
 use uuid::Uuid;
 
 use crate::complete::{apply_outcome_locked, lock_step};
+use crate::events::EventName;
 use crate::locked::{try_lock_task, TryLock};
 use crate::state::{StepStatus, TaskStatus};
 use crate::{queue, Engine, EngineError};
@@ -151,8 +152,19 @@ impl Engine {
             return Ok(Claim::Dropped);
         }
         crate::state::check_step(step.status, StepStatus::InProgress)?;
-        // One statement: the step moves to in_progress (with its transition), the task leaves
-        // pending / waiting_for_retry (with its transition), and the handler's inputs are read:
+        if redelivered {
+            // The lost attempt ends here (every attempt ends with exactly one event, §5.1): it is
+            // retried at once, as the attempt this claim starts.
+            let lost: StepError = tasker_step::RetryableError::new(format!(
+                "The worker running attempt {} of step {} stopped responding",
+                step.attempts, step.name
+            ))
+            .code(codes::WORKER_LOST)
+            .into();
+            crate::events::record_attempt_lost(conn, task_uuid, namespace, step_uuid, &lost.to_json()).await?;
+        }
+        // One statement: the step moves to in_progress (with its transition and `step.started`),
+        // the task leaves pending / waiting_for_retry (with its transition), and the handler's inputs are read:
         // the results of every step upstream of this one, direct or transitive (a step may read
         // any earlier result, e.g. create_order reads validate_cart through two hops).
         let row = sqlx::query(
@@ -165,7 +177,9 @@ impl Engine {
                   tk AS (UPDATE tasker_tasks SET status = $8, updated_at = now(), completed_at = NULL
                           WHERE task_uuid = $5 AND status = ANY($9) RETURNING task_uuid),
                   tt AS (INSERT INTO tasker_transitions (task_uuid, from_state, to_state)
-                         SELECT task_uuid, $6, $8 FROM tk)
+                         SELECT task_uuid, $6, $8 FROM tk),
+                  ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, attempt)
+                         SELECT $10, task_uuid, $11, $1, attempts FROM s)
              SELECT s.attempts, s.max_attempts, s.callable, s.initialization, s.timeout_seconds,
                     t.name AS workflow_name, t.version, t.correlation_id, t.context,
                     (WITH RECURSIVE upstream(step_uuid) AS (
@@ -186,6 +200,8 @@ impl Engine {
         .bind(StepStatus::InProgress)
         .bind(TaskStatus::InProgress)
         .bind(&CLAIM_STARTS[..])
+        .bind(EventName::StepStarted)
+        .bind(namespace)
         .fetch_one(&mut *conn)
         .await?;
         let attempt: i32 = row.try_get("attempts")?;

@@ -8,6 +8,7 @@ use tasker_templates::{Backoff, RetryPolicy};
 use uuid::Uuid;
 
 use crate::claim::AttemptClaim;
+use crate::events::{ms_since, EventName};
 use crate::locked::{lock_task, LockedTask};
 use crate::reconcile::reconcile_locked;
 use crate::state::{check_step, StepStatus, TaskStatus};
@@ -117,21 +118,28 @@ pub(crate) async fn apply_outcome_locked(
         let next: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(&format!(
             "WITH u AS (UPDATE tasker_steps SET status = $5, error = $2,
                                next_retry_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000.0)
-                         WHERE step_uuid = $1 RETURNING task_uuid, step_uuid, attempts, msg_id, next_retry_at),
+                         WHERE step_uuid = $1
+                     RETURNING task_uuid, step_uuid, attempts, msg_id, next_retry_at, {duration} AS duration_ms),
                   q AS (UPDATE {queue} m SET vt = u.next_retry_at FROM u WHERE m.msg_id = u.msg_id),
                   tr AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, detail)
                          SELECT task_uuid, step_uuid, $4, $5, attempts,
                                 jsonb_build_object('error_code', $2->'error_code', 'retry_delay_ms', $3::bigint,
                                                    'next_retry_at', next_retry_at)
-                           FROM u)
+                           FROM u),
+                  ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, attempt,
+                                                    duration_ms, error, retry_delay_ms, next_retry_at)
+                         SELECT $6, task_uuid, $7, step_uuid, attempts, duration_ms, $2, $3, next_retry_at FROM u)
              SELECT next_retry_at FROM u",
-            queue = tasker_store::queue_table(&ns)
+            queue = tasker_store::queue_table(&ns),
+            duration = ms_since!("started_at"),
         ))
         .bind(step.step_uuid)
         .bind(&error)
         .bind(delay_ms)
         .bind(step.status)
         .bind(to)
+        .bind(EventName::StepRetryScheduled)
+        .bind(&ns)
         .fetch_one(&mut *conn)
         .await?;
         // Wake the workers so they re-read the earliest visibility time and sleep exactly until
@@ -143,14 +151,25 @@ pub(crate) async fn apply_outcome_locked(
             Some(e) => json!({"error_code": e["error_code"]}),
             None => json!({}),
         };
-        sqlx::query(
+        // The attempt's end event; none for an attempt recorded as cancelled.
+        let event = match to {
+            StepStatus::Complete => Some(EventName::StepCompleted),
+            StepStatus::Error => Some(EventName::StepFailed),
+            _ => None,
+        };
+        sqlx::query(concat!(
             "WITH u AS (UPDATE tasker_steps SET status = $2, result = COALESCE($3, result),
                                metadata = COALESCE($4, metadata), error = COALESCE($5, error),
                                completed_at = now(), next_retry_at = NULL, msg_id = NULL
-                         WHERE step_uuid = $1 RETURNING task_uuid, step_uuid, attempts)
-             INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, detail)
-             SELECT task_uuid, step_uuid, $6, $2, attempts, $7 FROM u",
-        )
+                         WHERE step_uuid = $1
+                     RETURNING task_uuid, step_uuid, attempts, ",
+            ms_since!("started_at"),
+            " AS duration_ms),
+                  tr AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, detail)
+                         SELECT task_uuid, step_uuid, $6, $2, attempts, $7 FROM u)
+             INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, attempt, duration_ms, error)
+             SELECT $8, task_uuid, $9, step_uuid, attempts, duration_ms, $5 FROM u WHERE $8::text IS NOT NULL"
+        ))
         .bind(step.step_uuid)
         .bind(to)
         .bind(result)
@@ -158,6 +177,8 @@ pub(crate) async fn apply_outcome_locked(
         .bind(&error)
         .bind(step.status)
         .bind(&detail)
+        .bind(event)
+        .bind(&ns)
         .execute(&mut *conn)
         .await?;
         if let Some(m) = step.msg_id {

@@ -317,7 +317,7 @@ impl Engine {
                 None => Err(EngineError::Conflict("idempotent task vanished".into()).into()),
             };
         }
-        record_created(&mut tx, task_uuid).await?;
+        record_created(&mut tx, task_uuid, &req.namespace).await?;
         let mut uuids = std::collections::HashMap::new();
         for (position, step) in template.steps.iter().enumerate() {
             let step_uuid = Uuid::now_v7();

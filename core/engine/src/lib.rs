@@ -15,7 +15,7 @@
 //!
 //! Modules: `state` (the [`TaskStatus`] / [`StepStatus`] types and the one transition table),
 //! `locked` (the task lock and the status writes under it), `claim`, `complete`, `reconcile`,
-//! `operator`, `create`, `registry`, `views` (read models), `queue` (statements on PGMQ tables).
+//! `operator`, `create`, `events` (the §5.1 lifecycle events, written with their transitions), `registry`, `views` (read models), `queue` (statements on PGMQ tables).
 //!
 //! **Invariant:** every transaction that touches a task's steps first locks the task row
 //! (`FOR UPDATE`), so results, claims, cancels and sweeps of one task are serialised and a step
@@ -28,6 +28,7 @@
 mod claim;
 mod complete;
 mod create;
+mod events;
 mod locked;
 mod operator;
 mod queue;
@@ -44,6 +45,7 @@ use sqlx::PgPool;
 pub use claim::{AttemptClaim, ClaimedStep};
 pub use complete::CompleteOutcome;
 pub use create::{check_task_request, CreateError, CreateErrorKind, ErrorDetail};
+pub use events::{event_id, event_row_id, EventName, EventPosition, LifecycleEvent};
 pub use registry::{RegisteredTemplate, TemplateSummary};
 pub use state::{StepStatus, TaskStatus, UnknownStatus};
 pub use views::{StatusCounts, StepErrorView, StepView, TaskFilter, TaskList, TaskSummary, TaskView};

@@ -65,13 +65,23 @@ pub(crate) async fn try_lock_task(conn: &mut PgConnection, task_uuid: Uuid) -> R
     Ok(if exists { TryLock::Busy } else { TryLock::Missing })
 }
 
-/// The audit row of a task's creation: nothing before, `pending` after.
-pub(crate) async fn record_created(conn: &mut PgConnection, task_uuid: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO tasker_transitions (task_uuid, to_state) VALUES ($1, $2)")
-        .bind(task_uuid)
-        .bind(TaskStatus::Pending)
-        .execute(&mut *conn)
-        .await?;
+/// The audit row of a task's creation (nothing before, `pending` after) and its `task.created`
+/// event, in one statement.
+pub(crate) async fn record_created(
+    conn: &mut PgConnection,
+    task_uuid: Uuid,
+    namespace: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "WITH tr AS (INSERT INTO tasker_transitions (task_uuid, to_state) VALUES ($1, $2))
+         INSERT INTO tasker_events (event_name, task_uuid, namespace) VALUES ($3, $1, $4)",
+    )
+    .bind(task_uuid)
+    .bind(TaskStatus::Pending)
+    .bind(crate::EventName::TaskCreated)
+    .bind(namespace)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -102,6 +112,7 @@ pub(crate) async fn set_task_status(
     .bind(to.is_terminal())
     .execute(&mut *conn)
     .await?;
+    crate::events::record_task_ended(conn, task.task_uuid, to).await?;
     task.status = to;
     Ok(())
 }

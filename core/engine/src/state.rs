@@ -101,6 +101,8 @@ macro_rules! status_enum {
     };
 }
 
+pub(crate) use status_enum;
+
 status_enum! {
     /// The state of a task (spec §0.4).
     TaskStatus {

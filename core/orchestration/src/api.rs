@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tasker_engine::{Engine, TaskFilter, TaskList, TaskStatus, TaskView, TemplateSummary};
+use tasker_engine::{Engine, LifecycleEvent, TaskFilter, TaskList, TaskStatus, TaskView, TemplateSummary};
 use tasker_step::{CreatedTask, TaskRequest};
 use uuid::Uuid;
 
@@ -49,6 +49,7 @@ pub fn router(engine: Engine) -> Router {
     Router::new()
         .route("/v1/tasks", post(create_task).get(list_tasks))
         .route("/v1/tasks/{task_uuid}", get(get_task))
+        .route("/v1/tasks/{task_uuid}/events", get(task_events))
         .route("/v1/tasks/{task_uuid}/cancel", post(cancel_task))
         .route("/v1/tasks/{task_uuid}/steps/{step_name}/retry", post(retry_step))
         .route("/v1/templates", get(list_templates))
@@ -204,6 +205,30 @@ async fn create_task(
 async fn get_task(State(s): State<AppState>, raw: RawPath<String>) -> ApiResult<Json<TaskView>> {
     let uuid = task_uuid(raw)?;
     task_view(&s.engine, uuid).await
+}
+
+/// A task's lifecycle events (spec §5.1), in causal order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventList {
+    pub events: Vec<LifecycleEvent>,
+}
+
+/// The lifecycle events of one task (spec §5.1), oldest first: `task.created`, each attempt's
+/// `step.started` and the event that ended it, and `task.completed` or `task.failed`. Events
+/// older than the server's retention (`TASKER_EVENT_RETENTION_HOURS`, default 168) are pruned.
+#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/events", tag = "tasks", operation_id = "getTaskEvents",
+    params(("task_uuid" = Uuid, Path, description = "The task's uuid")),
+    responses(
+        (status = 200, description = "The task's events", body = EventList),
+        (status = 400, description = "INVALID_REQUEST: not a uuid", body = ErrorBody),
+        (status = 404, description = "TASK_NOT_FOUND", body = ErrorBody),
+        (status = 503, description = "ENGINE_UNAVAILABLE", body = ErrorBody),
+    ))]
+async fn task_events(State(s): State<AppState>, raw: RawPath<String>) -> ApiResult<Json<EventList>> {
+    let uuid = task_uuid(raw)?;
+    Ok(Json(EventList {
+        events: s.engine.task_events(uuid).await?,
+    }))
 }
 
 async fn task_view(engine: &Engine, uuid: Uuid) -> ApiResult<Json<TaskView>> {
@@ -436,10 +461,10 @@ async fn metrics(State(s): State<AppState>) -> Response {
         description = "Create, read, list, cancel and retry Tasker workflow tasks. Every error answers `{\"error\": {code, message, field, details}}`; `field` is a JSON Pointer into the request.",
         license(name = "MIT", identifier = "MIT"),
     ),
-    paths(create_task, get_task, list_tasks, cancel_task, retry_step, list_templates, openapi_document, health, ready, metrics),
+    paths(create_task, get_task, task_events, list_tasks, cancel_task, retry_step, list_templates, openapi_document, health, ready, metrics),
     components(schemas(ActionRequest, ErrorBody, crate::error::ErrorObject, tasker_engine::ErrorDetail, TaskRequest, CreatedTask,
         TaskView, tasker_engine::StepView, tasker_engine::StepErrorView, TaskList, tasker_engine::TaskSummary,
-        TaskStatus, tasker_engine::StepStatus, TemplateList, TemplateSummary, ServiceStatus)),
+        TaskStatus, tasker_engine::StepStatus, EventList, LifecycleEvent, tasker_engine::EventName, TemplateList, TemplateSummary, ServiceStatus)),
     tags(
         (name = "tasks", description = "Tasks and their steps"),
         (name = "templates", description = "Registered task templates"),

@@ -33,6 +33,8 @@ pub struct ServerConfig {
     /// How long an active task must be untouched before the sweep re-evaluates it
     /// (`TASKER_SWEEP_IDLE_MS`, default 30000).
     pub sweep_idle: Duration,
+    /// How long lifecycle events are kept (`TASKER_EVENT_RETENTION_HOURS`, default 168: 7 days).
+    pub event_retention: Duration,
     /// `--env` / `TASKER_ENV`: `test` scales retry delays (see [`EngineConfig::new`]).
     pub environment: Option<String>,
     /// `--retry-delay-scale` / `TASKER_RETRY_DELAY_SCALE`.
@@ -48,6 +50,7 @@ impl ServerConfig {
             bind: "127.0.0.1:8080".parse().expect("valid default address"),
             sweep_interval: Duration::from_secs(5),
             sweep_idle: Duration::from_secs(30),
+            event_retention: Duration::from_secs(7 * 24 * 3600),
             environment: None,
             retry_delay_scale: None,
             http: HttpLimits::default(),
@@ -123,6 +126,7 @@ pub async fn start(
         engine.clone(),
         config.sweep_interval,
         config.sweep_idle,
+        config.event_retention,
         stop_rx,
     ));
     let app = router(engine.clone());

@@ -176,6 +176,19 @@ def test_client_reads_tasks_and_reports_unknown_ones(stack):
     assert len(listed["tasks"]) <= 2
 
 
+def test_client_reads_a_tasks_lifecycle_events(stack):
+    c = stack["client"]
+    t = c.create_task("tasker_tests_py", "diamond_workflow", {"n": 3})
+    done = c.wait_for_task(t["task_uuid"], timeout=30)
+    events = c.get_task_events(t["task_uuid"])
+    names = [e["event_name"] for e in events]
+    assert names[0] == "task.created" and names[-1] == "task.completed"
+    assert names.count("step.started") == names.count("step.completed") == 4
+    assert all(e["correlation_id"] == done["correlation_id"] for e in events)
+    with pytest.raises(TaskNotFoundError):
+        c.get_task_events(str(uuid.uuid4()))
+
+
 def test_wait_for_task_times_out_with_the_last_status(stack):
     c = stack["client"]
     t = c.create_task("tasker_tests_py", "diamond_workflow", {"n": 1, "behaviors": {"start": {"mode": "sleep", "ms": 1500}}})

@@ -130,6 +130,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tasks/{task_uuid}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The lifecycle events of one task (spec §5.1), oldest first: `task.created`, each attempt's
+         *     `step.started` and the event that ended it, and `task.completed` or `task.failed`. Events
+         *     older than the server's retention (`TASKER_EVENT_RETENTION_HOURS`, default 168) are pruned.
+         */
+        get: operations["getTaskEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tasks/{task_uuid}/steps/{step_name}/retry": {
         parameters: {
             query?: never;
@@ -217,6 +238,63 @@ export interface components {
             /** @description JSON Pointer into the request (body, path parameter or query parameter) to blame. */
             field: string | null;
             message: string;
+        };
+        /** @description A task's lifecycle events (spec §5.1), in causal order. */
+        EventList: {
+            events: components["schemas"]["LifecycleEvent"][];
+        };
+        /**
+         * @description The seven lifecycle events of spec §5.1.
+         * @enum {string}
+         */
+        EventName: "task.created" | "step.started" | "step.completed" | "step.retry_scheduled" | "step.failed" | "task.completed" | "task.failed";
+        /** @description One lifecycle event: every key of spec §5.1, `null` where it does not apply. */
+        LifecycleEvent: {
+            /**
+             * Format: int32
+             * @description The 1-based attempt (step events only).
+             */
+            attempt: number | null;
+            correlation_id: string;
+            /**
+             * Format: int64
+             * @description The attempt's duration (attempt-ending events) or the task's, from `task.created`
+             *     (`task.completed`, `task.failed`).
+             */
+            duration_ms: number | null;
+            /**
+             * @description The error (§0.6) on `step.retry_scheduled` and `step.failed`; on `task.failed`, the error
+             *     of the first step that errored.
+             */
+            error: Record<string, unknown> | null;
+            /**
+             * Format: uuid
+             * @description UUID v7: the time it occurred (ms) and the event's sequence number.
+             */
+            event_id: string;
+            event_name: components["schemas"]["EventName"];
+            namespace: string;
+            /** Format: date-time */
+            next_retry_at: string | null;
+            /** Format: date-time */
+            occurred_at: string;
+            /** @description The step's result (`step.completed` only). */
+            result: Record<string, unknown> | null;
+            /**
+             * Format: int64
+             * @description The scaled delay before the next attempt (`step.retry_scheduled` only).
+             */
+            retry_delay_ms: number | null;
+            step_name: string | null;
+            /**
+             * Format: uuid
+             * @description The step; for `task.failed` the first step that errored; null for other task events.
+             */
+            step_uuid: string | null;
+            /** Format: uuid */
+            task_uuid: string;
+            workflow_name: string;
+            workflow_version: string;
         };
         /** @description The answer of `/health` and `/ready`. */
         ServiceStatus: {
@@ -740,6 +818,56 @@ export interface operations {
             };
             /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description ENGINE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getTaskEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The task's uuid */
+                task_uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The task's events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventList"];
+                };
+            };
+            /** @description INVALID_REQUEST: not a uuid */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description TASK_NOT_FOUND */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -32,6 +32,10 @@ export type StepStatus = Schemas["StepStatus"];
 export type TaskList = Schemas["TaskList"];
 /** One task of a `TaskList`. */
 export type TaskSummary = Schemas["TaskSummary"];
+/** `GET /v1/tasks/{uuid}/events`. */
+export type EventList = Schemas["EventList"];
+/** One lifecycle event (spec §5.1). */
+export type LifecycleEvent = Schemas["LifecycleEvent"];
 /** `GET /v1/templates`. */
 export type TemplateList = Schemas["TemplateList"];
 /** One registered template version. */
@@ -41,6 +45,7 @@ export type TemplateSummary = Schemas["TemplateSummary"];
 export const OPERATIONS = {
   createTask: "createTask",
   getTask: "getTask",
+  getTaskEvents: "getTaskEvents",
   listTasks: "listTasks",
   cancelTask: "cancelTask",
   retryStep: "retryStep",
@@ -158,6 +163,12 @@ export class Client {
   /** `GET /v1/tasks/{uuid}`: the task with its steps. */
   async getTask(taskUuid: string): Promise<TaskView> {
     return this.#ok<TaskView>(...(await this.#request("GET", `/v1/tasks/${encodeURIComponent(taskUuid)}`)));
+  }
+
+  /** `GET /v1/tasks/{uuid}/events`: the task's lifecycle events (spec §5.1), oldest first. */
+  async getTaskEvents(taskUuid: string): Promise<LifecycleEvent[]> {
+    const path = `/v1/tasks/${encodeURIComponent(taskUuid)}/events`;
+    return (await this.#ok<EventList>(...(await this.#request("GET", path)))).events;
   }
 
   /** `GET /v1/tasks`: a page of tasks, newest first. */

@@ -12,6 +12,8 @@ import { native } from "./native";
 
 export {
   Client,
+  type EventList,
+  type LifecycleEvent,
   OPERATIONS,
   type ListTasksFilters,
   type StepStatus,

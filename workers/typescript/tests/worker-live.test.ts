@@ -224,6 +224,20 @@ describe("REST client", () => {
     assert.ok(listed.tasks.length <= 2);
   });
 
+  it("reads a task's lifecycle events", async () => {
+    const t = await client.createTask(NS, "diamond_workflow", { n: 3 });
+    const done = await client.waitForTask(t.task_uuid, { timeoutMs: 30_000 });
+    const events = await client.getTaskEvents(t.task_uuid);
+    const names = events.map((e) => e.event_name);
+    assert.deepEqual([names[0], names[names.length - 1]], ["task.created", "task.completed"]);
+    assert.deepEqual(
+      [names.filter((n) => n === "step.started").length, names.filter((n) => n === "step.completed").length],
+      [4, 4],
+    );
+    assert.ok(events.every((e) => e.correlation_id === done.correlation_id));
+    await assert.rejects(client.getTaskEvents(randomUUID()), (e: unknown) => e instanceof TaskNotFoundError);
+  });
+
   it("cancels a task", async () => {
     const t = await client.createTask(NS, "diamond_workflow", { n: 1, behaviors: { start: { mode: "sleep", ms: 1500 } } });
     const cancelled = await client.cancelTask(t.task_uuid);

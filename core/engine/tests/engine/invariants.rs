@@ -259,13 +259,7 @@ async fn claims_racing_results_and_redeliveries_never_deadlock() {
                     }
                 };
                 if claimed.is_empty() {
-                    let left: i64 = sqlx::query_scalar(
-                        "SELECT count(*) FROM tasker_tasks WHERE status NOT IN ('complete', 'error')",
-                    )
-                    .fetch_one(engine.pool())
-                    .await
-                    .unwrap();
-                    if left == 0 {
+                    if unfinished_tasks(&engine).await == 0 {
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(2)).await;

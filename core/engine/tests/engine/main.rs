@@ -5,6 +5,7 @@
 
 mod creation;
 mod errors;
+mod events;
 mod invariants;
 mod operator;
 mod retry;

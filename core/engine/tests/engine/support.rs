@@ -172,6 +172,14 @@ pub fn statuses(task: &TaskView) -> Vec<(&str, StepStatus)> {
     task.steps.iter().map(|s| (s.name.as_str(), s.status)).collect()
 }
 
+/// Tasks neither complete nor in error.
+pub async fn unfinished_tasks(engine: &Engine) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM tasker_tasks WHERE status NOT IN ('complete', 'error')")
+        .fetch_one(engine.pool())
+        .await
+        .unwrap()
+}
+
 /// Messages left in the namespace's queue.
 pub async fn queued(engine: &Engine) -> i64 {
     sqlx::query_scalar(&format!("SELECT count(*) FROM {}", tasker_store::queue_table(NS)))

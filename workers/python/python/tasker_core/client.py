@@ -25,6 +25,7 @@ from .errors import ApiError, ServerUnavailableError, TaskCreationError, TaskNot
 OPERATIONS: Dict[str, str] = {
     "createTask": "create_task",
     "getTask": "get_task",
+    "getTaskEvents": "get_task_events",
     "listTasks": "list_tasks",
     "cancelTask": "cancel_task",
     "retryStep": "retry_step",
@@ -107,6 +108,11 @@ class Client:
         """``GET /v1/tasks/{uuid}``: the task with its steps."""
         status, payload = self._request("GET", f"/v1/tasks/{_segment(task_uuid)}")
         return self._ok(status, payload)
+
+    def get_task_events(self, task_uuid: str) -> List[Dict[str, Any]]:
+        """``GET /v1/tasks/{uuid}/events``: the task's lifecycle events (spec §5.1), oldest first."""
+        status, payload = self._request("GET", f"/v1/tasks/{_segment(task_uuid)}/events")
+        return self._ok(status, payload)["events"]
 
     def list_tasks(
         self,

@@ -21,6 +21,7 @@ module TaskerCore
     OPERATIONS = {
       "createTask" => :create_task,
       "getTask" => :get_task,
+      "getTaskEvents" => :get_task_events,
       "listTasks" => :list_tasks,
       "cancelTask" => :cancel_task,
       "retryStep" => :retry_step,
@@ -64,6 +65,12 @@ module TaskerCore
     # GET /v1/tasks/{uuid}: the task with its steps.
     def get_task(task_uuid)
       ok(*request(:get, "/v1/tasks/#{escape(task_uuid)}"))
+    end
+
+    # GET /v1/tasks/{uuid}/events: the task's lifecycle events (spec §5.1), oldest first, each a
+    # Hash with string keys.
+    def get_task_events(task_uuid)
+      ok(*request(:get, "/v1/tasks/#{escape(task_uuid)}/events")).fetch("events")
     end
 
     # GET /v1/tasks: <tt>{ "tasks" => [...], "next_cursor" }</tt>, newest first. Pass

@@ -150,6 +150,17 @@ RSpec.describe "the hosted worker and the client against a live stack" do
     expect(client.list_tasks(namespace: ns, limit: 2)["tasks"].size).to be <= 2
   end
 
+  it "reads a task's lifecycle events" do
+    t = client.create_task(ns, "diamond_workflow", { "n" => 3 })
+    done = client.wait_for_task(t["task_uuid"], timeout: 30)
+    events = client.get_task_events(t["task_uuid"])
+    names = events.map { |e| e["event_name"] }
+    expect([names.first, names.last]).to eq(%w[task.created task.completed])
+    expect([names.count("step.started"), names.count("step.completed")]).to eq([4, 4])
+    expect(events.map { |e| e["correlation_id"] }.uniq).to eq([done["correlation_id"]])
+    expect { client.get_task_events(SecureRandom.uuid) }.to raise_error(TaskerCore::Errors::TaskNotFoundError)
+  end
+
   it "times out a wait with the last status, then finishes" do
     t = client.create_task(ns, "diamond_workflow",
                            { "n" => 1, "behaviors" => { "start" => { "mode" => "sleep", "ms" => 1500 } } })
