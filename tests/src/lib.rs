@@ -272,6 +272,8 @@ pub struct Stack {
     pub server_url: String,
     servers: Vec<Proc>,
     workers: Vec<Proc>,
+    /// Each worker's HTTP address (`/health`, `/observability/snapshots`), by worker index.
+    worker_urls: Vec<String>,
     env: Vec<(String, String)>,
     log_dir: PathBuf,
     pub http: reqwest::Client,
@@ -310,6 +312,7 @@ impl Stack {
             server_url: String::new(),
             servers: vec![],
             workers: vec![],
+            worker_urls: vec![],
             env,
             log_dir,
             http: reqwest::Client::new(),
@@ -399,6 +402,33 @@ impl Stack {
     }
 
     pub async fn start_worker_with(&mut self, lang: &Lang, extra_env: &[(&str, &str)]) -> usize {
+        let name = self.spawn_worker(lang, extra_env);
+        let url = self.announced(&name, "tasker worker health on ").await;
+        self.wait_http_ok(&format!("{url}/health"), &name).await;
+        self.worker_urls.push(url);
+        self.workers.len() - 1
+    }
+
+    /// Starts a worker of `lang` that is expected to refuse to start, and waits (up to 60 s)
+    /// for it to exit: its exit code and everything it wrote.
+    pub async fn run_worker_to_exit(&mut self, lang: &Lang, extra_env: &[(&str, &str)]) -> (Option<i32>, String) {
+        let name = self.spawn_worker(lang, extra_env);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.exit_status(&name) {
+                return (status.code(), self.log_text(&name));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not exit; log:\n{}",
+                self.log_tail(&name)
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Spawns a worker of `lang` (with the stack's templates and handlers); returns its name.
+    fn spawn_worker(&mut self, lang: &Lang, extra_env: &[(&str, &str)]) -> String {
         let program = if lang.program.is_relative() && lang.program.components().count() == 1 {
             binary(lang.program.to_str().expect("utf-8"))
         } else {
@@ -438,9 +468,25 @@ impl Stack {
             name: name.clone(),
             child,
         });
-        let url = self.announced(&name, "tasker worker health on ").await;
-        self.wait_http_ok(&format!("{url}/health"), &name).await;
-        self.workers.len() - 1
+        name
+    }
+
+    /// Worker `i`'s HTTP base URL.
+    pub fn worker_url(&self, i: usize) -> &str {
+        &self.worker_urls[i]
+    }
+
+    /// `GET` of a worker's HTTP endpoint, as JSON.
+    pub async fn worker_get(&self, i: usize, path: &str) -> Value {
+        let url = format!("{}{path}", self.worker_url(i));
+        let r = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        assert!(r.status().is_success(), "GET {url}: {}", r.status());
+        r.json().await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
     }
 
     async fn wait_http_ok(&mut self, url: &str, name: &str) {

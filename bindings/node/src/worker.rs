@@ -42,6 +42,7 @@ fn config_from(options: WorkerOptions) -> Result<(WorkerConfig, bool), WorkerErr
         health_bind: options.health_bind,
         visibility_timeout_ms: options.visibility_timeout_ms.map(u64::from),
         retry_delay_scale: options.retry_delay_scale,
+        subscribers: None,
     }
     .into_config()?;
     Ok((config, resolve_url))

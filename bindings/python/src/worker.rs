@@ -43,6 +43,7 @@ impl PyWorker {
             health_bind,
             visibility_timeout_ms,
             retry_delay_scale,
+            subscribers: None,
         };
         let config = options.into_config().map_err(|e| errors::worker_error(py, &e))?;
         let host = py

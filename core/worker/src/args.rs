@@ -39,6 +39,15 @@ pub struct WorkerArgs {
     /// Multiplies every retry delay, in (0, 1] (default 1, or 0.001 with `--env test`).
     #[arg(long, env = "TASKER_RETRY_DELAY_SCALE", value_name = "SCALE", value_parser = parse_scale)]
     pub retry_delay_scale: Option<f64>,
+    /// A lifecycle-event subscriber to register (spec §5.2), e.g.
+    /// `observability::BusinessMetricsSubscriber`; repeatable (comma-separated in the variable).
+    #[arg(
+        long = "subscribe",
+        env = "TASKER_SUBSCRIBERS",
+        value_name = "CALLABLE",
+        value_delimiter = ','
+    )]
+    pub subscribe: Vec<String>,
 }
 
 fn parse_scale(raw: &str) -> Result<f64, String> {
@@ -59,6 +68,7 @@ impl WorkerArgs {
         config.environment = self.environment;
         config.visibility_timeout = Duration::from_millis(self.visibility_timeout_ms);
         config.retry_delay_scale = self.retry_delay_scale;
+        config.subscribers = self.subscribe.into_iter().filter(|s| !s.trim().is_empty()).collect();
         config
     }
 }
@@ -127,7 +137,7 @@ pub enum HostCommandOutcome {
     /// they are), after putting `handler_path` on the language's search path and loading
     /// `require`. `database_url` is empty when neither the flag nor `DATABASE_URL` gave one.
     Run {
-        options: HostOptions,
+        options: Box<HostOptions>,
         handler_path: Vec<PathBuf>,
         require: Vec<String>,
     },
@@ -148,7 +158,7 @@ pub fn parse_host_command(language: &str, args: &[String]) -> HostCommandOutcome
         Ok(c) => {
             let w = c.worker;
             HostCommandOutcome::Run {
-                options: HostOptions {
+                options: Box::new(HostOptions {
                     database_url: w.database_url.unwrap_or_default(),
                     template_path: w.template_path,
                     namespaces: None,
@@ -157,7 +167,8 @@ pub fn parse_host_command(language: &str, args: &[String]) -> HostCommandOutcome
                     health_bind: w.health_bind.map(|a| a.to_string()),
                     visibility_timeout_ms: Some(w.visibility_timeout_ms),
                     retry_delay_scale: w.retry_delay_scale,
-                },
+                    subscribers: (!w.subscribe.is_empty()).then_some(w.subscribe),
+                }),
                 handler_path: c.handler_path,
                 require: c.require,
             }

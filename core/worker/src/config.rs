@@ -25,6 +25,8 @@ pub struct WorkerConfig {
     pub fallback_poll: Duration,
     /// Multiplies retry delays; None: 0.001 under the `test` environment, else 1.
     pub retry_delay_scale: Option<f64>,
+    /// Lifecycle-event subscribers to register by name (`--subscribe`).
+    pub subscribers: Vec<String>,
 }
 
 impl WorkerConfig {
@@ -39,6 +41,7 @@ impl WorkerConfig {
             visibility_timeout: Duration::from_secs(30),
             fallback_poll: Duration::from_secs(2),
             retry_delay_scale: None,
+            subscribers: vec![],
         }
     }
 }

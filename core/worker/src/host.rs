@@ -69,6 +69,9 @@ pub struct HostOptions {
     pub visibility_timeout_ms: Option<u64>,
     #[serde(default)]
     pub retry_delay_scale: Option<f64>,
+    /// Subscribers named by `--subscribe` / `TASKER_SUBSCRIBERS`.
+    #[serde(default)]
+    pub subscribers: Option<Vec<String>>,
 }
 
 impl HostOptions {
@@ -80,6 +83,9 @@ impl HostOptions {
         }
         if let Some(ns) = self.namespaces {
             config.namespaces = ns;
+        }
+        if let Some(subs) = self.subscribers {
+            config.subscribers = subs;
         }
         if self.environment.is_some() {
             config.environment = self.environment;

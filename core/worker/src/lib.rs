@@ -14,20 +14,27 @@
 //!
 //! [`host::HostWorker`] runs a foreign-executor worker on its own threads for a binding.
 //!
+//! Lifecycle events (spec §5.1) reach the worker's subscribers ([`EventSubscriber`], registered
+//! on its [`EventBus`] or by name with `--subscribe`) through the pump of `events`;
+//! `observability` holds the two subscribers of §5.3 and §5.4.
+//!
 //! Wake-ups come from LISTEN/NOTIFY on each namespace's channel and from the earliest delayed
 //! message (retries, expired claims); a slow fallback poll only covers lost notifications.
 
 pub mod args;
 mod config;
 mod dispatch;
+pub mod events;
 mod handler;
 mod health;
 pub mod host;
+pub mod observability;
 mod runtime;
 mod stats;
 
 pub use config::{WorkerConfig, WorkerError, WorkerErrorKind};
 pub use dispatch::{DispatchedStep, Dispatcher};
+pub use events::{EventBus, EventSubscriber};
 pub use handler::{FnHandler, HandlerRegistry, StepHandler};
 pub use runtime::{Executor, Worker};
 pub use stats::WorkerStats;

@@ -17,6 +17,7 @@ use tokio::sync::{watch, Semaphore};
 use tracing::Instrument;
 
 use crate::dispatch::{DispatchedStep, Dispatcher};
+use crate::events::EventBus;
 use crate::handler::HandlerRegistry;
 use crate::stats::WorkerStats;
 use crate::{health, WorkerConfig, WorkerError};
@@ -45,8 +46,12 @@ pub struct Worker {
     executor: Executor,
     namespaces: Vec<String>,
     stats: Arc<WorkerStats>,
+    events: EventBus,
     shutdown_tx: watch::Sender<bool>,
 }
+
+/// How long a stopping worker keeps delivering events of its last steps.
+const EVENT_DRAIN: Duration = Duration::from_secs(1);
 
 /// Creates tasks for handlers (`StepContext::create_task`) straight through the engine, with the
 /// same validation and errors as the REST API. The creating task's correlation id becomes the
@@ -101,6 +106,25 @@ impl Worker {
                 "no namespaces to serve: set TASKER_TEMPLATE_PATH (or --templates)".into(),
             ));
         }
+        let events = EventBus::default();
+        for name in &config.subscribers {
+            let subscriber = match (&executor, crate::observability::builtin(name)) {
+                (_, Some(s)) => s,
+                (Executor::Native(_), None) => {
+                    return Err(WorkerError::Config(format!(
+                        "--subscribe {name:?}: no such subscriber; the Rust worker knows {} and {}",
+                        crate::observability::BusinessMetricsSubscriber::NAME,
+                        crate::observability::PerformanceMonitoringSubscriber::NAME
+                    )))
+                }
+                (Executor::Foreign(_), None) => {
+                    return Err(WorkerError::Config(format!(
+                        "--subscribe {name:?}: this language's worker cannot load subscribers by name yet"
+                    )))
+                }
+            };
+            events.subscribe_as(Some(name.clone()), subscriber);
+        }
         let (shutdown_tx, _) = watch::channel(false);
         Ok(Worker {
             engine,
@@ -108,6 +132,7 @@ impl Worker {
             executor,
             namespaces: namespaces.into_iter().collect(),
             stats: Arc::default(),
+            events,
             shutdown_tx,
         })
     }
@@ -124,6 +149,22 @@ impl Worker {
         self.stats.clone()
     }
 
+    /// The worker's lifecycle-event subscribers: `subscribe` / `unsubscribe` on it.
+    pub fn events(&self) -> EventBus {
+        self.events.clone()
+    }
+
+    /// Registers a lifecycle-event subscriber (spec §5.2): from now on it receives every event
+    /// of this worker's namespaces that it wants, exactly once, on its own thread.
+    pub fn subscribe(&self, subscriber: Arc<dyn crate::EventSubscriber>) {
+        self.events.subscribe(subscriber);
+    }
+
+    /// Removes a subscriber registered with [`Worker::subscribe`]; false if it was not.
+    pub fn unsubscribe(&self, subscriber: &Arc<dyn crate::EventSubscriber>) -> bool {
+        self.events.unsubscribe(subscriber)
+    }
+
     /// A handle that stops the worker: no new claims, in-flight steps finish.
     pub fn shutdown_handle(&self) -> watch::Sender<bool> {
         self.shutdown_tx.clone()
@@ -137,6 +178,7 @@ impl Worker {
                     bind,
                     self.namespaces.clone(),
                     self.stats.clone(),
+                    self.events.clone(),
                     self.shutdown_tx.subscribe(),
                 )
                 .await?,
@@ -154,6 +196,13 @@ impl Worker {
         listener.listen_all(channels.iter().map(String::as_str)).await?;
         let vt = self.config.visibility_timeout.as_secs().max(1) as i32;
         tracing::info!(namespaces = ?self.namespaces, concurrency = self.config.concurrency, "worker running");
+        let pump = tokio::spawn(crate::events::pump(
+            self.engine.clone(),
+            self.namespaces.clone(),
+            self.events.clone(),
+            self.shutdown_tx.subscribe(),
+            EVENT_DRAIN,
+        ));
         let this = Arc::new(self);
         // Namespaces that may hold visible messages: notified ones, and ones whose last claim
         // filled every free slot. A timer wake (retry due, expired claim, fallback) marks all.
@@ -233,6 +282,10 @@ impl Worker {
             "worker stopping: waiting for in-flight steps"
         );
         let _all = permits.acquire_many(this.config.concurrency as u32).await;
+        // The pump delivers the events of the last steps, then the subscribers finish theirs.
+        let _ = pump.await;
+        let events = this.events.clone();
+        let _ = tokio::task::spawn_blocking(move || events.close(EVENT_DRAIN)).await;
         tracing::info!("worker stopped");
         Ok(())
     }

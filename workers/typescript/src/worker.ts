@@ -222,6 +222,7 @@ export type WorkerCommand =
           health_bind: string | null;
           visibility_timeout_ms: number | null;
           retry_delay_scale: number | null;
+          subscribers: string[] | null;
         };
         handler_path: string[];
         require: string[];
@@ -243,6 +244,10 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     return command.exit.code;
   }
   const { options, handler_path: handlerPaths, require: requires } = command.run;
+  if (options.subscribers && options.subscribers.length > 0) {
+    process.stderr.write("tasker-worker: ConfigurationError: --subscribe (TASKER_SUBSCRIBERS) is not supported by the TypeScript worker yet\n");
+    return 2;
+  }
   const concurrency = options.concurrency ?? 8;
   native.initLogging(process.env.TASKER_LOG_FORMAT === "json");
   const log: RunnerLog = (message) => process.stderr.write(`tasker-worker: ${message}\n`);

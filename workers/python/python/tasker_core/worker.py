@@ -86,6 +86,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return code
     run = parsed["run"]
     options = {k: v for k, v in run["options"].items() if v is not None}
+    if options.pop("subscribers", None):
+        print("tasker-worker: ConfigurationError: --subscribe (TASKER_SUBSCRIBERS) is not supported by the Python worker yet", file=sys.stderr)
+        return 2
     _native.init_logging(json=os.environ.get("TASKER_LOG_FORMAT") == "json")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     route_to_worker_log()

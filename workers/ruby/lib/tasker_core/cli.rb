@@ -25,6 +25,10 @@ module TaskerCore
       end
       run = parsed["run"]
       options = run["options"].compact.transform_keys(&:to_sym)
+      if options.delete(:subscribers)
+        warn "tasker-worker: ConfigurationError: --subscribe (TASKER_SUBSCRIBERS) is not supported by the Ruby worker yet"
+        return 2
+      end
       Native.init_logging(ENV["TASKER_LOG_FORMAT"] == "json")
       $stdout.sync = true
       logger = Logger.new($stderr, progname: "tasker_core.worker")
