@@ -7,6 +7,7 @@
 mod context;
 mod convert;
 mod errors;
+mod events;
 mod worker;
 
 use pyo3::prelude::*;
@@ -67,6 +68,23 @@ fn parse_worker_command<'py>(py: Python<'py>, language: &str, args: Vec<String>)
     convert::to_py(py, &json)
 }
 
+/// A §5.1 lifecycle event with every key (see `tasker_worker::events::lifecycle_event`).
+#[pyfunction]
+#[pyo3(signature = (event_name, fields = None))]
+fn lifecycle_event<'py>(
+    py: Python<'py>,
+    event_name: &str,
+    fields: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let fields = match fields {
+        Some(f) => convert::from_py(f)?,
+        None => serde_json::json!({}),
+    };
+    let event =
+        tasker_worker::events::lifecycle_event(event_name, &fields).map_err(pyo3::exceptions::PyValueError::new_err)?;
+    convert::to_py(py, &event)
+}
+
 #[pyfunction]
 #[pyo3(signature = (json = false))]
 fn init_logging(json: bool) {
@@ -79,12 +97,17 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<context::PyStepLogger>()?;
     m.add_class::<worker::PyWorker>()?;
     m.add_class::<worker::PyDispatchedStep>()?;
+    m.add_class::<events::PySubscription>()?;
+    m.add_class::<events::PySnapshotRequest>()?;
+    m.add_class::<events::PyBusinessMetrics>()?;
+    m.add_class::<events::PyPerformanceMonitoring>()?;
     m.add_function(wrap_pyfunction!(error_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(raise_native_error, m)?)?;
     m.add_function(wrap_pyfunction!(engine_error_codes, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_database_url, m)?)?;
     m.add_function(wrap_pyfunction!(init_logging, m)?)?;
     m.add_function(wrap_pyfunction!(parse_worker_command, m)?)?;
+    m.add_function(wrap_pyfunction!(lifecycle_event, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -2,19 +2,46 @@
 //! wait in `next_step` with the GIL released; the runtime does all claiming and submitting.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use tasker_worker::host::{HostOptions, HostStep, HostWorker};
 
 use crate::context::PyStepContext;
 use crate::convert::from_py;
 use crate::errors;
+use crate::events::{PySnapshotRequest, PySubscription};
 
 /// A running worker serving the namespaces of its templates.
 #[pyclass(name = "Worker", module = "tasker_core._native", frozen)]
 pub struct PyWorker {
     host: HostWorker,
+    /// Subscribers registered with `subscribe`, and their ids in the core.
+    subscribers: Mutex<Vec<(Py<PyAny>, u64)>>,
+    /// Whether the Python thread answering snapshot requests runs.
+    snapshot_thread: AtomicBool,
+}
+
+impl PyWorker {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Py<PyAny>, u64)>> {
+        self.subscribers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A subscriber's `event_names`: a list of names (an attribute, or a method returning one).
+fn event_names(subscriber: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    let mut names = subscriber.getattr("event_names").map_err(|_| {
+        PyTypeError::new_err("a subscriber needs event_names (a list of event names, or [\"*\"]) and call(event)")
+    })?;
+    if names.is_callable() {
+        names = names.call0()?;
+    }
+    names
+        .extract::<Vec<String>>()
+        .map_err(|_| PyTypeError::new_err("a subscriber's event_names must be a list of strings"))
 }
 
 #[pymethods]
@@ -49,7 +76,83 @@ impl PyWorker {
         let host = py
             .detach(|| HostWorker::start(config))
             .map_err(|e| errors::worker_error(py, &e))?;
-        Ok(PyWorker { host })
+        Ok(PyWorker {
+            host,
+            subscribers: Mutex::default(),
+            snapshot_thread: AtomicBool::new(false),
+        })
+    }
+
+    /// Registers a lifecycle-event subscriber (spec §5.2): anything with `event_names` and
+    /// `call(event)`. It is called on a thread of its own, one event at a time; an exception is
+    /// logged and swallowed. `name` (the callable an operator gave) lists its `snapshot()` under
+    /// `GET /observability/snapshots`.
+    #[pyo3(signature = (subscriber, name = None))]
+    fn subscribe(slf: &Bound<'_, Self>, subscriber: &Bound<'_, PyAny>, name: Option<String>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let id = match crate::events::native_subscriber(subscriber) {
+            Some(native) => this.host.subscribe_native(name, native),
+            None => {
+                let names = event_names(subscriber)?;
+                let call = subscriber.getattr("call").ok().filter(|c| c.is_callable());
+                if call.is_none() {
+                    return Err(PyTypeError::new_err(format!(
+                        "a subscriber needs event_names and call(event); {} has no call",
+                        subscriber.get_type().name()?
+                    )));
+                }
+                let has_snapshot = subscriber.getattr("snapshot").is_ok_and(|s| s.is_callable());
+                let subscription = this.host.subscribe(name.clone(), names, has_snapshot);
+                let id = subscription.id();
+                let events = py.import("tasker_core.events")?;
+                events.call_method1(
+                    "_start_delivery",
+                    (Py::new(py, PySubscription { inner: subscription })?, subscriber, name),
+                )?;
+                if has_snapshot && !this.snapshot_thread.swap(true, Ordering::SeqCst) {
+                    events.call_method1("_start_snapshots", (slf,))?;
+                }
+                id
+            }
+        };
+        this.lock().push((subscriber.clone().unbind(), id));
+        Ok(())
+    }
+
+    /// Removes a subscriber (the same object); it gets the events already queued for it and no
+    /// more. False if it was not registered.
+    fn unsubscribe(&self, subscriber: &Bound<'_, PyAny>) -> bool {
+        let mut subs = self.lock();
+        let Some(i) = subs.iter().position(|(s, _)| s.bind(subscriber.py()).is(subscriber)) else {
+            return false;
+        };
+        let (_, id) = subs.remove(i);
+        drop(subs);
+        self.host.unsubscribe(id)
+    }
+
+    /// The next snapshot request for a subscriber, or None after `timeout_ms`.
+    #[pyo3(signature = (timeout_ms = 200))]
+    fn next_snapshot_request(&self, py: Python<'_>, timeout_ms: u64) -> PyResult<Option<PySnapshotRequest>> {
+        let Some(request) = py.detach(|| self.host.next_snapshot_request(Duration::from_millis(timeout_ms))) else {
+            return Ok(None);
+        };
+        let subscriber = self
+            .lock()
+            .iter()
+            .find(|(_, id)| *id == request.subscriber())
+            .map(|(s, _)| s.clone_ref(py));
+        match subscriber {
+            Some(subscriber) => Ok(Some(PySnapshotRequest {
+                inner: request,
+                subscriber,
+            })),
+            None => {
+                request.answer(None);
+                Ok(None)
+            }
+        }
     }
 
     #[getter]

@@ -195,8 +195,62 @@ impl EventBus {
     }
 }
 
+/// The §5.1 keys of every event, in the spec's order.
+pub const EVENT_KEYS: [&str; 16] = [
+    "event_id",
+    "event_name",
+    "occurred_at",
+    "task_uuid",
+    "step_uuid",
+    "step_name",
+    "namespace",
+    "workflow_name",
+    "workflow_version",
+    "correlation_id",
+    "attempt",
+    "duration_ms",
+    "result",
+    "error",
+    "retry_delay_ms",
+    "next_retry_at",
+];
+
+/// A §5.1 event for tests of subscribers (no database): every key present, `fields` over the
+/// defaults (a new UUID v7 `event_id` and `task_uuid`, `occurred_at` now, a correlation id,
+/// everything else null). An unknown event name or key is an error naming it.
+pub fn lifecycle_event(event_name: &str, fields: &Value) -> Result<Value, String> {
+    let name: tasker_engine::EventName = event_name.parse().map_err(|e| format!("{e}"))?;
+    let mut event = serde_json::Map::new();
+    for key in EVENT_KEYS {
+        event.insert(key.to_string(), Value::Null);
+    }
+    event.insert("event_id".into(), Value::String(uuid::Uuid::now_v7().to_string()));
+    event.insert("event_name".into(), Value::String(name.as_str().into()));
+    event.insert(
+        "occurred_at".into(),
+        Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+    );
+    event.insert("task_uuid".into(), Value::String(uuid::Uuid::now_v7().to_string()));
+    event.insert("correlation_id".into(), Value::String(uuid::Uuid::now_v7().to_string()));
+    let Some(given) = fields.as_object() else {
+        return Err("the event's fields must be an object".into());
+    };
+    for (key, value) in given {
+        if !EVENT_KEYS.contains(&key.as_str()) {
+            return Err(format!(
+                "{key:?} is not a lifecycle event key (expected one of {})",
+                EVENT_KEYS.join(", ")
+            ));
+        }
+        event.insert(key.clone(), value.clone());
+    }
+    Ok(Value::Object(event))
+}
+
 /// How often the pump looks for new events when it has caught up.
 const POLL: Duration = Duration::from_millis(50);
+/// While no subscriber listens, how often the position moves to "now".
+const IDLE_ADVANCE: Duration = Duration::from_millis(500);
 /// Events read per query.
 const BATCH: i64 = 500;
 
@@ -209,7 +263,10 @@ pub(crate) async fn pump(
     mut shutdown: watch::Receiver<bool>,
     drain: Duration,
 ) {
-    let mut at: Option<EventPosition> = None;
+    // The position starts when the worker starts, so subscribers registered just after (a
+    // command's `--subscribe`) miss nothing; while nobody listens it only moves forward, cheaply.
+    let mut at: Option<EventPosition> = engine.event_position_now().await.ok();
+    let mut idle_since = tokio::time::Instant::now();
     let mut drain_until: Option<tokio::time::Instant> = None;
     loop {
         let stopping = *shutdown.borrow();
@@ -217,9 +274,14 @@ pub(crate) async fn pump(
             drain_until = Some(tokio::time::Instant::now() + drain);
         }
         if bus.is_empty() && !stopping {
-            // Nobody listens: start from "now" when someone does.
-            at = None;
+            if idle_since.elapsed() >= IDLE_ADVANCE {
+                if let Ok(now) = engine.event_position_now().await {
+                    at = Some(now);
+                }
+                idle_since = tokio::time::Instant::now();
+            }
         } else {
+            idle_since = tokio::time::Instant::now();
             let from = match at {
                 Some(p) => Ok(p),
                 None => engine.event_position_now().await,

@@ -6,18 +6,22 @@
 //! [`HostWorker`] is that, so a binding is only conversion, error mapping and the wait with the
 //! interpreter lock released.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use tasker_step::{CreateTaskError, CreatedTask, StepContext, StepError, StepOutcome, TaskRequest};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use crate::dispatch::{DispatchedStep, Dispatcher};
+use crate::events::{EventBus, EventSubscriber};
 use crate::runtime::{Executor, Worker};
 use crate::{WorkerConfig, WorkerError, WorkerErrorKind};
 
@@ -124,6 +128,11 @@ impl HostOptions {
 /// A worker running on its own threads, serving a foreign executor.
 pub struct HostWorker {
     dispatcher: Dispatcher,
+    events: EventBus,
+    /// Subscribers registered through this host, by id.
+    subscribers: Mutex<HashMap<u64, Arc<dyn EventSubscriber>>>,
+    next_subscriber: AtomicU64,
+    snapshot_requests: (flume::Sender<SnapshotRequest>, flume::Receiver<SnapshotRequest>),
     handle: Handle,
     shutdown: watch::Sender<bool>,
     namespaces: Vec<String>,
@@ -162,6 +171,7 @@ impl HostWorker {
         let health = runtime.block_on(worker.start_health())?;
         let namespaces = worker.namespaces().to_vec();
         let shutdown = worker.shutdown_handle();
+        let events = worker.events();
         let handle = runtime.handle().clone();
         let (done_tx, done) = flume::bounded(1);
         std::thread::Builder::new()
@@ -175,6 +185,10 @@ impl HostWorker {
             })?;
         Ok(HostWorker {
             dispatcher,
+            events,
+            subscribers: Mutex::default(),
+            next_subscriber: AtomicU64::new(1),
+            snapshot_requests: flume::unbounded(),
             handle,
             shutdown,
             namespaces,
@@ -206,6 +220,61 @@ impl HostWorker {
             .next_step_async()
             .await
             .map(|step| HostStep::new(step, self.handle.clone()))
+    }
+
+    /// Registers a subscriber of the host language under `label` (the callable an operator gave,
+    /// for `/observability/snapshots`): the core queues the events named in `names` (`"*"`: all)
+    /// and a host thread takes them with [`HostSubscription::next_event`]. With `has_snapshot`,
+    /// a snapshot request for it is handed out by [`HostWorker::next_snapshot_request`].
+    pub fn subscribe(&self, label: Option<String>, names: Vec<String>, has_snapshot: bool) -> HostSubscription {
+        let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        let (queue, events) = flume::unbounded();
+        let subscriber: Arc<dyn EventSubscriber> = Arc::new(ForeignSubscriber {
+            id,
+            names,
+            queue,
+            snapshots: has_snapshot.then(|| self.snapshot_requests.0.clone()),
+        });
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, subscriber.clone());
+        self.events.subscribe_as(label, subscriber);
+        HostSubscription { id, events }
+    }
+
+    /// Registers a subscriber implemented in Rust (the `observability` ones a binding wraps): it
+    /// is called on the core's own thread, and its snapshot is read directly. Returns its id.
+    pub fn subscribe_native(&self, label: Option<String>, subscriber: Arc<dyn EventSubscriber>) -> u64 {
+        let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, subscriber.clone());
+        self.events.subscribe_as(label, subscriber);
+        id
+    }
+
+    /// Removes subscriber `id`: it gets the events already queued for it and no more (a host
+    /// subscription then reports closed). False if there is no such subscriber.
+    pub fn unsubscribe(&self, id: u64) -> bool {
+        let removed = self.subscribers.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        removed.is_some_and(|s| self.events.unsubscribe(&s))
+    }
+
+    /// Blocks up to `timeout` for a snapshot request of a host subscriber (the worker's
+    /// `/observability/snapshots` waits up to 2 s for the answer).
+    pub fn next_snapshot_request(&self, timeout: Duration) -> Option<SnapshotRequest> {
+        self.snapshot_requests.1.recv_timeout(timeout).ok()
+    }
+
+    /// Async variant for event-loop hosts; `None` once the worker has stopped.
+    pub async fn next_snapshot_request_async(&self) -> Option<SnapshotRequest> {
+        let mut shutdown = self.shutdown.subscribe();
+        tokio::select! {
+            r = self.snapshot_requests.1.recv_async() => r.ok(),
+            _ = shutdown.wait_for(|s| *s) => None,
+        }
     }
 
     /// Stops claiming. Steps already claimed are still handed out and wait for their outcome.
@@ -241,6 +310,87 @@ impl HostWorker {
 impl Drop for HostWorker {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A host-language subscriber as the core's event bus sees it: events go to its queue, snapshot
+/// requests to the host's snapshot thread.
+struct ForeignSubscriber {
+    id: u64,
+    names: Vec<String>,
+    queue: flume::Sender<Value>,
+    snapshots: Option<flume::Sender<SnapshotRequest>>,
+}
+
+/// How long `/observability/snapshots` waits for a host subscriber's snapshot.
+const SNAPSHOT_WAIT: Duration = Duration::from_secs(2);
+
+impl EventSubscriber for ForeignSubscriber {
+    fn event_names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+
+    fn call(&self, event: &Value) {
+        // Never blocks: the queue is unbounded; the host thread takes events at its own pace.
+        let _ = self.queue.send(event.clone());
+    }
+
+    fn snapshot(&self) -> Option<Value> {
+        let (reply, answer) = flume::bounded(1);
+        self.snapshots
+            .as_ref()?
+            .send(SnapshotRequest {
+                subscriber: self.id,
+                reply,
+            })
+            .ok()?;
+        answer.recv_timeout(SNAPSHOT_WAIT).ok().flatten()
+    }
+}
+
+/// The events of one host subscriber, taken by a host thread.
+pub struct HostSubscription {
+    id: u64,
+    events: flume::Receiver<Value>,
+}
+
+impl HostSubscription {
+    /// The subscriber's id (for [`HostWorker::unsubscribe`] and snapshot requests).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Blocks up to `timeout` for the next event.
+    pub fn next_event(&self, timeout: Duration) -> Option<Value> {
+        self.events.recv_timeout(timeout).ok()
+    }
+
+    /// Async variant for event-loop hosts; `None` once closed.
+    pub async fn next_event_async(&self) -> Option<Value> {
+        self.events.recv_async().await.ok()
+    }
+
+    /// True once unsubscribed (or the worker stopped) and every queued event was taken.
+    pub fn is_closed(&self) -> bool {
+        self.events.is_disconnected() && self.events.is_empty()
+    }
+}
+
+/// A request for one host subscriber's snapshot, answered once.
+pub struct SnapshotRequest {
+    subscriber: u64,
+    reply: flume::Sender<Option<Value>>,
+}
+
+impl SnapshotRequest {
+    /// The id of the subscriber whose snapshot is asked for.
+    pub fn subscriber(&self) -> u64 {
+        self.subscriber
+    }
+
+    /// Answers with the subscriber's snapshot (`None`: it has none, or it failed).
+    pub fn answer(&self, snapshot: Option<Value>) {
+        let _ = self.reply.try_send(snapshot);
     }
 }
 

@@ -268,3 +268,102 @@ def test_client_lists_the_registered_templates(stack):
     templates = stack["client"].list_templates()["templates"]
     names = {(t["namespace"], t["name"]) for t in templates}
     assert ("tasker_tests_py", "diamond_workflow") in names
+
+
+class Recorder:
+    """Keeps every event; offers a snapshot (its count)."""
+
+    event_names = ["*"]
+
+    def __init__(self):
+        self.events = []
+
+    def call(self, event):
+        self.events.append(event)
+
+    def snapshot(self):
+        return {"events": len(self.events)}
+
+
+class Broken:
+    event_names = ["*"]
+
+    def __init__(self):
+        self.calls = 0
+
+    def call(self, event):
+        self.calls += 1
+        raise RuntimeError("a subscriber that always fails")
+
+
+def wait_until(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.02)
+
+
+def test_subscribers_get_every_event_of_a_run_in_order_and_a_failing_one_changes_nothing(stack):
+    from tasker_core.observability import PerformanceMonitoringSubscriber
+
+    worker, c = stack["worker"], stack["client"]
+    recorder, broken, perf = Recorder(), Broken(), PerformanceMonitoringSubscriber()
+    for s in (recorder, broken, perf):
+        worker.subscribe(s)
+    try:
+        t = c.create_task("tasker_tests_py", "diamond_workflow", {"n": 3})
+        done = c.wait_for_task(t["task_uuid"], timeout=30)
+        assert done["status"] == "complete"
+        stored = c.get_task_events(t["task_uuid"])
+        mine = lambda: [e for e in recorder.events if e["task_uuid"] == t["task_uuid"]]  # noqa: E731
+        wait_until(lambda: len(mine()) == len(stored))
+        assert [e["event_id"] for e in mine()] == [e["event_id"] for e in stored]
+        assert mine()[-1]["event_name"] == "task.completed"
+        assert broken.calls >= len(stored)
+        key = f"tasker_tests_py/diamond_workflow@{done['version']}"
+        # Other tests' tasks of the same workflow may end meanwhile: at least this one counts.
+        wait_until(lambda: perf.snapshot()["workflows"].get(key, {}).get("count", 0) >= 1)
+        assert set(perf.snapshot()["workflows"][key]["steps"]) == {"start", "left", "right", "end"}
+    finally:
+        for s in (recorder, broken, perf):
+            assert worker.unsubscribe(s)
+    assert not worker.unsubscribe(recorder), "already removed"
+    before = len(recorder.events)
+    t = c.create_task("tasker_tests_py", "diamond_workflow", {"n": 4})
+    c.wait_for_task(t["task_uuid"], timeout=30)
+    time.sleep(0.5)
+    assert len(recorder.events) == before, "no event after unsubscribe"
+
+
+def test_named_subscribers_serve_their_snapshots(stack):
+    import json
+
+    from tasker_core.observability import BusinessMetricsSubscriber
+
+    worker, c = stack["worker"], stack["client"]
+    recorder, metrics = Recorder(), BusinessMetricsSubscriber()
+    worker.subscribe(recorder, name="tests.Recorder")
+    worker.subscribe(metrics, name="observability.BusinessMetricsSubscriber")
+    try:
+        t = c.create_task("tasker_tests_py", "diamond_workflow", {"n": 5})
+        c.wait_for_task(t["task_uuid"], timeout=30)
+        wait_until(lambda: any(e["task_uuid"] == t["task_uuid"] and e["event_name"] == "task.completed"
+                               for e in recorder.events))
+        with urllib.request.urlopen(f"http://{worker.health_address}/observability/snapshots", timeout=5) as r:
+            snapshots = json.loads(r.read())
+        assert set(snapshots) == {"tests.Recorder", "observability.BusinessMetricsSubscriber"}
+        assert snapshots["tests.Recorder"]["events"] >= 10
+        assert snapshots["observability.BusinessMetricsSubscriber"] == {"namespaces": {}}
+    finally:
+        worker.unsubscribe(recorder)
+        worker.unsubscribe(metrics)
+
+
+def test_a_subscriber_without_call_is_refused(stack):
+    class NoCall:
+        event_names = ["*"]
+
+    with pytest.raises(TypeError, match="call"):
+        stack["worker"].subscribe(NoCall())
+    with pytest.raises(TypeError, match="event_names"):
+        stack["worker"].subscribe(object())

@@ -9,6 +9,11 @@ __all__ = [
     "StepLogger",
     "Worker",
     "DispatchedStep",
+    "Subscription",
+    "SnapshotRequest",
+    "BusinessMetricsSubscriber",
+    "PerformanceMonitoringSubscriber",
+    "lifecycle_event",
     "error_kinds",
     "raise_native_error",
     "engine_error_codes",
@@ -147,6 +152,63 @@ class Worker:
     def join(self, timeout_ms: Optional[int] = None) -> bool:
         """Waits for the runtime to finish; True when it has. Raises its error if it failed."""
         ...
+    def subscribe(self, subscriber: Any, name: Optional[str] = None) -> None:
+        """Registers a lifecycle-event subscriber (``event_names`` and ``call(event)``), called on a
+        thread of its own; ``name`` lists its ``snapshot()`` under ``/observability/snapshots``."""
+        ...
+    def unsubscribe(self, subscriber: Any) -> bool:
+        """Removes a subscriber; False if it was not registered."""
+        ...
+    def next_snapshot_request(self, timeout_ms: int = 200) -> Optional[SnapshotRequest]:
+        """Waits (interpreter lock released) for a request of a subscriber's snapshot."""
+        ...
+
+@final
+class Subscription:
+    """The events the core queued for one subscriber."""
+
+    @property
+    def id(self) -> int: ...
+    def next_event(self, timeout_ms: int = 200) -> Optional[Dict[str, Any]]:
+        """Waits (interpreter lock released) up to ``timeout_ms`` for the next event."""
+        ...
+    def is_closed(self) -> bool:
+        """True once unsubscribed (or the worker stopped) and every queued event was taken."""
+        ...
+
+@final
+class SnapshotRequest:
+    """A request for one subscriber's snapshot."""
+
+    @property
+    def subscriber(self) -> Any: ...
+    def answer(self, snapshot: Any) -> None:
+        """Answers with a JSON-representable snapshot, or None."""
+        ...
+
+@final
+class BusinessMetricsSubscriber:
+    """Counts orders, revenue and refunds per event namespace (spec §5.3). Thread-safe."""
+
+    def __new__(cls) -> BusinessMetricsSubscriber: ...
+    @property
+    def event_names(self) -> List[str]: ...
+    def call(self, event: Mapping[str, Any]) -> None: ...
+    def snapshot(self) -> Dict[str, Any]: ...
+    def reset(self) -> None: ...
+
+@final
+class PerformanceMonitoringSubscriber:
+    """Per-workflow and per-step counts, failures and p50/p95 durations (spec §5.4). Thread-safe."""
+
+    def __new__(cls, slow_threshold_ms: int = 1000) -> PerformanceMonitoringSubscriber: ...
+    @property
+    def slow_threshold_ms(self) -> int: ...
+    @property
+    def event_names(self) -> List[str]: ...
+    def call(self, event: Mapping[str, Any]) -> None: ...
+    def snapshot(self) -> Dict[str, Any]: ...
+    def reset(self) -> None: ...
 
 def error_kinds() -> List[str]:
     """Every error kind the native module raises; each maps to a class in ``tasker_core.errors``."""
@@ -174,3 +236,7 @@ def parse_worker_command(language: str, args: List[str]) -> Dict[str, Any]:
     ...
 
 __version__: str
+
+def lifecycle_event(event_name: str, fields: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """A §5.1 event with every key: ``fields`` over defaults. ``ValueError`` for an unknown name or key."""
+    ...

@@ -112,7 +112,8 @@ class Client:
     def get_task_events(self, task_uuid: str) -> List[Dict[str, Any]]:
         """``GET /v1/tasks/{uuid}/events``: the task's lifecycle events (spec §5.1), oldest first."""
         status, payload = self._request("GET", f"/v1/tasks/{_segment(task_uuid)}/events")
-        return self._ok(status, payload)["events"]
+        events: List[Dict[str, Any]] = self._ok(status, payload)["events"]
+        return events
 
     def list_tasks(
         self,

@@ -18,6 +18,7 @@ from typing import Any, Optional, Sequence
 
 from . import _native
 from .errors import HandlerNotFoundError, TaskerError
+from .events import resolve_subscriber
 from .execution import execute
 from .log import route_to_worker_log
 from .registry import HandlerRegistry
@@ -86,9 +87,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return code
     run = parsed["run"]
     options = {k: v for k, v in run["options"].items() if v is not None}
-    if options.pop("subscribers", None):
-        print("tasker-worker: ConfigurationError: --subscribe (TASKER_SUBSCRIBERS) is not supported by the Python worker yet", file=sys.stderr)
-        return 2
+    subscribers = options.pop("subscribers", None) or []
     _native.init_logging(json=os.environ.get("TASKER_LOG_FORMAT") == "json")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     route_to_worker_log()
@@ -98,7 +97,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for module in run["require"]:
             importlib.import_module(module)
         database_url = options.pop("database_url", "") or _native.resolve_database_url()
+        # Resolved before the worker starts claiming: a bad name must not leave claimed steps.
+        resolved = [(name, resolve_subscriber(name)) for name in subscribers]
         worker = _native.Worker(database_url, **options)
+        for name, subscriber in resolved:
+            worker.subscribe(subscriber, name=name)
     except (TaskerError, ImportError) as e:
         print(f"tasker-worker: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
