@@ -8,6 +8,7 @@
 mod context;
 mod convert;
 mod errors;
+mod events;
 mod gvl;
 mod worker;
 
@@ -80,6 +81,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     let native = module.define_module("Native")?;
     context::define(ruby, module)?;
     worker::define(ruby, native)?;
+    events::define(ruby, native)?;
     native.define_module_function("error_kinds", function!(error_kinds, 0))?;
     native.define_module_function("raise_native_error", function!(raise_native_error, 2))?;
     native.define_module_function("engine_error_codes", function!(engine_error_codes, 0))?;

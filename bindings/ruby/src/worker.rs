@@ -11,6 +11,7 @@ use tasker_worker::host::{HostOptions, HostStep, HostWorker};
 use crate::context::RbStepContext;
 use crate::convert::from_ruby;
 use crate::errors;
+use crate::events::{RbSnapshotRequest, RbSubscription};
 use crate::gvl::without_gvl;
 
 #[magnus::wrap(class = "TaskerCore::Native::Worker", free_immediately, size)]
@@ -50,6 +51,31 @@ impl RbWorker {
 
     fn is_closed(&self) -> bool {
         self.host.is_closed()
+    }
+
+    /// Registers a Ruby subscriber: the core queues the events it wants for the Ruby thread that
+    /// takes them from the returned subscription.
+    fn subscribe(&self, label: Option<String>, names: Vec<String>, has_snapshot: bool) -> RbSubscription {
+        RbSubscription {
+            inner: self.host.subscribe(label, names, has_snapshot),
+        }
+    }
+
+    /// Registers one of the native observability subscribers; returns its id.
+    fn subscribe_native(ruby: &Ruby, rb_self: &Self, label: Option<String>, subscriber: Value) -> Result<u64, Error> {
+        let native = crate::events::native_subscriber(subscriber)
+            .ok_or_else(|| errors::argument_error(ruby, "not a native observability subscriber".to_string()))?;
+        Ok(rb_self.host.subscribe_native(label, native))
+    }
+
+    fn unsubscribe(&self, id: u64) -> bool {
+        self.host.unsubscribe(id)
+    }
+
+    /// Waits up to `timeout_ms` (GVL released) for a snapshot request of a Ruby subscriber.
+    fn next_snapshot_request(&self, timeout_ms: u64) -> Option<RbSnapshotRequest> {
+        without_gvl(|| self.host.next_snapshot_request(Duration::from_millis(timeout_ms)))
+            .map(|inner| RbSnapshotRequest { inner })
     }
 
     /// True once the runtime has finished; raises its error if it failed.
@@ -122,6 +148,10 @@ pub fn define(ruby: &Ruby, native: magnus::RModule) -> Result<(), Error> {
     worker.define_method("stop", method!(RbWorker::stop, 0))?;
     worker.define_method("closed?", method!(RbWorker::is_closed, 0))?;
     worker.define_method("_join", method!(RbWorker::join, 1))?;
+    worker.define_method("_subscribe", method!(RbWorker::subscribe, 3))?;
+    worker.define_method("_subscribe_native", method!(RbWorker::subscribe_native, 2))?;
+    worker.define_method("_unsubscribe", method!(RbWorker::unsubscribe, 1))?;
+    worker.define_method("_next_snapshot_request", method!(RbWorker::next_snapshot_request, 1))?;
 
     let step = native.define_class("DispatchedStep", ruby.class_object())?;
     step.undef_default_alloc_func();

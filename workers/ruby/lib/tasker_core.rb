@@ -10,6 +10,8 @@ require "tasker_core/step_context"
 require "tasker_core/step_handler"
 require "tasker_core/execution"
 require "tasker_core/registry"
+require "tasker_core/observability"
+require "tasker_core/events"
 require "tasker_core/worker"
 require "tasker_core/client"
 

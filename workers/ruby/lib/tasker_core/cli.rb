@@ -25,10 +25,7 @@ module TaskerCore
       end
       run = parsed["run"]
       options = run["options"].compact.transform_keys(&:to_sym)
-      if options.delete(:subscribers)
-        warn "tasker-worker: ConfigurationError: --subscribe (TASKER_SUBSCRIBERS) is not supported by the Ruby worker yet"
-        return 2
-      end
+      subscribers = options.delete(:subscribers) || []
       Native.init_logging(ENV["TASKER_LOG_FORMAT"] == "json")
       $stdout.sync = true
       logger = Logger.new($stderr, progname: "tasker_core.worker")
@@ -37,7 +34,10 @@ module TaskerCore
         run["require"].each { |f| require f }
         database_url = options.delete(:database_url).to_s
         database_url = Native.resolve_database_url if database_url.empty?
+        # Resolved before the worker starts claiming: a bad name must not leave claimed steps.
+        resolved = subscribers.map { |name| [name, Events.resolve_subscriber(name)] }
         worker = Worker.new(database_url, **options)
+        resolved.each { |name, subscriber| worker.subscribe(subscriber, name: name, logger: logger) }
       rescue Errors::Error, LoadError => e
         warn "tasker-worker: #{e.class.name.split('::').last}: #{e.message}"
         return 2

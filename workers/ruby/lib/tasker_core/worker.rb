@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "logger"
+
 module TaskerCore
   # The core worker runtime, running on its own native threads. Boots (migrations, template
   # registration, +/health+) before +new+ returns.
@@ -14,6 +16,9 @@ module TaskerCore
         "visibility_timeout_ms" => visibility_timeout_ms, "retry_delay_scale" => retry_delay_scale
       }.compact
       @native = Native::Worker._new(options)
+      @subscribers = {}
+      @subscribers_lock = Mutex.new
+      @snapshots = nil
     end
 
     def namespaces = @native.namespaces
@@ -30,6 +35,50 @@ module TaskerCore
 
     # Waits for the runtime to finish; true when it has. Raises its error if it failed.
     def join(timeout_ms: nil) = @native._join(timeout_ms)
+
+    # Registers a lifecycle-event subscriber (spec §5.2): anything that responds to +event_names+
+    # and +call(event)+. It is called on a thread of its own, one event (a Hash with String keys)
+    # at a time; an exception is logged and swallowed. +name+ (the callable an operator gave)
+    # lists its +snapshot+ under +GET /observability/snapshots+.
+    # @raise [TypeError] when +subscriber+ lacks +event_names+ or +call+
+    def subscribe(subscriber, name: nil, logger: Logger.new($stderr, progname: "tasker_core.events"))
+      unless subscriber.respond_to?(:event_names) && subscriber.respond_to?(:call)
+        raise TypeError, "a subscriber needs event_names and call(event); #{subscriber.class} has not"
+      end
+
+      id = if subscriber.respond_to?(:native) && native_observability?(subscriber.native)
+             @native._subscribe_native(name, subscriber.native)
+           else
+             names = Array(subscriber.event_names).map(&:to_s)
+             snapshot = subscriber.respond_to?(:snapshot)
+             subscription = @native._subscribe(name, names, snapshot)
+             Events.start_delivery(subscription, subscriber, name || subscriber.class.name, logger)
+             @subscribers_lock.synchronize { @snapshots ||= Events.start_snapshots(self, logger) } if snapshot
+             subscription._id
+           end
+      @subscribers_lock.synchronize { @subscribers[id] = subscriber }
+      nil
+    end
+
+    # Removes a subscriber (the same object); it gets the events already queued for it and no more.
+    # @return [Boolean] false when it was not registered
+    def unsubscribe(subscriber)
+      id = @subscribers_lock.synchronize do
+        found = @subscribers.find { |_, s| s.equal?(subscriber) }&.first
+        @subscribers.delete(found) if found
+        found
+      end
+      id ? @native._unsubscribe(id) : false
+    end
+
+    # @api private
+    def subscriber_by_id(id) = @subscribers_lock.synchronize { @subscribers[id] }
+
+    private
+
+    def native_observability?(object)
+      object.is_a?(Native::BusinessMetricsSubscriber) || object.is_a?(Native::PerformanceMonitoringSubscriber)
+    end
   end
 
   module Native

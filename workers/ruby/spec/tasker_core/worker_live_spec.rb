@@ -7,6 +7,7 @@ require "open3"
 require "securerandom"
 require "socket"
 require "net/http"
+require "json"
 
 module LiveStack
   REPO = File.expand_path("../../../..", __dir__)
@@ -209,6 +210,95 @@ RSpec.describe "the hosted worker and the client against a live stack" do
     expect(names).to include([ns, "diamond_workflow"])
   end
   # rubocop:enable RSpec/InstanceVariable
+
+  describe "lifecycle-event subscribers" do
+    let(:worker) { @stack[:worker] }
+
+    recorder = Class.new do
+      attr_reader :events
+
+      def initialize = @events = Queue.new
+      def event_names = ["*"]
+      def call(event) = @events << event
+      def snapshot = { "events" => @events.size }
+    end
+
+    broken = Class.new do
+      attr_reader :calls
+
+      def initialize = @calls = 0
+      def event_names = ["*"]
+
+      def call(_event)
+        @calls += 1
+        raise "a subscriber that always fails"
+      end
+    end
+
+    def wait_until(timeout = 20)
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+      until yield
+        raise "condition not reached" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+        sleep 0.02
+      end
+    end
+
+    it "delivers every event of a run in order, and a failing subscriber changes nothing" do
+      rec = recorder.new
+      bad = broken.new
+      perf = TaskerCore::Observability::PerformanceMonitoringSubscriber.new
+      [rec, bad, perf].each { |s| worker.subscribe(s, logger: nil) }
+      got = []
+      begin
+        t = client.create_task(ns, "diamond_workflow", { "n" => 3 })
+        done = client.wait_for_task(t["task_uuid"], timeout: 30)
+        expect(done["status"]).to eq("complete")
+        stored = client.get_task_events(t["task_uuid"])
+        wait_until do
+          got << rec.events.pop until rec.events.empty?
+          got.count { |e| e["task_uuid"] == t["task_uuid"] } == stored.size
+        end
+        mine = got.select { |e| e["task_uuid"] == t["task_uuid"] }
+        expect(mine.map { |e| e["event_id"] }).to eq(stored.map { |e| e["event_id"] })
+        expect(bad.calls).to be >= stored.size
+        key = "#{ns}/diamond_workflow@#{done['version']}"
+        wait_until { perf.snapshot["workflows"].dig(key, "count").to_i >= 1 }
+        expect(perf.snapshot["workflows"][key]["steps"].keys).to match_array(%w[start left right end])
+      ensure
+        [rec, bad, perf].each { |s| expect(worker.unsubscribe(s)).to be(true) }
+      end
+      expect(worker.unsubscribe(rec)).to be(false)
+      t = client.create_task(ns, "diamond_workflow", { "n" => 4 })
+      client.wait_for_task(t["task_uuid"], timeout: 30)
+      sleep 0.5
+      expect(rec.events.size).to eq(0)
+    end
+
+    it "serves named subscribers' snapshots" do
+      rec = recorder.new
+      metrics = TaskerCore::Observability::BusinessMetricsSubscriber.new
+      worker.subscribe(rec, name: "Tests::Recorder", logger: nil)
+      worker.subscribe(metrics, name: "Observability::BusinessMetricsSubscriber")
+      begin
+        t = client.create_task(ns, "diamond_workflow", { "n" => 5 })
+        client.wait_for_task(t["task_uuid"], timeout: 30)
+        wait_until { rec.events.size >= 10 }
+        body = Net::HTTP.get(URI("http://#{worker.health_address}/observability/snapshots"))
+        snapshots = JSON.parse(body)
+        expect(snapshots.keys).to match_array(%w[Tests::Recorder Observability::BusinessMetricsSubscriber])
+        expect(snapshots["Tests::Recorder"]["events"]).to be >= 10
+        expect(snapshots["Observability::BusinessMetricsSubscriber"]).to eq("namespaces" => {})
+      ensure
+        worker.unsubscribe(rec)
+        worker.unsubscribe(metrics)
+      end
+    end
+
+    it "refuses an object that is not a subscriber" do
+      expect { worker.subscribe(Object.new) }.to raise_error(TypeError, /event_names/)
+    end
+  end
 end
 
 RSpec.describe TaskerCore::Client, "against the OpenAPI document" do
