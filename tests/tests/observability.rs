@@ -132,7 +132,7 @@ async fn an_unknown_subscriber_stops_the_worker_with_a_clear_error(lang: Lang) {
 }
 
 tasker_e2e::language_suite!(
-    [rust, python, ruby],
+    [rust, python, ruby, typescript],
     [
         the_spec_examples_hold,
         an_unknown_subscriber_stops_the_worker_with_a_clear_error

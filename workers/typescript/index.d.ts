@@ -26,6 +26,32 @@ export declare class DispatchedStep {
   completeHandlerNotFound(): boolean
 }
 
+/**
+ * One of the core's two observability subscribers (spec §5.3, §5.4); the TypeScript classes
+ * `BusinessMetricsSubscriber` and `PerformanceMonitoringSubscriber` wrap it.
+ */
+export declare class ObservabilitySubscriber {
+  /** Counts orders, revenue and refunds per event namespace (spec §5.3). */
+  static businessMetrics(): ObservabilitySubscriber
+  /** Per-workflow and per-step counts, failures and p50/p95 durations (spec §5.4). */
+  static performanceMonitoring(slowThresholdMs: number): ObservabilitySubscriber
+  /** The threshold of a performance-monitoring subscriber (null for the other). */
+  get slowThresholdMs(): number | null
+  get eventNames(): Array<string>
+  /** Takes one event as JSON text. */
+  call(eventJson: string): void
+  /** The snapshot as JSON text. */
+  snapshot(): string
+  reset(): void
+}
+
+/** A request for one subscriber's snapshot, from `GET /observability/snapshots`. */
+export declare class SnapshotRequest {
+  get subscriberId(): number
+  /** Answers with the snapshot as JSON text, or null. */
+  answer(snapshotJson?: string | undefined | null): void
+}
+
 /** The context of one attempt (spec §0.5). */
 export declare class StepContext {
   /**
@@ -83,6 +109,16 @@ export declare class StepLogger {
 }
 export type JsStepLogger = StepLogger
 
+/** The events the core queued for one subscriber. */
+export declare class Subscription {
+  get id(): number
+  /**
+   * The next event as JSON text; null once unsubscribed (or the worker stopped) and every
+   * queued event was taken.
+   */
+  nextEvent(): Promise<string | null>
+}
+
 /**
  * A worker serving the namespaces of its templates: `new Worker(options)` checks the options,
  * `start()` boots it (migrations, template registration, `/health`).
@@ -101,6 +137,17 @@ export declare class Worker {
   get healthAddress(): string | null
   /** The next claimed step; null once the worker is stopped and no step is left. */
   nextStep(): Promise<DispatchedStep | null>
+  /**
+   * Registers a JavaScript subscriber under `label` (the callable an operator gave, for
+   * `/observability/snapshots`): the core queues the events named in `names` (`"*"`: all).
+   */
+  subscribe(label: string | undefined | null, names: Array<string>, hasSnapshot: boolean): Subscription
+  /** Registers one of the core's observability subscribers; returns its id. */
+  subscribeBuiltin(label: string | undefined | null, subscriber: ObservabilitySubscriber): number
+  /** Removes subscriber `id`; false if there is none. */
+  unsubscribe(id: number): boolean
+  /** The next snapshot request of a subscriber; null once the worker has stopped. */
+  nextSnapshotRequest(): Promise<SnapshotRequest | null>
   /** Stops claiming. Steps already claimed are still handed out and wait for their outcome. */
   stop(): void
   /** True once the runtime has stopped and no step is left to hand out. */
@@ -143,6 +190,12 @@ export interface JoinOutcome {
   finished: boolean
   failure?: NativeFailure
 }
+
+/**
+ * A §5.1 event with every key, as JSON text (see `tasker_worker::events::lifecycle_event`);
+ * throws kind `invalid_context` for an unknown event name or key.
+ */
+export declare function lifecycleEvent(eventName: string, fieldsJson: string): string
 
 /**
  * A failure reported by an asynchronous call: the kind, the message and, for `task_creation`,

@@ -6,6 +6,7 @@
 
 mod context;
 mod errors;
+mod events;
 mod worker;
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use napi_derive::napi;
 use tasker_step::codes;
 
 pub use errors::NativeFailure;
+pub use events::lifecycle_event;
 
 /// The `tasker-worker` command line over the environment, parsed by the core (one contract for
 /// every language), as JSON: `{"run": {"options", "handler_path", "require"}}` or

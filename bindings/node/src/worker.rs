@@ -14,6 +14,7 @@ use tasker_worker::{WorkerConfig, WorkerError};
 
 use crate::context::JsStepContext;
 use crate::errors::{self, NativeFailure};
+use crate::events::{ObservabilitySubscriber, SnapshotRequest, Subscription};
 
 /// Options of a worker; unset ones take their defaults (the `tasker-worker` command fills them
 /// from its flags and the environment with `parseWorkerCommand`). No `databaseUrl`:
@@ -146,6 +147,49 @@ impl Worker {
         let host = self.started()?;
         env.spawn_future(async move { Ok(host.next_step_async().await.map(DispatchedStep::new)) })
             .map_err(|e| errors::error("engine", e.reason))
+    }
+
+    /// Registers a JavaScript subscriber under `label` (the callable an operator gave, for
+    /// `/observability/snapshots`): the core queues the events named in `names` (`"*"`: all).
+    #[napi]
+    pub fn subscribe(
+        &self,
+        label: Option<String>,
+        names: Vec<String>,
+        has_snapshot: bool,
+    ) -> errors::Result<Subscription> {
+        let host = self.started()?;
+        Ok(Subscription {
+            inner: Arc::new(host.subscribe(label, names, has_snapshot)),
+        })
+    }
+
+    /// Registers one of the core's observability subscribers; returns its id.
+    #[napi]
+    pub fn subscribe_builtin(&self, label: Option<String>, subscriber: &ObservabilitySubscriber) -> errors::Result<u32> {
+        Ok(self.started()?.subscribe_native(label, crate::events::builtin(subscriber)) as u32)
+    }
+
+    /// Removes subscriber `id`; false if there is none.
+    #[napi]
+    pub fn unsubscribe(&self, id: u32) -> bool {
+        self.host.get().is_some_and(|h| h.unsubscribe(id.into()))
+    }
+
+    /// The next snapshot request of a subscriber; null once the worker has stopped.
+    #[napi(ts_return_type = "Promise<SnapshotRequest | null>")]
+    pub fn next_snapshot_request<'env>(
+        &self,
+        env: &'env Env,
+    ) -> errors::Result<PromiseRaw<'env, Option<SnapshotRequest>>> {
+        let host = self.started()?;
+        env.spawn_future(async move {
+            Ok(host
+                .next_snapshot_request_async()
+                .await
+                .map(|inner| SnapshotRequest { inner }))
+        })
+        .map_err(|e| errors::error("engine", e.reason))
     }
 
     /// Stops claiming. Steps already claimed are still handed out and wait for their outcome.

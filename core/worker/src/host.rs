@@ -133,6 +133,8 @@ pub struct HostWorker {
     subscribers: Mutex<HashMap<u64, Arc<dyn EventSubscriber>>>,
     next_subscriber: AtomicU64,
     snapshot_requests: (flume::Sender<SnapshotRequest>, flume::Receiver<SnapshotRequest>),
+    /// Set once the worker has stopped and its subscribers have been given every event.
+    finished: watch::Receiver<bool>,
     handle: Handle,
     shutdown: watch::Sender<bool>,
     namespaces: Vec<String>,
@@ -174,10 +176,12 @@ impl HostWorker {
         let events = worker.events();
         let handle = runtime.handle().clone();
         let (done_tx, done) = flume::bounded(1);
+        let (finished_tx, finished) = watch::channel(false);
         std::thread::Builder::new()
             .name("tasker-worker-main".into())
             .spawn(move || {
                 let result = runtime.block_on(worker.run());
+                let _ = finished_tx.send(true);
                 // Leave the runtime's remaining tasks (health server) a moment, then drop it here,
                 // on a thread that is not inside it.
                 runtime.shutdown_timeout(Duration::from_secs(1));
@@ -189,6 +193,7 @@ impl HostWorker {
             subscribers: Mutex::default(),
             next_subscriber: AtomicU64::new(1),
             snapshot_requests: flume::unbounded(),
+            finished,
             handle,
             shutdown,
             namespaces,
@@ -240,7 +245,11 @@ impl HostWorker {
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, subscriber.clone());
         self.events.subscribe_as(label, subscriber);
-        HostSubscription { id, events }
+        HostSubscription {
+            id,
+            events,
+            finished: self.finished.clone(),
+        }
     }
 
     /// Registers a subscriber implemented in Rust (the `observability` ones a binding wraps): it
@@ -270,10 +279,10 @@ impl HostWorker {
 
     /// Async variant for event-loop hosts; `None` once the worker has stopped.
     pub async fn next_snapshot_request_async(&self) -> Option<SnapshotRequest> {
-        let mut shutdown = self.shutdown.subscribe();
+        let mut finished = self.finished.clone();
         tokio::select! {
             r = self.snapshot_requests.1.recv_async() => r.ok(),
-            _ = shutdown.wait_for(|s| *s) => None,
+            _ = finished.wait_for(|f| *f) => None,
         }
     }
 
@@ -352,6 +361,7 @@ impl EventSubscriber for ForeignSubscriber {
 pub struct HostSubscription {
     id: u64,
     events: flume::Receiver<Value>,
+    finished: watch::Receiver<bool>,
 }
 
 impl HostSubscription {
@@ -367,12 +377,18 @@ impl HostSubscription {
 
     /// Async variant for event-loop hosts; `None` once closed.
     pub async fn next_event_async(&self) -> Option<Value> {
-        self.events.recv_async().await.ok()
+        let mut finished = self.finished.clone();
+        tokio::select! {
+            biased;
+            e = self.events.recv_async() => e.ok(),
+            _ = finished.wait_for(|f| *f) => self.events.try_recv().ok(),
+        }
     }
 
-    /// True once unsubscribed (or the worker stopped) and every queued event was taken.
+    /// True once unsubscribed (or the worker stopped and delivered its last events) and every
+    /// queued event was taken.
     pub fn is_closed(&self) -> bool {
-        self.events.is_disconnected() && self.events.is_empty()
+        (self.events.is_disconnected() || *self.finished.borrow()) && self.events.is_empty()
     }
 }
 

@@ -50,6 +50,8 @@ export {
 export { execute, UNHANDLED_EXCEPTION, unhandled } from "./execution";
 export { StepHandler, StepHandlerResult, type FailureOptions, type StepEnvelope } from "./handler";
 export { HandlerRegistry, snakeCase } from "./registry";
+export { type EventLog, type EventSubscriber } from "./events";
+export * as Observability from "./observability";
 export type { CreatedTask, CreateTaskOptions, TaskCreator, TaskRequest } from "./types";
 export { DispatchedStep, main, Worker, WorkerRunner, type WorkerOptions } from "./worker";
 

@@ -13,6 +13,7 @@ export type NativeDispatchedStep = Native.DispatchedStep;
 export type NativeWorker = Native.Worker;
 export type NativeFailure = Native.NativeFailure;
 export type NativeWorkerOptions = Native.WorkerOptions;
+export type NativeSubscription = Native.Subscription;
 
 // dist/src/native.js -> the package root, where `index.js` and the `.node` file are.
 // eslint-disable-next-line @typescript-eslint/no-require-imports

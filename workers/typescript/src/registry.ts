@@ -123,14 +123,27 @@ export class HandlerRegistry {
     if (found !== undefined) {
       return found;
     }
+    const { file, className, mod } = await this.#import(callableName);
+    return this.#instantiate(callableName, file, className, mod);
+  }
+
+  /** The export a callable names (`Metrics.Audit` → export `Audit` of `metrics.js`), for
+   * things other than handlers (subscribers). Throws {@link HandlerNotFoundError}. */
+  async loadExport(callableName: string): Promise<unknown> {
+    const { file, className, mod } = await this.#import(callableName);
+    if (mod[className] === undefined) {
+      throw new HandlerNotFoundError(callableName, `${file} exports no ${className}`);
+    }
+    return mod[className];
+  }
+
+  async #import(callableName: string): Promise<{ file: string; className: string; mod: Record<string, unknown> }> {
     const { file, className } = this.#locate(callableName);
-    let mod: Record<string, unknown>;
     try {
-      mod = await requireOrImport(file);
+      return { file, className, mod: await requireOrImport(file) };
     } catch (e) {
       throw cannotLoad(callableName, file, e);
     }
-    return this.#instantiate(callableName, file, className, mod);
   }
 
   #locate(callableName: string): { file: string; className: string } {

@@ -11,10 +11,14 @@
  *
  * `buildContext` is `StepContext.fromJson` with camelCase fields; `runHandler` runs one attempt
  * exactly as the worker does (typed errors, unexpected throws and rejected promises become
- * failures).
+ * failures). Subscribers are tested the same way: `feedEvents(subscriber, [lifecycleEvent(...)])`.
  */
 
 import { StepContext } from "./context";
+import { callNative } from "./errors";
+import type { EventSubscriber, LifecycleEvent } from "./events";
+import { toJsonText } from "./json";
+import { native } from "./native";
 import { execute } from "./execution";
 import type { StepHandler, StepHandlerResult } from "./handler";
 import type { TaskCreator } from "./types";
@@ -71,3 +75,24 @@ export function runHandler(handler: StepHandler, context: StepContext): Promise<
 }
 
 export type { TaskCreator } from "./types";
+
+/** A §5.1 event with every key: `fields` over defaults (new `event_id` and `task_uuid`,
+ * `occurred_at` now, a correlation id, the rest null). Throws `InvalidContextError` for an
+ * unknown event name or key. */
+export function lifecycleEvent(eventName: string, fields: Partial<LifecycleEvent> = {}): LifecycleEvent {
+  return JSON.parse(callNative(() => native.lifecycleEvent(eventName, toJsonText(fields)))) as LifecycleEvent;
+}
+
+/** Calls `subscriber.call(event)` for each event it wants (its `eventNames`, `"*"` = all), in
+ * order, as a worker would (awaiting a returned promise); resolves with how many it was given. */
+export async function feedEvents(subscriber: EventSubscriber, events: Iterable<LifecycleEvent>): Promise<number> {
+  const names = subscriber.eventNames;
+  let given = 0;
+  for (const event of events) {
+    if (names.includes("*") || names.includes(event.event_name)) {
+      await subscriber.call({ ...event });
+      given += 1;
+    }
+  }
+  return given;
+}

@@ -12,10 +12,12 @@ import * as path from "node:path";
 
 import { StepContext } from "./context";
 import { callNative, fromNativeFailure, HandlerNotFoundError, TaskerError } from "./errors";
+import { checkSubscriber, deliver, resolveSubscriber, type EventLog, type EventSubscriber } from "./events";
 import { describeThrown, execute } from "./execution";
 import type { StepEnvelope, StepHandlerResult } from "./handler";
 import { toJsonText } from "./json";
 import { native, type NativeDispatchedStep, type NativeWorker } from "./native";
+import { BusinessMetricsSubscriber, PerformanceMonitoringSubscriber } from "./observability";
 import { HandlerRegistry } from "./registry";
 
 /**
@@ -76,6 +78,8 @@ export class DispatchedStep {
 /** A worker serving the namespaces of its templates. */
 export class Worker {
   readonly #native: NativeWorker;
+  readonly #subscribers = new Map<number, EventSubscriber>();
+  #answeringSnapshots = false;
 
   /** Checks the options (throws `ConfigurationError`); {@link start} connects. */
   constructor(options: WorkerOptions = {}) {
@@ -122,6 +126,63 @@ export class Worker {
   /** True once the runtime has stopped and no step is left to hand out. */
   isClosed(): boolean {
     return this.#native.isClosed();
+  }
+
+  /**
+   * Registers a lifecycle-event subscriber (spec §5.2): `eventNames` and `call(event)`. It is
+   * called from a loop of its own, one event at a time; a throw or rejection is logged (to
+   * `options.log`, default stderr) and swallowed. `options.name` (the callable an operator gave)
+   * lists its `snapshot()` under `GET /observability/snapshots`. Call after {@link start}.
+   */
+  subscribe(subscriber: EventSubscriber, options: { name?: string; log?: EventLog } = {}): void {
+    checkSubscriber(subscriber);
+    const name = options.name ?? null;
+    const log = options.log ?? ((m: string) => process.stderr.write(`tasker-worker: ${m}\n`));
+    let id: number;
+    if (subscriber instanceof BusinessMetricsSubscriber || subscriber instanceof PerformanceMonitoringSubscriber) {
+      const builtin = subscriber.native;
+      id = callNative(() => this.#native.subscribeBuiltin(name, builtin));
+    } else {
+      const hasSnapshot = typeof subscriber.snapshot === "function";
+      const subscription = callNative(() => this.#native.subscribe(name, [...subscriber.eventNames], hasSnapshot));
+      id = subscription.id;
+      void deliver(subscription, subscriber, name ?? subscriber.constructor.name, log);
+      if (hasSnapshot && !this.#answeringSnapshots) {
+        this.#answeringSnapshots = true;
+        void this.#answerSnapshots(log);
+      }
+    }
+    this.#subscribers.set(id, subscriber);
+  }
+
+  /** Removes a subscriber (the same object); it gets the events already queued for it and no
+   * more. False when it was not registered. */
+  unsubscribe(subscriber: EventSubscriber): boolean {
+    for (const [id, s] of this.#subscribers) {
+      if (s === subscriber) {
+        this.#subscribers.delete(id);
+        return this.#native.unsubscribe(id);
+      }
+    }
+    return false;
+  }
+
+  async #answerSnapshots(log: EventLog): Promise<void> {
+    for (;;) {
+      const request = await this.#native.nextSnapshotRequest();
+      if (request === null) {
+        return;
+      }
+      const subscriber = this.#subscribers.get(request.subscriberId);
+      try {
+        const snapshot = subscriber?.snapshot?.();
+        request.answer(snapshot === undefined ? null : toJsonText(snapshot));
+      } catch (e) {
+        const [errorName, message] = describeThrown(e);
+        log(`snapshot of ${subscriber?.constructor.name} failed: ${errorName}: ${message}`);
+        request.answer(null);
+      }
+    }
   }
 
   /** Waits up to `timeoutMs` (forever without) for the runtime to end: true when it has,
@@ -244,10 +305,6 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     return command.exit.code;
   }
   const { options, handler_path: handlerPaths, require: requires } = command.run;
-  if (options.subscribers && options.subscribers.length > 0) {
-    process.stderr.write("tasker-worker: ConfigurationError: --subscribe (TASKER_SUBSCRIBERS) is not supported by the TypeScript worker yet\n");
-    return 2;
-  }
   const concurrency = options.concurrency ?? 8;
   native.initLogging(process.env.TASKER_LOG_FORMAT === "json");
   const log: RunnerLog = (message) => process.stderr.write(`tasker-worker: ${message}\n`);
@@ -255,10 +312,16 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     log("no --handler-path (TASKER_HANDLER_PATH): every step will fail with HANDLER_NOT_FOUND");
   }
   let worker: Worker;
+  const registry = new HandlerRegistry(handlerPaths);
   try {
     for (const file of requires) {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       require(path.resolve(file));
+    }
+    // Resolved before the worker starts claiming: a bad name must not leave claimed steps.
+    const subscribers: [string, EventSubscriber][] = [];
+    for (const name of options.subscribers ?? []) {
+      subscribers.push([name, await resolveSubscriber(name, registry)]);
     }
     worker = await Worker.start({
       databaseUrl: options.database_url || undefined,
@@ -269,6 +332,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       visibilityTimeoutMs: options.visibility_timeout_ms ?? undefined,
       retryDelayScale: options.retry_delay_scale ?? undefined,
     });
+    for (const [name, subscriber] of subscribers) {
+      worker.subscribe(subscriber, { name, log });
+    }
   } catch (e) {
     // A typed boot error, or a --require file that fails to load.
     const [name, message] = TaskerError.isTaskerError(e) ? [e.name, e.message] : describeThrown(e);
@@ -283,7 +349,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   };
   process.on("unhandledRejection", onStray);
   process.on("uncaughtException", onStray);
-  const runner = new WorkerRunner(worker, new HandlerRegistry(handlerPaths), concurrency, log);
+  const runner = new WorkerRunner(worker, registry, concurrency, log);
   const onSignal = (signal: NodeJS.Signals): void => {
     log(`${signal} received: finishing in-flight steps`);
     runner.stop();

@@ -19,11 +19,14 @@ import {
   WaitTimeoutError,
   Worker,
   WorkerRunner,
+  Observability,
+  type EventSubscriber,
   type StepContext,
   type StepHandlerResult,
   type StepView,
   type TaskView,
 } from "../src/index";
+import type { LifecycleEvent } from "../src/client";
 import { freePort, freshDatabase, startServer, TEST_HANDLERS, TEST_TEMPLATES } from "./support";
 
 const NS = "tasker_tests_ts";
@@ -308,5 +311,92 @@ describe("REST client without a server", () => {
       return true;
     });
     assert.throws(() => new Client("localhost:8080"), TypeError);
+  });
+});
+
+describe("lifecycle-event subscribers", () => {
+  async function until(predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate()) {
+      assert.ok(Date.now() < deadline, "condition not reached");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  class Recorder implements EventSubscriber {
+    eventNames = ["*"];
+    events: LifecycleEvent[] = [];
+    call(event: LifecycleEvent): void {
+      this.events.push(event);
+    }
+    snapshot(): { events: number } {
+      return { events: this.events.length };
+    }
+  }
+
+  it("delivers every event of a run in order, and a throwing subscriber changes nothing", async () => {
+    const recorder = new Recorder();
+    let failures = 0;
+    const broken: EventSubscriber = {
+      eventNames: ["*"],
+      call: () => {
+        failures += 1;
+        throw new Error("a subscriber that always fails");
+      },
+    };
+    const rejecting: EventSubscriber = { eventNames: ["task.completed"], call: async () => Promise.reject(new Error("no")) };
+    const perf = new Observability.PerformanceMonitoringSubscriber();
+    const quiet = { log: () => {} };
+    for (const s of [recorder, broken, rejecting, perf]) {
+      worker.subscribe(s, quiet);
+    }
+    try {
+      const t = await client.createTask(NS, "diamond_workflow", { n: 3 });
+      const done = await client.waitForTask(t.task_uuid, { timeoutMs: 30_000 });
+      assert.equal(done.status, "complete");
+      const stored = await client.getTaskEvents(t.task_uuid);
+      const mine = () => recorder.events.filter((e) => e.task_uuid === t.task_uuid);
+      await until(() => mine().length === stored.length);
+      assert.deepEqual(mine().map((e) => e.event_id), stored.map((e) => e.event_id));
+      assert.ok(failures >= stored.length);
+      const key = `${NS}/diamond_workflow@${done.version}`;
+      await until(() => (perf.snapshot().workflows[key]?.count ?? 0) >= 1);
+      assert.deepEqual(Object.keys(perf.snapshot().workflows[key].steps).sort(), ["end", "left", "right", "start"]);
+    } finally {
+      for (const s of [recorder, broken, rejecting, perf]) {
+        assert.equal(worker.unsubscribe(s), true);
+      }
+    }
+    assert.equal(worker.unsubscribe(recorder), false);
+    const before = recorder.events.length;
+    const t = await client.createTask(NS, "diamond_workflow", { n: 4 });
+    await client.waitForTask(t.task_uuid, { timeoutMs: 30_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(recorder.events.length, before, "no event after unsubscribe");
+  });
+
+  it("serves named subscribers' snapshots", async () => {
+    const recorder = new Recorder();
+    const metrics = new Observability.BusinessMetricsSubscriber();
+    worker.subscribe(recorder, { name: "Tests.Recorder" });
+    worker.subscribe(metrics, { name: "Observability.BusinessMetricsSubscriber" });
+    try {
+      const t = await client.createTask(NS, "diamond_workflow", { n: 5 });
+      await client.waitForTask(t.task_uuid, { timeoutMs: 30_000 });
+      await until(() => recorder.events.length >= 10);
+      const res = await fetch(`http://${worker.healthAddress}/observability/snapshots`);
+      const snapshots = (await res.json()) as Record<string, Record<string, unknown>>;
+      assert.deepEqual(Object.keys(snapshots).sort(), ["Observability.BusinessMetricsSubscriber", "Tests.Recorder"]);
+      assert.ok((snapshots["Tests.Recorder"].events as number) >= 10);
+      assert.deepEqual(snapshots["Observability.BusinessMetricsSubscriber"], { namespaces: {} });
+    } finally {
+      worker.unsubscribe(recorder);
+      worker.unsubscribe(metrics);
+    }
+  });
+
+  it("refuses an object that is not a subscriber", () => {
+    assert.throws(() => worker.subscribe({} as EventSubscriber), TypeError);
+    assert.throws(() => worker.subscribe({ eventNames: ["*"] } as unknown as EventSubscriber), /call/);
   });
 });
