@@ -296,3 +296,177 @@ mod tests {
         assert!(!same(Some(&json!(u64::MAX)), Some(&json!(u64::MAX - 1))));
     }
 }
+
+/// A task's lifecycle events (spec §5.1, as `GET /v1/tasks/{uuid}/events` returns them) as
+/// comparable fields: section `<prefix>events`, field `task` = the task events in order and one
+/// field per step = its events in order, each `event_name#attempt` (`:error_code` when it has
+/// one). Ids, times and durations are left out; steps that run in parallel keep their own order
+/// only, as across them the order is free. A break of §5.1 "Delivery" order is a violation.
+pub fn observe_events(events: &[Value], prefix: &str, o: &mut Observed) {
+    let mut task: Vec<Value> = vec![];
+    let mut steps: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut open: BTreeMap<String, i64> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
+        let name = e["event_name"].as_str().unwrap_or_default();
+        let mut label = name.to_string();
+        if let Some(a) = e["attempt"].as_i64() {
+            label.push_str(&format!("#{a}"));
+        }
+        if let Some(code) = e["error"]["error_code"].as_str() {
+            label.push_str(&format!(":{code}"));
+        }
+        let step = e["step_name"].as_str().unwrap_or_default().to_string();
+        match name {
+            "task.created" if i != 0 => o
+                .violations
+                .push(format!("{prefix}task.created is event {i}, not the first")),
+            "task.created" | "task.completed" | "task.failed" => {}
+            "step.started" => {
+                if open.insert(step.clone(), e["attempt"].as_i64().unwrap_or(-1)).is_some() {
+                    o.violations
+                        .push(format!("{prefix}{step}: an attempt started before the last one ended"));
+                }
+            }
+            _ => {
+                if open.remove(&step) != e["attempt"].as_i64() {
+                    o.violations
+                        .push(format!("{prefix}{step}: {label} ends an attempt that did not start"));
+                }
+            }
+        }
+        if name.starts_with("task.") {
+            if name == "task.failed" {
+                label.push_str(&format!(" at {step}"));
+            }
+            task.push(Value::String(label));
+        } else {
+            steps.entry(step).or_default().push(Value::String(label));
+        }
+    }
+    let last = events.last().and_then(|e| e["event_name"].as_str());
+    if !matches!(last, Some("task.completed" | "task.failed")) {
+        o.violations
+            .push(format!("{prefix}the last event is {last:?}, not the task's end"));
+    }
+    if !open.is_empty() {
+        o.violations.push(format!("{prefix}attempts never ended: {open:?}"));
+    }
+    let section = format!("{prefix}events");
+    o.insert(&section, "task", &Value::Array(task));
+    for (step, list) in steps {
+        o.insert(&section, &step, &Value::Array(list));
+    }
+}
+
+/// The parts of a worker's `/observability/snapshots` that every language must agree on (spec
+/// §5.4 "Comparing languages"): namespaces mapped through `base()`, every business count and
+/// amount, and the performance keys, counts, failures and `slow_count`, never durations.
+pub fn observe_snapshots(snapshots: &Value, business: &str, performance: &str, o: &mut Observed) {
+    let base = |ns: &str| -> String {
+        for sfx in ["_rb", "_py", "_ts", "_rs"] {
+            if let Some(b) = ns.strip_suffix(sfx) {
+                return b.to_string();
+            }
+        }
+        ns.to_string()
+    };
+    if let Some(namespaces) = snapshots[business]["namespaces"].as_object() {
+        for (ns, entry) in namespaces {
+            o.insert("business metrics", &base(ns), entry);
+        }
+    } else {
+        o.violations.push(format!("no {business} snapshot: {snapshots}"));
+    }
+    let Some(workflows) = snapshots[performance]["workflows"].as_object() else {
+        o.violations.push(format!("no {performance} snapshot: {snapshots}"));
+        return;
+    };
+    for (key, w) in workflows {
+        let (ns, rest) = key.split_once('/').unwrap_or((key, ""));
+        let key = format!("{}/{rest}", base(ns));
+        o.insert("performance", &format!("{key} count"), &w["count"]);
+        o.insert("performance", &format!("{key} failures"), &w["failures"]);
+        for (step, s) in w["steps"].as_object().into_iter().flatten() {
+            for field in ["count", "failures", "slow_count"] {
+                o.insert("performance", &format!("{key} {step} {field}"), &s[field]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod event_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn ev(name: &str, step: Option<&str>, attempt: Option<i64>, code: Option<&str>) -> Value {
+        json!({"event_name": name, "step_name": step, "attempt": attempt,
+               "error": code.map(|c| json!({"error_code": c}))})
+    }
+
+    #[test]
+    fn events_become_per_step_sequences_and_order_breaks_are_violations() {
+        let events = [
+            ev("task.created", None, None, None),
+            ev("step.started", Some("a"), Some(1), None),
+            ev("step.retry_scheduled", Some("a"), Some(1), Some("NET")),
+            ev("step.started", Some("a"), Some(2), None),
+            ev("step.failed", Some("a"), Some(2), Some("NET")),
+            ev("task.failed", Some("a"), None, Some("NET")),
+        ];
+        let mut o = Observed::default();
+        observe_events(&events, "", &mut o);
+        assert!(o.violations.is_empty(), "{:?}", o.violations);
+        assert_eq!(o.get("events", "task[0]"), Some(&json!("task.created")));
+        assert_eq!(o.get("events", "task[1]"), Some(&json!("task.failed:NET at a")));
+        assert_eq!(o.get("events", "a[2]"), Some(&json!("step.started#2")));
+        assert_eq!(o.get("events", "a[3]"), Some(&json!("step.failed#2:NET")));
+
+        let mut broken = Observed::default();
+        observe_events(
+            &[events[1].clone(), events[0].clone(), events[2].clone()],
+            "",
+            &mut broken,
+        );
+        assert_eq!(broken.violations.len(), 2, "{:?}", broken.violations);
+        let mut unended = Observed::default();
+        observe_events(&events[..2], "", &mut unended);
+        assert_eq!(unended.violations.len(), 2, "{:?}", unended.violations);
+    }
+
+    #[test]
+    fn snapshots_compare_base_namespaces_and_counts_but_not_durations() {
+        let snapshot = |sfx: &str, p50: i64| {
+            json!({
+                "b": {"namespaces": {format!("ecommerce_{sfx}"): {"orders_completed": 1, "revenue": 1.5,
+                      "refunds_processed": 0, "refunded_cents": 0}}},
+                "p": {"slow_threshold_ms": 1000, "workflows": {format!("ecommerce_{sfx}/order@1.0.0"): {
+                      "count": 1, "failures": 0, "p50_ms": p50, "p95_ms": p50,
+                      "steps": {"pay": {"count": 2, "failures": 1, "p50_ms": p50, "p95_ms": p50, "slow_count": 0, "slow": false}}}}}
+            })
+        };
+        let mut rust = Observed::default();
+        observe_snapshots(&snapshot("rs", 5), "b", "p", &mut rust);
+        let mut ruby = Observed::default();
+        observe_snapshots(&snapshot("rb", 9), "b", "p", &mut ruby);
+        assert!(compare(
+            "w",
+            "snapshots",
+            &[("rust".into(), rust.clone()), ("ruby".into(), ruby)]
+        )
+        .is_empty());
+        assert_eq!(
+            rust.get("performance", "ecommerce/order@1.0.0 pay failures"),
+            Some(&json!(1))
+        );
+        let mut other = Observed::default();
+        let mut changed = snapshot("py", 5);
+        changed["b"]["namespaces"]["ecommerce_py"]["orders_completed"] = json!(2);
+        observe_snapshots(&changed, "b", "p", &mut other);
+        assert_eq!(
+            compare("w", "snapshots", &[("rust".into(), rust), ("python".into(), other)]).len(),
+            1
+        );
+    }
+}

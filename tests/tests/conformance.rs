@@ -6,7 +6,10 @@
 //! against their formats and masked, and the four outcomes must then be identical: task status,
 //! every step's status, attempts, result and error (code, message, retryable, retry_after,
 //! context), `metadata.fees` of process_payment, and for a refund the payments task it delegates
-//! to. A divergence is printed as workflow | input | step | field with the four values.
+//! to; each task's lifecycle events (spec §5.1: names, per-step order, attempts, error codes,
+//! checked for causal order); and, once everything has ended, both observability subscribers'
+//! snapshots of every worker (§5.4 "Comparing languages"). A divergence is printed as
+//! workflow | input | step | field with the four values.
 //!
 //! Not reachable from input with all four workers running: rules that repeat a schema rule,
 //! checks of a dependency's result (the dependency always produced it), §4.1.4 rules 3–4 (the
@@ -17,7 +20,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tasker_e2e::blog::{workflows, Case, Expect, Workflow, PAYMENTS_STEPS};
-use tasker_e2e::conformance::{compare, observe_task, Divergence, Observed};
+use tasker_e2e::conformance::{compare, observe_events, observe_snapshots, observe_task, Divergence, Observed};
 use tasker_e2e::masking::replace_known;
 use tasker_e2e::{languages, Lang, Stack, StackOptions};
 use uuid::Uuid;
@@ -48,6 +51,7 @@ async fn observe(stack: &Stack, pool: &sqlx::PgPool, wf: &Workflow, lang: &Lang,
     let task = stack.wait_for_task(uuid, WAIT).await;
     let mut known = vec![];
     observe_task(&task, wf.steps, lang.suffix, "", &mut known, &mut o);
+    observe_events(&events_of(stack, uuid).await, "", &mut o);
     if wf.steps.contains(&"process_payment") {
         let fees: Option<Value> = sqlx::query_scalar(
             "SELECT metadata->'fees' FROM tasker_steps WHERE task_uuid = $1 AND name = 'process_payment'",
@@ -64,8 +68,17 @@ async fn observe(stack: &Stack, pool: &sqlx::PgPool, wf: &Workflow, lang: &Lang,
     if let Some(id) = delegated {
         match id.strip_prefix("task_").and_then(|u| u.parse::<Uuid>().ok()) {
             Some(child) => {
-                let child = stack.wait_for_task(child, WAIT).await;
-                observe_task(&child, PAYMENTS_STEPS, lang.suffix, "delegated ", &mut known, &mut o);
+                let child_task = stack.wait_for_task(child, WAIT).await;
+                observe_task(
+                    &child_task,
+                    PAYMENTS_STEPS,
+                    lang.suffix,
+                    "delegated ",
+                    &mut known,
+                    &mut o,
+                );
+                observe_events(&events_of(stack, child).await, "delegated ", &mut o);
+                let child = child_task;
                 for field in ["context", "parent_correlation_id"] {
                     o.insert("delegated task", field, &replace_known(&child[field], &known));
                 }
@@ -74,6 +87,55 @@ async fn observe(stack: &Stack, pool: &sqlx::PgPool, wf: &Workflow, lang: &Lang,
         }
     }
     o
+}
+
+/// A task's lifecycle events, in order.
+async fn events_of(stack: &Stack, uuid: Uuid) -> Vec<Value> {
+    let (status, body) = stack.get(&format!("/v1/tasks/{uuid}/events")).await;
+    assert_eq!(status, 200, "{body}");
+    body["events"].as_array().cloned().unwrap_or_default()
+}
+
+/// The spec name of a built-in subscriber in `lang` (§0.2, module `observability`).
+fn subscriber_name(lang: &Lang, class: &str) -> String {
+    match lang.name {
+        "rust" => format!("observability::{class}"),
+        "ruby" => format!("Observability::{class}"),
+        "python" => format!("observability.{class}"),
+        _ => format!("Observability.{class}"),
+    }
+}
+
+/// Each worker's snapshots once its subscribers have seen every task of its namespaces end.
+async fn observe_all_snapshots(stack: &Stack, pool: &sqlx::PgPool, langs: &[Lang]) -> Vec<(String, Observed)> {
+    let mut all = vec![];
+    for (i, lang) in langs.iter().enumerate() {
+        let business = subscriber_name(lang, "BusinessMetricsSubscriber");
+        let performance = subscriber_name(lang, "PerformanceMonitoringSubscriber");
+        let ended: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM tasker_tasks WHERE namespace LIKE '%\\_' || $1 AND status IN ('complete', 'error')",
+        )
+        .bind(lang.suffix)
+        .fetch_one(pool)
+        .await
+        .expect("count ended tasks");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let snapshots = loop {
+            let s = stack.worker_get(i, "/observability/snapshots").await;
+            let counted: i64 = s[&performance]["workflows"]
+                .as_object()
+                .map(|w| w.values().filter_map(|w| w["count"].as_i64()).sum())
+                .unwrap_or(0);
+            if counted >= ended || std::time::Instant::now() > deadline {
+                break s;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let mut o = Observed::default();
+        observe_snapshots(&snapshots, &business, &performance, &mut o);
+        all.push((lang.name.to_string(), o));
+    }
+    all
 }
 
 /// Whether an observation meets the case's expectation; `None` if it does.
@@ -112,7 +174,14 @@ async fn assert_all_languages_agree(what: &str, catalogue: &[Workflow], env: Vec
     )
     .await;
     for lang in &langs {
-        stack.start_worker(lang).await;
+        let subscribers = format!(
+            "{},{}",
+            subscriber_name(lang, "BusinessMetricsSubscriber"),
+            subscriber_name(lang, "PerformanceMonitoringSubscriber")
+        );
+        stack
+            .start_worker_with(lang, &[("TASKER_SUBSCRIBERS", subscribers.as_str())])
+            .await;
     }
     let pool = stack.pool().await;
 
@@ -164,6 +233,15 @@ async fn assert_all_languages_agree(what: &str, catalogue: &[Workflow], env: Vec
         }
         divergences.extend(compare(&format!("{}/{}", wf.base, wf.name), &case.label, &observed));
     }
+    // Both observability subscribers of every worker saw the same catalogue (§5.4 "Comparing
+    // languages").
+    let snapshots = observe_all_snapshots(&stack, &pool, &langs).await;
+    for (lang, o) in &snapshots {
+        for v in &o.violations {
+            problems.push(format!("snapshots | {lang}: {v}"));
+        }
+    }
+    divergences.extend(compare(what, "observability snapshots", &snapshots));
     println!(
         "conformance ({what}): {} workflows, {} inputs, {tasks} outcomes in {} languages, {fields} fields compared, \
          {} divergences, {} format or expectation problems",

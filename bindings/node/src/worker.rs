@@ -166,8 +166,14 @@ impl Worker {
 
     /// Registers one of the core's observability subscribers; returns its id.
     #[napi]
-    pub fn subscribe_builtin(&self, label: Option<String>, subscriber: &ObservabilitySubscriber) -> errors::Result<u32> {
-        Ok(self.started()?.subscribe_native(label, crate::events::builtin(subscriber)) as u32)
+    pub fn subscribe_builtin(
+        &self,
+        label: Option<String>,
+        subscriber: &ObservabilitySubscriber,
+    ) -> errors::Result<u32> {
+        Ok(self
+            .started()?
+            .subscribe_native(label, crate::events::builtin(subscriber)) as u32)
     }
 
     /// Removes subscriber `id`; false if there is none.
