@@ -67,7 +67,7 @@ pub fn bin_dir() -> PathBuf {
     dir
 }
 
-fn binary(name: &str) -> PathBuf {
+pub fn binary(name: &str) -> PathBuf {
     let p = bin_dir().join(name);
     assert!(
         p.exists(),

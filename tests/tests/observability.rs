@@ -131,6 +131,172 @@ async fn an_unknown_subscriber_stops_the_worker_with_a_clear_error(lang: Lang) {
     assert!(log.contains("NoSuchThing"), "{log}");
 }
 
+/// Reads `text/event-stream` messages: `(id, event, data)`.
+struct Sse {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+}
+
+impl Sse {
+    async fn open(stack: &Stack, query: &str, last_event_id: Option<&str>) -> reqwest::Response {
+        let mut req = stack.http.get(format!("{}/v1/events/stream{query}", stack.server_url));
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        req.send().await.expect("the stream answers")
+    }
+
+    async fn next(&mut self) -> Option<(String, String, Value)> {
+        loop {
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let msg: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let text = String::from_utf8(msg).expect("utf-8");
+                let field = |name: &str| {
+                    text.lines()
+                        .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+                };
+                if let (Some(id), Some(event), Some(data)) = (field("id:"), field("event:"), field("data:")) {
+                    return Some((id, event, serde_json::from_str(&data).expect("json data")));
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(20), self.response.chunk())
+                .await
+                .expect("an event within 20 s")
+                .expect("the stream is readable")?;
+            self.buffer.extend_from_slice(&chunk);
+        }
+    }
+
+    /// Messages until `task`'s end event.
+    async fn until_task_ends(&mut self, task: Uuid) -> Vec<(String, String, Value)> {
+        let mut got = vec![];
+        while let Some(m) = self.next().await {
+            let ends = m.2["task_uuid"] == task.to_string().as_str()
+                && matches!(m.1.as_str(), "task.completed" | "task.failed");
+            got.push(m);
+            if ends {
+                break;
+            }
+        }
+        got
+    }
+}
+
+async fn the_event_stream_sends_new_events_and_resumes_after_last_event_id(lang: Lang) {
+    let stack = Stack::start(Some(&lang), StackOptions::default()).await;
+    let ns = lang.namespace("tasker_tests");
+    let response = Sse::open(&stack, &format!("?namespace={ns}"), None).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut sse = Sse {
+        response,
+        buffer: vec![],
+    };
+    // A task of another namespace must not appear in this stream.
+    let other = stack
+        .create_ok(
+            &json!({"namespace": lang.namespace("ecommerce"), "name": "ecommerce_order_processing",
+                           "context": reference_input("ecommerce")}),
+        )
+        .await;
+    let uuid = stack
+        .create_ok(&json!({"namespace": ns, "name": "diamond_workflow", "context": {"n": 2}}))
+        .await;
+    let got = sse.until_task_ends(uuid).await;
+    assert!(
+        got.iter().all(|m| m.2["task_uuid"] != other.to_string().as_str()),
+        "{got:?}"
+    );
+    let mine: Vec<&(String, String, Value)> = got
+        .iter()
+        .filter(|m| m.2["task_uuid"] == uuid.to_string().as_str())
+        .collect();
+    let (_, stored) = stack.get(&format!("/v1/tasks/{uuid}/events")).await;
+    let stored = stored["events"].as_array().unwrap();
+    assert_eq!(mine.len(), stored.len());
+    for (m, s) in mine.iter().zip(stored) {
+        assert_eq!(
+            (m.0.as_str(), m.1.as_str()),
+            (s["event_id"].as_str().unwrap(), s["event_name"].as_str().unwrap())
+        );
+        assert_eq!(&m.2, s, "the data is the §5.1 JSON");
+    }
+
+    // Resuming after the third event gives the rest of the task's events, nothing before.
+    let resume = Sse::open(&stack, &format!("?namespace={ns}"), Some(&mine[2].0)).await;
+    assert_eq!(resume.status(), 200);
+    let mut resumed = Sse {
+        response: resume,
+        buffer: vec![],
+    };
+    let rest: Vec<String> = resumed
+        .until_task_ends(uuid)
+        .await
+        .into_iter()
+        .filter(|m| m.2["task_uuid"] == uuid.to_string().as_str())
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(rest, mine[3..].iter().map(|m| m.0.clone()).collect::<Vec<_>>());
+
+    // A malformed or unknown Last-Event-ID is refused with the documented body.
+    let bad = Sse::open(&stack, "", Some("not-a-uuid")).await;
+    assert_eq!(bad.status(), 400);
+    let body: Value = bad.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "/headers/last-event-id", "{body}");
+    let gone = Sse::open(&stack, "", Some(&Uuid::now_v7().to_string())).await;
+    assert_eq!(gone.status(), 404);
+    let body: Value = gone.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "EVENT_NOT_FOUND", "{body}");
+}
+
+async fn task_watch_follows_the_event_stream_to_the_end(lang: Lang) {
+    // The server logs each request's path at debug level: the watch must open the stream.
+    let opts = StackOptions {
+        env: vec![("RUST_LOG".into(), "info,sqlx=warn,tower_http=debug".into())],
+        ..Default::default()
+    };
+    let stack = Stack::start(Some(&lang), opts).await;
+    let ns = lang.namespace("tasker_tests");
+    let ctx = json!({"n": 1, "behaviors": {"start": {"mode": "sleep", "ms": 300}}});
+    let uuid = stack
+        .create_ok(&json!({"namespace": ns, "name": "diamond_workflow", "context": ctx}))
+        .await;
+    let out = tokio::process::Command::new(tasker_e2e::binary("tasker"))
+        .args(["task", "watch", "--url", &stack.server_url, &uuid.to_string()])
+        .output()
+        .await
+        .expect("tasker runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines
+            .first()
+            .is_some_and(|l| l.starts_with(&format!("task {uuid} {ns}/diamond_workflow@"))),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&format!("task {uuid}: complete (4/4 steps done)").as_str()),
+        "{stdout}"
+    );
+    for step in ["start", "left", "right", "end"] {
+        assert!(
+            lines.contains(&format!("step {step}: complete  attempts 1/3").as_str()),
+            "{stdout}"
+        );
+    }
+    let log = stack.log_text("server0");
+    assert!(
+        log.contains("/v1/events/stream"),
+        "the watch never opened the event stream:\n{log}"
+    );
+}
+
 tasker_e2e::language_suite!(
     [rust, python, ruby, typescript],
     [
@@ -138,3 +304,15 @@ tasker_e2e::language_suite!(
         an_unknown_subscriber_stops_the_worker_with_a_clear_error
     ]
 );
+
+mod api {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_event_stream_sends_new_events_and_resumes_after_last_event_id() {
+        super::the_event_stream_sends_new_events_and_resumes_after_last_event_id(tasker_e2e::lang("rust")).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn task_watch_follows_the_event_stream_to_the_end() {
+        super::task_watch_follows_the_event_stream_to_the_end(tasker_e2e::lang("rust")).await;
+    }
+}

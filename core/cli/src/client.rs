@@ -188,6 +188,44 @@ impl ApiClient {
         self.get_json("/v1/templates", &[]).await
     }
 
+    /// `GET /v1/events/stream`: lifecycle events of `namespace` from now on, or right after
+    /// `after` (an `event_id` already received). `None` when the answer is no event stream (a
+    /// server without one, or a 404: `after` is no longer stored); an [`ApiError`] for other
+    /// HTTP error statuses.
+    pub async fn event_stream(&self, namespace: &str, after: Option<&str>) -> Result<Option<EventStream>> {
+        let mut req = self
+            .http
+            .get(self.url("/v1/events/stream"))
+            .query(&[("namespace", namespace)])
+            .header("accept", "text/event-stream");
+        if let Some(id) = after {
+            req = req.header("last-event-id", id);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the tasker server at {}", self.base))?;
+        let status = resp.status().as_u16();
+        let is_stream = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/event-stream"));
+        if status == 404 || (status < 400 && !is_stream) {
+            return Ok(None);
+        }
+        if status >= 400 {
+            let body = resp.text().await.unwrap_or_default();
+            let body = serde_json::from_str(&body).unwrap_or(Value::String(body));
+            return Err(ApiError { status, body }.into());
+        }
+        Ok(Some(EventStream {
+            response: resp,
+            buffer: Vec::new(),
+            last_id: after.map(str::to_owned),
+        }))
+    }
+
     /// Polls the task every [`POLL_INTERVAL`] until its status is terminal or `timeout` has
     /// passed, and returns the last snapshot: check its status, it is not terminal on timeout.
     pub async fn wait_for_task(&self, uuid: Uuid, timeout: Duration) -> Result<Value> {
@@ -231,6 +269,44 @@ impl ApiClient {
             tokio::time::sleep(POLL_INTERVAL).await;
         }
         last.with_context(|| format!("no answer from {} about task {uuid} within {timeout:?}", self.base))
+    }
+}
+
+/// An open `text/event-stream` of lifecycle events.
+pub struct EventStream {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+    /// The `id` of the last event read: where a new stream resumes.
+    pub last_id: Option<String>,
+}
+
+impl EventStream {
+    /// The next event's §5.1 JSON; `None` when the server closed the stream. Comment lines (the
+    /// keep-alive) are skipped.
+    pub async fn next_event(&mut self) -> Result<Option<Value>> {
+        loop {
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let message: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let text = String::from_utf8_lossy(&message);
+                let (mut id, mut data) = (None, None);
+                for line in text.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().to_owned());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data = Some(v.trim_start().to_owned());
+                    }
+                }
+                if let Some(data) = data {
+                    self.last_id = id.or(self.last_id.take());
+                    return Ok(Some(serde_json::from_str(&data).context("an event that is not JSON")?));
+                }
+                continue;
+            }
+            match self.response.chunk().await.context("the event stream broke")? {
+                Some(bytes) => self.buffer.extend_from_slice(&bytes),
+                None => return Ok(None),
+            }
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! `tasker task watch UUID`: live step progress until the task ends.
 //!
-//! The task is polled every [`crate::client::POLL_INTERVAL`]; the display changes only when
-//! the task's status or a step's (status, attempts) does. On a terminal, an `indicatif` bar of
+//! The task is read again whenever the server's event stream (`GET /v1/events/stream`) brings
+//! one of its lifecycle events (a server without the stream is polled every
+//! [`crate::client::POLL_INTERVAL`]); the display changes only when the task's status or a
+//! step's (status, attempts) does. On a terminal, an `indicatif` bar of
 //! done steps / total with one line per step, redrawn in place; elsewhere (a pipe, a log) one
 //! line per change, so the output is a readable history.
 
@@ -194,6 +196,68 @@ impl Renderer for Bars {
     }
 }
 
+/// Follows the task through the server's event stream: the task is read again whenever one of
+/// its events arrives, so the display changes as soon as a step does, with no polling. A broken
+/// stream (a server restart) is reopened after the last event received, until the deadline.
+/// `None` when the server has no event stream.
+async fn follow_events(
+    client: &ApiClient,
+    uuid: Uuid,
+    namespace: &str,
+    timeout: Duration,
+    on_snapshot: &mut impl FnMut(&Value),
+) -> Result<Option<Value>> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let Some(mut stream) = client.event_stream(namespace, None).await? else {
+        return Ok(None);
+    };
+    // Read again now that the stream is open: nothing that happened before it is missed.
+    let mut task = client.get_task(uuid).await?;
+    on_snapshot(&task);
+    let me = uuid.to_string();
+    while !is_terminal(&task) {
+        let next = tokio::time::timeout_at(deadline, stream.next_event()).await;
+        match next {
+            Err(_) => break,
+            Ok(Ok(Some(event))) if event["task_uuid"] == me.as_str() => {
+                task = client.get_task(uuid).await?;
+                on_snapshot(&task);
+            }
+            Ok(Ok(Some(_))) => {}
+            Ok(Ok(None)) | Ok(Err(_)) => {
+                // Reopen after the last event received; if the server no longer has it, from
+                // now, reading the task again.
+                let last = stream.last_id.clone();
+                loop {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Ok(Some(task));
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    match client.event_stream(namespace, last.as_deref()).await {
+                        Ok(Some(s)) => {
+                            stream = s;
+                            break;
+                        }
+                        // The last event is no longer stored: from now on, reading the task again.
+                        Ok(None) => {
+                            if let Ok(Some(s)) = client.event_stream(namespace, None).await {
+                                stream = s;
+                                if let Ok(t) = client.get_task(uuid).await {
+                                    task = t;
+                                    on_snapshot(&task);
+                                }
+                                break;
+                            }
+                        }
+                        Err(e) => tracing::debug!(error = %format!("{e:#}"), "reopening the event stream failed"),
+                    }
+                }
+            }
+        }
+    }
+    Ok(Some(task))
+}
+
 /// Follows the task until it ends or `timeout` passes; exit 0 if it completed, else 1.
 pub async fn watch(client: &ApiClient, uuid: Uuid, timeout: Duration) -> Result<ExitCode> {
     // The first fetch names the task (and fails fast when it does not exist).
@@ -220,7 +284,11 @@ pub async fn watch(client: &ApiClient, uuid: Uuid, timeout: Duration) -> Result<
     let last = if is_terminal(&first) {
         first
     } else {
-        client.follow_task(uuid, timeout, &mut on_snapshot).await?
+        match follow_events(client, uuid, &text("namespace"), timeout, &mut on_snapshot).await? {
+            Some(last) => last,
+            // A server without the event stream: poll.
+            None => client.follow_task(uuid, timeout, &mut on_snapshot).await?,
+        }
     };
     display.finish();
 

@@ -24,8 +24,10 @@ use crate::error::{ApiError, ErrorBody};
 use crate::request::{json_body, path_param, query};
 
 #[derive(Clone)]
-struct AppState {
-    engine: Engine,
+pub(crate) struct AppState {
+    pub(crate) engine: Engine,
+    /// Set when the server begins to stop: event streams end so the shutdown need not wait.
+    pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
     created: Arc<AtomicU64>,
     rejected: Arc<AtomicU64>,
 }
@@ -40,9 +42,10 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// The API routes over one engine. Every request gets an `x-request-id` (the client's, or a new
 /// uuid) that its answer carries and every log line of its handling names; a 5xx is logged with
 /// its cause under that id.
-pub fn router(engine: Engine) -> Router {
+pub fn router(engine: Engine, stopping: tokio::sync::watch::Receiver<bool>) -> Router {
     let state = AppState {
         engine,
+        stopping,
         created: Arc::default(),
         rejected: Arc::default(),
     };
@@ -52,6 +55,7 @@ pub fn router(engine: Engine) -> Router {
         .route("/v1/tasks/{task_uuid}/events", get(task_events))
         .route("/v1/tasks/{task_uuid}/cancel", post(cancel_task))
         .route("/v1/tasks/{task_uuid}/steps/{step_name}/retry", post(retry_step))
+        .route("/v1/events/stream", get(crate::stream::event_stream))
         .route("/v1/templates", get(list_templates))
         .route("/v1/openapi.json", get(openapi_document))
         .route("/health", get(health))
@@ -461,13 +465,14 @@ async fn metrics(State(s): State<AppState>) -> Response {
         description = "Create, read, list, cancel and retry Tasker workflow tasks. Every error answers `{\"error\": {code, message, field, details}}`; `field` is a JSON Pointer into the request.",
         license(name = "MIT", identifier = "MIT"),
     ),
-    paths(create_task, get_task, task_events, list_tasks, cancel_task, retry_step, list_templates, openapi_document, health, ready, metrics),
+    paths(create_task, get_task, task_events, crate::stream::event_stream, list_tasks, cancel_task, retry_step, list_templates, openapi_document, health, ready, metrics),
     components(schemas(ActionRequest, ErrorBody, crate::error::ErrorObject, tasker_engine::ErrorDetail, TaskRequest, CreatedTask,
         TaskView, tasker_engine::StepView, tasker_engine::StepErrorView, TaskList, tasker_engine::TaskSummary,
         TaskStatus, tasker_engine::StepStatus, EventList, LifecycleEvent, tasker_engine::EventName, TemplateList, TemplateSummary, ServiceStatus)),
     tags(
         (name = "tasks", description = "Tasks and their steps"),
         (name = "templates", description = "Registered task templates"),
+        (name = "events", description = "Lifecycle events as they happen"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
 )]

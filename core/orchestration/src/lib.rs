@@ -11,6 +11,7 @@ mod error;
 pub mod openapi;
 pub mod request;
 mod serve;
+mod stream;
 mod sweep;
 
 use std::net::SocketAddr;
@@ -129,7 +130,13 @@ pub async fn start(
         config.event_retention,
         stop_rx,
     ));
-    let app = router(engine.clone());
+    // Event streams never end on their own: they end when the shutdown begins.
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(true);
+    };
+    let app = router(engine.clone(), stopping);
     let limits = config.http.clone();
     let handle = tokio::spawn(async move {
         serve::serve(listener, app, limits, shutdown, Duration::from_secs(30)).await;
