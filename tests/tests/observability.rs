@@ -297,11 +297,73 @@ async fn task_watch_follows_the_event_stream_to_the_end(lang: Lang) {
     );
 }
 
+/// With `TASKER_LOG_FORMAT=json`, every line the server and the worker write (but the address
+/// announcements on stdout) is one JSON object with the five correlation keys at the top, and
+/// what handlers write through `context.logger` carries their step's values.
+async fn json_logs_carry_the_correlation_fields(lang: Lang) {
+    let business = spec_name(&lang, BUSINESS);
+    let opts = StackOptions {
+        env: vec![("TASKER_LOG_FORMAT".into(), "json".into())],
+        ..Default::default()
+    };
+    let mut stack = Stack::start(None, opts).await;
+    stack
+        .start_worker_with(&lang, &[("TASKER_SUBSCRIBERS", business.as_str())])
+        .await;
+    let ns = lang.namespace("ecommerce");
+    let order = stack
+        .create_ok(&json!({"namespace": ns, "name": "ecommerce_order_processing",
+                           "context": reference_input("ecommerce")}))
+        .await;
+    let task = stack.wait_for_task(order, WAIT).await;
+    assert_eq!(task["status"], "complete", "{task:#}");
+    let worker = format!("worker0-{}", lang.name);
+    for name in ["server0", worker.as_str()] {
+        let log = stack.log_text(name);
+        let mut lines = 0;
+        for line in log
+            .lines()
+            .filter(|l| !l.starts_with("tasker worker ") && !l.starts_with("tasker server "))
+        {
+            let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {line}"));
+            for key in [
+                "correlation_id",
+                "task_uuid",
+                "step_uuid",
+                "step_name",
+                "namespace",
+                "message",
+                "level",
+            ] {
+                assert!(v.get(key).is_some(), "{name}: no {key} in {line}");
+            }
+            lines += 1;
+        }
+        assert!(lines > 0, "{name} wrote no log line");
+    }
+    // The handlers' own lines (context.logger) carry their step's correlation values.
+    let log = stack.log_text(&worker);
+    let steps = step_map(&task);
+    let handler_lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["task_uuid"] == order.to_string().as_str() && v["target"] != "tasker_worker::runtime")
+        .collect();
+    assert!(!handler_lines.is_empty(), "no line of the task in:\n{log}");
+    for v in &handler_lines {
+        assert_eq!(v["correlation_id"], task["correlation_id"], "{v}");
+        assert_eq!(v["namespace"], ns.as_str(), "{v}");
+        let step = v["step_name"].as_str().expect("a step line has its step_name");
+        assert_eq!(v["step_uuid"], steps[step]["step_uuid"], "{v}");
+    }
+}
+
 tasker_e2e::language_suite!(
     [rust, python, ruby, typescript],
     [
         the_spec_examples_hold,
-        an_unknown_subscriber_stops_the_worker_with_a_clear_error
+        an_unknown_subscriber_stops_the_worker_with_a_clear_error,
+        json_logs_carry_the_correlation_fields
     ]
 );
 

@@ -198,6 +198,12 @@ export interface JoinOutcome {
 export declare function lifecycleEvent(eventName: string, fieldsJson: string): string
 
 /**
+ * One line of the process's own log (not a step's) in the worker's log: `level` is `debug`,
+ * `info`, `warn` or `error`, `target` the logger's name.
+ */
+export declare function log(level: string, target: string, message: string): void
+
+/**
  * A failure reported by an asynchronous call: the kind, the message and, for `task_creation`,
  * the §0.3 error body.
  */

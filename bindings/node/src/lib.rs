@@ -97,3 +97,12 @@ pub fn init_logging(json: Option<bool>) {
 pub fn native_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
+
+/// One line of the process's own log (not a step's) in the worker's log: `level` is `debug`,
+/// `info`, `warn` or `error`, `target` the logger's name.
+#[napi]
+pub fn log(level: String, target: String, message: String) -> errors::Result<()> {
+    let level: tasker_step::LogLevel = level.parse().map_err(|e: String| errors::error("config", e))?;
+    tasker_worker::host::host_log(level, &target, &message);
+    Ok(())
+}

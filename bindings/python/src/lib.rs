@@ -85,6 +85,15 @@ fn lifecycle_event<'py>(
     convert::to_py(py, &event)
 }
 
+/// One line of the process's own log (not a step's) in the worker's log: `level` is `debug`,
+/// `info`, `warning` or `error` (Python's names accepted), `target` the logger's name.
+#[pyfunction]
+fn log(level: &str, target: &str, message: &str) -> PyResult<()> {
+    let level: tasker_step::LogLevel = level.parse().map_err(pyo3::exceptions::PyValueError::new_err)?;
+    tasker_worker::host::host_log(level, target, message);
+    Ok(())
+}
+
 #[pyfunction]
 #[pyo3(signature = (json = false))]
 fn init_logging(json: bool) {
@@ -108,6 +117,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(init_logging, m)?)?;
     m.add_function(wrap_pyfunction!(parse_worker_command, m)?)?;
     m.add_function(wrap_pyfunction!(lifecycle_event, m)?)?;
+    m.add_function(wrap_pyfunction!(log, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -71,6 +71,13 @@ fn parse_worker_command(ruby: &Ruby, language: String, args: Vec<String>) -> Res
     convert::to_ruby(ruby, &json)
 }
 
+/// One line of the process's own log (not a step's) in the worker's log.
+fn log(ruby: &Ruby, level: String, target: String, message: String) -> Result<(), Error> {
+    let level: tasker_step::LogLevel = level.parse().map_err(|e: String| errors::argument_error(ruby, e))?;
+    tasker_worker::host::host_log(level, &target, &message);
+    Ok(())
+}
+
 fn init_logging(json: bool) {
     tasker_worker::host::init_logging(json);
 }
@@ -87,6 +94,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     native.define_module_function("engine_error_codes", function!(engine_error_codes, 0))?;
     native.define_module_function("resolve_database_url", function!(resolve_database_url, 0))?;
     native.define_module_function("init_logging", function!(init_logging, 1))?;
+    native.define_module_function("_log", function!(log, 3))?;
     native.define_module_function("parse_worker_command", function!(parse_worker_command, 2))?;
     native.const_set("VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())

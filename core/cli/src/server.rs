@@ -1,6 +1,6 @@
 //! `tasker server`, and the process-wide logging set-up.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -63,17 +63,8 @@ pub fn init_tracing(default_level: &str) {
         }),
         _ => EnvFilter::new(&default_filter),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
     let json = std::env::var("TASKER_LOG_FORMAT").is_ok_and(|f| f.trim().eq_ignore_ascii_case("json"));
-    let installed = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-    if let Err(e) = installed {
+    if let Err(e) = tasker_step::logging::install(filter, json) {
         eprintln!("warning: logging not initialised: {e}");
     }
 }

@@ -13,6 +13,7 @@
 //! TypeScript bindings wrap these same types.
 
 mod context;
+pub mod logging;
 mod outcome;
 mod request;
 

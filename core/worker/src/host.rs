@@ -512,16 +512,20 @@ pub async fn create_task_async(
 /// stderr, JSON lines when `json`, colours only when stderr is a terminal and `NO_COLOR` is unset
 /// (a log file gets plain text). Safe to call more than once: later calls do nothing.
 pub fn init_logging(json: bool) {
-    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    let _ = tasker_step::logging::install(filter, json);
+}
+
+/// One line of the host language's own log (not a step's: `context.logger` goes through
+/// `StepLogger`) in the worker's log, so that with `TASKER_LOG_FORMAT=json` every line of the
+/// process is JSON with the same keys. `target` names the host logger (`tasker_core.worker`).
+pub fn host_log(level: tasker_step::LogLevel, target: &str, message: &str) {
+    use tasker_step::LogLevel;
+    match level {
+        LogLevel::Debug => tracing::debug!(target: "tasker_host", logger = %target, "{message}"),
+        LogLevel::Info => tracing::info!(target: "tasker_host", logger = %target, "{message}"),
+        LogLevel::Warn => tracing::warn!(target: "tasker_host", logger = %target, "{message}"),
+        LogLevel::Error => tracing::error!(target: "tasker_host", logger = %target, "{message}"),
+    }
 }

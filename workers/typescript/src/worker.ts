@@ -306,8 +306,12 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   }
   const { options, handler_path: handlerPaths, require: requires } = command.run;
   const concurrency = options.concurrency ?? 8;
-  native.initLogging(process.env.TASKER_LOG_FORMAT === "json");
-  const log: RunnerLog = (message) => process.stderr.write(`tasker-worker: ${message}\n`);
+  const jsonLogs = process.env.TASKER_LOG_FORMAT?.trim().toLowerCase() === "json";
+  native.initLogging(jsonLogs);
+  // With JSON logs every line of the process goes through the core's format.
+  const log: RunnerLog = jsonLogs
+    ? (message) => native.log("info", "tasker_worker", message)
+    : (message) => process.stderr.write(`tasker-worker: ${message}\n`);
   if (handlerPaths.length === 0) {
     log("no --handler-path (TASKER_HANDLER_PATH): every step will fail with HANDLER_NOT_FOUND");
   }

@@ -14,6 +14,7 @@ __all__ = [
     "BusinessMetricsSubscriber",
     "PerformanceMonitoringSubscriber",
     "lifecycle_event",
+    "log",
     "error_kinds",
     "raise_native_error",
     "engine_error_codes",
@@ -239,4 +240,8 @@ __version__: str
 
 def lifecycle_event(event_name: str, fields: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """A §5.1 event with every key: ``fields`` over defaults. ``ValueError`` for an unknown name or key."""
+    ...
+
+def log(level: str, target: str, message: str) -> None:
+    """One line of the process's own log (not a step's) in the worker's log."""
     ...

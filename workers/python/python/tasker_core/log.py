@@ -101,3 +101,23 @@ def route_to_worker_log() -> None:
         logger.addHandler(NativeLogHandler())
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
+
+
+class ProcessLogHandler(logging.Handler):
+    """Writes the process's own records (the worker's, the event delivery's: anything but
+    ``context.logger``, which :class:`NativeLogHandler` writes with its step's fields) to the
+    core's log, so that with ``TASKER_LOG_FORMAT=json`` every line the process writes is one JSON
+    object with the same keys."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, _NATIVE, None) is not None:
+            return
+        try:
+            from . import _native
+
+            message = record.getMessage()
+            if record.exc_info:
+                message = f"{message}\n{logging.Formatter().formatException(record.exc_info)}"
+            _native.log(_level_name(record.levelno), record.name, message)
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)

@@ -20,7 +20,7 @@ from . import _native
 from .errors import HandlerNotFoundError, TaskerError
 from .events import resolve_subscriber
 from .execution import execute
-from .log import route_to_worker_log
+from .log import ProcessLogHandler, route_to_worker_log
 from .registry import HandlerRegistry
 
 log = logging.getLogger("tasker_core.worker")
@@ -88,8 +88,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     run = parsed["run"]
     options = {k: v for k, v in run["options"].items() if v is not None}
     subscribers = options.pop("subscribers", None) or []
-    _native.init_logging(json=os.environ.get("TASKER_LOG_FORMAT") == "json")
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    json_logs = os.environ.get("TASKER_LOG_FORMAT", "").strip().lower() == "json"
+    _native.init_logging(json=json_logs)
+    if json_logs:
+        # Every line of the process in the core's JSON format, Python's own records included.
+        logging.basicConfig(level=logging.INFO, handlers=[ProcessLogHandler()])
+    else:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     route_to_worker_log()
     for path in reversed(run["handler_path"]):
         sys.path.insert(0, os.path.abspath(path))

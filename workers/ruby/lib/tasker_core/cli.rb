@@ -17,6 +17,15 @@ module TaskerCore
       Native.parse_worker_command("Ruby", argv.map(&:to_s))
     end
 
+    # Hands a Logger's records to the core's log (one JSON object per line under
+    # +TASKER_LOG_FORMAT=json+); the Logger itself then writes nothing.
+    CORE_LOG_FORMATTER = proc do |severity, _time, progname, message|
+      text = message.is_a?(Exception) ? "#{message.class}: #{message.message}" : message.to_s
+      level = %w[DEBUG INFO WARN ERROR].include?(severity) ? severity.downcase : "error"
+      Native._log(level, progname.to_s, text)
+      ""
+    end
+
     def main(argv = ARGV)
       parsed = parse(argv)
       if (done = parsed["exit"])
@@ -26,9 +35,12 @@ module TaskerCore
       run = parsed["run"]
       options = run["options"].compact.transform_keys(&:to_sym)
       subscribers = options.delete(:subscribers) || []
-      Native.init_logging(ENV["TASKER_LOG_FORMAT"] == "json")
+      json_logs = ENV["TASKER_LOG_FORMAT"].to_s.strip.casecmp?("json")
+      Native.init_logging(json_logs)
       $stdout.sync = true
       logger = Logger.new($stderr, progname: "tasker_core.worker")
+      # Every line of the process in the core's JSON format, the worker's own included.
+      logger.formatter = CORE_LOG_FORMATTER if json_logs
       run["handler_path"].reverse_each { |p| $LOAD_PATH.unshift(File.expand_path(p)) }
       begin
         run["require"].each { |f| require f }

@@ -42,8 +42,8 @@ RSpec.describe TaskerCore::StepContext::StepLogger do
     expect(status.success?).to be(true), err
     line = JSON.parse(err.lines.find { |l| l.start_with?("{") })
     expect(line["level"]).to eq("WARN")
-    expect(line["fields"]).to include("message" => "refused", "correlation_id" => "corr-7", "step_name" => "charge",
-                                      "namespace" => "billing_rb")
-    expect(JSON.parse(line["fields"]["fields"])).to eq("progname" => "gateway")
+    expect(line).to include("message" => "refused", "correlation_id" => "corr-7", "step_name" => "charge",
+                            "namespace" => "billing_rb")
+    expect(line["fields"]).to eq("progname" => "gateway")
   end
 end
