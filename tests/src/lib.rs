@@ -279,6 +279,26 @@ pub struct Stack {
     pub http: reqwest::Client,
 }
 
+/// The spec name of a built-in observability subscriber in `lang` (§0.2 naming, module
+/// `observability`): `class` is `BusinessMetricsSubscriber` or `PerformanceMonitoringSubscriber`.
+pub fn subscriber_name(lang: &Lang, class: &str) -> String {
+    match lang.name {
+        "rust" => format!("observability::{class}"),
+        "ruby" => format!("Observability::{class}"),
+        "python" => format!("observability.{class}"),
+        _ => format!("Observability.{class}"),
+    }
+}
+
+/// `TASKER_SUBSCRIBERS` naming both observability subscribers in `lang`.
+pub fn both_subscribers(lang: &Lang) -> String {
+    format!(
+        "{},{}",
+        subscriber_name(lang, "BusinessMetricsSubscriber"),
+        subscriber_name(lang, "PerformanceMonitoringSubscriber")
+    )
+}
+
 /// Whether the server says a task document is terminal (its `terminal` field).
 pub fn is_terminal(task: &Value) -> bool {
     task["terminal"].as_bool() == Some(true)
@@ -474,6 +494,34 @@ impl Stack {
     /// Worker `i`'s HTTP base URL.
     pub fn worker_url(&self, i: usize) -> &str {
         &self.worker_urls[i]
+    }
+
+    /// Worker `i`'s `/observability/snapshots` once its `performance` subscriber has counted
+    /// `ended` tasks (its subscribers have seen them end), or after 30 s.
+    pub async fn settled_snapshots(&self, i: usize, performance: &str, ended: i64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.worker_get(i, "/observability/snapshots").await;
+            let counted: i64 = s[performance]["workflows"]
+                .as_object()
+                .map(|w| w.values().filter_map(|w| w["count"].as_i64()).sum())
+                .unwrap_or(0);
+            if counted >= ended || Instant::now() > deadline {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// How many tasks of `lang`'s namespaces have ended (complete or error).
+    pub async fn ended_tasks(&self, lang: &Lang) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM tasker_tasks WHERE namespace LIKE '%\\_' || $1 AND status IN ('complete', 'error')",
+        )
+        .bind(lang.suffix)
+        .fetch_one(&self.pool().await)
+        .await
+        .expect("count ended tasks")
     }
 
     /// `GET` of a worker's HTTP endpoint, as JSON.

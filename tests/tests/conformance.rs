@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use tasker_e2e::blog::{workflows, Case, Expect, Workflow, PAYMENTS_STEPS};
 use tasker_e2e::conformance::{compare, observe_events, observe_snapshots, observe_task, Divergence, Observed};
 use tasker_e2e::masking::replace_known;
-use tasker_e2e::{languages, Lang, Stack, StackOptions};
+use tasker_e2e::{both_subscribers, languages, subscriber_name, Lang, Stack, StackOptions};
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -96,41 +96,15 @@ async fn events_of(stack: &Stack, uuid: Uuid) -> Vec<Value> {
     body["events"].as_array().cloned().unwrap_or_default()
 }
 
-/// The spec name of a built-in subscriber in `lang` (§0.2, module `observability`).
-fn subscriber_name(lang: &Lang, class: &str) -> String {
-    match lang.name {
-        "rust" => format!("observability::{class}"),
-        "ruby" => format!("Observability::{class}"),
-        "python" => format!("observability.{class}"),
-        _ => format!("Observability.{class}"),
-    }
-}
-
 /// Each worker's snapshots once its subscribers have seen every task of its namespaces end.
-async fn observe_all_snapshots(stack: &Stack, pool: &sqlx::PgPool, langs: &[Lang]) -> Vec<(String, Observed)> {
+async fn observe_all_snapshots(stack: &Stack, langs: &[Lang]) -> Vec<(String, Observed)> {
     let mut all = vec![];
     for (i, lang) in langs.iter().enumerate() {
         let business = subscriber_name(lang, "BusinessMetricsSubscriber");
         let performance = subscriber_name(lang, "PerformanceMonitoringSubscriber");
-        let ended: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM tasker_tasks WHERE namespace LIKE '%\\_' || $1 AND status IN ('complete', 'error')",
-        )
-        .bind(lang.suffix)
-        .fetch_one(pool)
-        .await
-        .expect("count ended tasks");
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let snapshots = loop {
-            let s = stack.worker_get(i, "/observability/snapshots").await;
-            let counted: i64 = s[&performance]["workflows"]
-                .as_object()
-                .map(|w| w.values().filter_map(|w| w["count"].as_i64()).sum())
-                .unwrap_or(0);
-            if counted >= ended || std::time::Instant::now() > deadline {
-                break s;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let snapshots = stack
+            .settled_snapshots(i, &performance, stack.ended_tasks(lang).await)
+            .await;
         let mut o = Observed::default();
         observe_snapshots(&snapshots, &business, &performance, &mut o);
         all.push((lang.name.to_string(), o));
@@ -174,11 +148,7 @@ async fn assert_all_languages_agree(what: &str, catalogue: &[Workflow], env: Vec
     )
     .await;
     for lang in &langs {
-        let subscribers = format!(
-            "{},{}",
-            subscriber_name(lang, "BusinessMetricsSubscriber"),
-            subscriber_name(lang, "PerformanceMonitoringSubscriber")
-        );
+        let subscribers = both_subscribers(lang);
         stack
             .start_worker_with(lang, &[("TASKER_SUBSCRIBERS", subscribers.as_str())])
             .await;
@@ -235,7 +205,7 @@ async fn assert_all_languages_agree(what: &str, catalogue: &[Workflow], env: Vec
     }
     // Both observability subscribers of every worker saw the same catalogue (§5.4 "Comparing
     // languages").
-    let snapshots = observe_all_snapshots(&stack, &pool, &langs).await;
+    let snapshots = observe_all_snapshots(&stack, &langs).await;
     for (lang, o) in &snapshots {
         for v in &o.violations {
             problems.push(format!("snapshots | {lang}: {v}"));

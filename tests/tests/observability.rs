@@ -13,15 +13,8 @@ const WAIT: Duration = Duration::from_secs(60);
 const BUSINESS: &str = "observability::BusinessMetricsSubscriber";
 const PERFORMANCE: &str = "observability::PerformanceMonitoringSubscriber";
 
-/// The spec name of a built-in subscriber in `lang` (§0.2 naming, module `observability`).
 fn spec_name(lang: &Lang, rust_name: &str) -> String {
-    let class = rust_name.rsplit("::").next().unwrap();
-    match lang.name {
-        "rust" => format!("observability::{class}"),
-        "ruby" => format!("Observability::{class}"),
-        "python" => format!("observability.{class}"),
-        _ => format!("Observability.{class}"),
-    }
+    tasker_e2e::subscriber_name(lang, rust_name.rsplit("::").next().unwrap())
 }
 
 async fn snapshots_when(stack: &Stack, done: impl Fn(&Value) -> bool) -> Value {

@@ -1,7 +1,8 @@
 //! `cargo make demo`: starts the dev database, the orchestration server and all four workers
 //! (Rust, Python, Ruby, TypeScript), runs every blog workflow in every language (its reference
 //! input and its first failing input from the conformance catalogue) all at once, shows each run
-//! as it finishes, and prints the matrix workflow × language: status, steps done, duration.
+//! as it finishes, and prints the matrix workflow × language: status, steps done, duration; then
+//! each worker's two observability snapshots (spec §5.3, §5.4).
 //!
 //! The exit code is 1 if a run did not end as its catalogue entry expects (the happy path must
 //! complete; the failure must fail at its step with its code), so the demo doubles as a smoke
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 use tasker_e2e::blog::{workflows, Case, Expect, Workflow};
-use tasker_e2e::{is_terminal, languages, Lang, Stack, StackOptions};
+use tasker_e2e::{both_subscribers, is_terminal, languages, subscriber_name, Lang, Stack, StackOptions};
 use uuid::Uuid;
 
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -93,7 +94,10 @@ async fn main() -> ExitCode {
     )
     .await;
     for lang in &langs {
-        stack.start_worker(lang).await;
+        let subscribers = both_subscribers(lang);
+        stack
+            .start_worker_with(lang, &[("TASKER_SUBSCRIBERS", subscribers.as_str())])
+            .await;
     }
     println!(
         "server at {}; {} workers ready in {:.1}s\n",
@@ -205,6 +209,7 @@ async fn main() -> ExitCode {
         );
     }
     println!("\ncells: task status, steps complete/total, server-side duration, failing step's error code x attempts");
+    print_snapshots(&stack, &langs).await;
     println!(
         "{} runs in {:.1}s; the dev database keeps running (stop it with `cargo run -q -p tasker-cli -- dev-db stop`)",
         runs.len(),
@@ -218,5 +223,39 @@ async fn main() -> ExitCode {
             eprintln!("  {u}");
         }
         ExitCode::FAILURE
+    }
+}
+
+/// Each worker's two observability subscribers (spec §5.3, §5.4), as its
+/// `GET /observability/snapshots` serves them once they have seen every task end.
+async fn print_snapshots(stack: &Stack, langs: &[Lang]) {
+    println!("\nobservability snapshots (GET /observability/snapshots of each worker):");
+    for (i, lang) in langs.iter().enumerate() {
+        let business = subscriber_name(lang, "BusinessMetricsSubscriber");
+        let performance = subscriber_name(lang, "PerformanceMonitoringSubscriber");
+        let s = stack
+            .settled_snapshots(i, &performance, stack.ended_tasks(lang).await)
+            .await;
+        println!("{}  {business}", lang.name);
+        for (ns, m) in s[&business]["namespaces"].as_object().into_iter().flatten() {
+            println!(
+                "    {ns:<22} orders_completed {}  revenue {}  refunds_processed {}  refunded_cents {}",
+                m["orders_completed"], m["revenue"], m["refunds_processed"], m["refunded_cents"]
+            );
+        }
+        println!(
+            "{}  {performance} (slow_threshold_ms {})",
+            lang.name, s[&performance]["slow_threshold_ms"]
+        );
+        for (key, w) in s[&performance]["workflows"].as_object().into_iter().flatten() {
+            let slow: i64 = w["steps"]
+                .as_object()
+                .map(|steps| steps.values().filter_map(|st| st["slow_count"].as_i64()).sum())
+                .unwrap_or(0);
+            println!(
+                "    {key:<52} count {}  failures {}  p50 {} ms  p95 {} ms  slow attempts {slow}",
+                w["count"], w["failures"], w["p50_ms"], w["p95_ms"]
+            );
+        }
     }
 }
