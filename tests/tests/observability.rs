@@ -351,12 +351,64 @@ async fn json_logs_carry_the_correlation_fields(lang: Lang) {
     }
 }
 
+/// The example subscriber of each language's `examples/blog` (`alerts`), named on the command
+/// line as an operator would, sees a failing order and serves its snapshot.
+async fn an_own_subscriber_is_loaded_by_name(lang: Lang) {
+    let name = match lang.name {
+        "rust" => "alerts::FailureAlertSubscriber",
+        "python" => "alerts.FailureAlertSubscriber",
+        "ruby" => "Alerts::FailureAlertSubscriber",
+        _ => "Alerts.FailureAlertSubscriber",
+    };
+    let mut stack = Stack::start(None, StackOptions::default()).await;
+    stack.start_worker_with(&lang, &[("TASKER_SUBSCRIBERS", name)]).await;
+    let wf = tasker_e2e::blog::workflows()
+        .into_iter()
+        .find(|w| w.base == "ecommerce")
+        .unwrap();
+    let case = wf
+        .cases
+        .iter()
+        .find(|c| matches!(c.expect, tasker_e2e::blog::Expect::Fails { attempts, .. } if attempts == 1))
+        .expect("an ecommerce input that fails at once");
+    let tasker_e2e::blog::Expect::Fails { step, code, .. } = case.expect else {
+        unreachable!()
+    };
+    let uuid = stack.create_ok(&wf.request(case, lang.suffix)).await;
+    let task = stack.wait_for_task(uuid, WAIT).await;
+    assert_eq!(task["status"], "error", "{task:#}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let snapshot = loop {
+        let s = stack.worker_get(0, "/observability/snapshots").await;
+        if !s[name]["failed_tasks"].as_array().is_none_or(Vec::is_empty) || Instant::now() > deadline {
+            break s[name].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(snapshot["failures_by_code"], json!({code: 1}), "{snapshot:#}");
+    let failed = &snapshot["failed_tasks"][0];
+    assert_eq!(failed["task_uuid"], uuid.to_string().as_str());
+    assert_eq!(failed["step_name"], step);
+    assert_eq!(failed["error_code"], code);
+    assert_eq!(failed["correlation_id"], task["correlation_id"]);
+    assert_eq!(
+        failed["workflow"],
+        format!(
+            "{}/ecommerce_order_processing@{}",
+            lang.namespace("ecommerce"),
+            task["version"].as_str().unwrap()
+        )
+        .as_str()
+    );
+}
+
 tasker_e2e::language_suite!(
     [rust, python, ruby, typescript],
     [
         the_spec_examples_hold,
         an_unknown_subscriber_stops_the_worker_with_a_clear_error,
-        json_logs_carry_the_correlation_fields
+        json_logs_carry_the_correlation_fields,
+        an_own_subscriber_is_loaded_by_name
     ]
 );
 

@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 use tasker_step::{StepContext, StepResult};
 
+use crate::events::EventSubscriber;
+
 /// A step handler. Return `Ok(StepSuccess)` or a typed `StepError` (built from
 /// `PermanentError` / `RetryableError`). A panic becomes a retryable `UNHANDLED_EXCEPTION`
 /// failure, never a dead worker. Blocking work belongs in `tokio::task::spawn_blocking`.
@@ -29,10 +31,15 @@ where
     }
 }
 
-/// Handlers by callable name, e.g. `ecommerce::validate_cart`.
+/// Makes a lifecycle-event subscriber named by `--subscribe`.
+type SubscriberFactory = Arc<dyn Fn() -> Arc<dyn EventSubscriber> + Send + Sync>;
+
+/// Handlers by callable name, e.g. `ecommerce::validate_cart`, and the worker's own
+/// lifecycle-event subscribers by the name `--subscribe` gives them.
 #[derive(Default, Clone)]
 pub struct HandlerRegistry {
     handlers: HashMap<String, Arc<dyn StepHandler>>,
+    subscribers: HashMap<String, SubscriberFactory>,
 }
 
 impl HandlerRegistry {
@@ -67,5 +74,29 @@ impl HandlerRegistry {
 
     pub fn callables(&self) -> impl Iterator<Item = &str> {
         self.handlers.keys().map(String::as_str)
+    }
+
+    /// Makes a subscriber `--subscribe <name>` can register (besides the built-in
+    /// `observability::…` ones), created with `make` when the worker boots.
+    pub fn register_subscriber<S, F>(&mut self, name: impl Into<String>, make: F) -> &mut Self
+    where
+        S: EventSubscriber + 'static,
+        F: Fn() -> S + Send + Sync + 'static,
+    {
+        self.subscribers.insert(
+            name.into(),
+            Arc::new(move || Arc::new(make()) as Arc<dyn EventSubscriber>),
+        );
+        self
+    }
+
+    /// A new subscriber registered under `name`, if there is one.
+    pub fn subscriber(&self, name: &str) -> Option<Arc<dyn EventSubscriber>> {
+        self.subscribers.get(name).map(|make| make())
+    }
+
+    /// The names of the registered subscribers.
+    pub fn subscriber_names(&self) -> impl Iterator<Item = &str> {
+        self.subscribers.keys().map(String::as_str)
     }
 }

@@ -110,13 +110,21 @@ impl Worker {
         for name in &config.subscribers {
             let subscriber = match (&executor, crate::observability::builtin(name)) {
                 (_, Some(s)) => s,
-                (Executor::Native(_), None) => {
-                    return Err(WorkerError::Config(format!(
-                        "--subscribe {name:?}: no such subscriber; the Rust worker knows {} and {}",
-                        crate::observability::BusinessMetricsSubscriber::NAME,
-                        crate::observability::PerformanceMonitoringSubscriber::NAME
-                    )))
-                }
+                (Executor::Native(registry), None) => match registry.subscriber(name) {
+                    Some(s) => s,
+                    None => {
+                        let mut known: Vec<&str> = registry.subscriber_names().collect();
+                        known.sort_unstable();
+                        known.extend([
+                            crate::observability::BusinessMetricsSubscriber::NAME,
+                            crate::observability::PerformanceMonitoringSubscriber::NAME,
+                        ]);
+                        return Err(WorkerError::Config(format!(
+                            "--subscribe {name:?}: no such subscriber; this worker knows {}",
+                            known.join(", ")
+                        )));
+                    }
+                },
                 (Executor::Foreign(_), None) => {
                     return Err(WorkerError::Config(format!(
                         "--subscribe {name:?}: this language's worker cannot load subscribers by name yet"

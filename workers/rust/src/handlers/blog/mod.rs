@@ -1,6 +1,7 @@
 //! The blog workflows of `shared/spec/blog-workflows.md`, one module per workflow. Callables
 //! are `<base namespace>::<step name>` (spec §0.2).
 
+pub mod alerts;
 pub mod data_pipeline;
 pub mod ecommerce;
 pub mod microservices;
@@ -15,4 +16,5 @@ pub fn register(registry: &mut HandlerRegistry) {
     data_pipeline::register(registry);
     microservices::register(registry);
     team_scaling::register(registry);
+    alerts::register(registry);
 }
