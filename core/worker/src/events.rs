@@ -254,18 +254,19 @@ const IDLE_ADVANCE: Duration = Duration::from_millis(500);
 /// Events read per query.
 const BATCH: i64 = 500;
 
-/// Reads the events of `namespaces` from the moment it starts and publishes them on `bus`, until
-/// `shutdown` is set; then it publishes what is left (for at most `drain`) and returns.
+/// Reads the events of `namespaces` after `from` (the worker's boot) and publishes them on `bus`,
+/// until `shutdown` is set; then it publishes what is left (for at most `drain`) and returns.
 pub(crate) async fn pump(
     engine: Engine,
     namespaces: Vec<String>,
     bus: EventBus,
+    from: Option<EventPosition>,
     mut shutdown: watch::Receiver<bool>,
     drain: Duration,
 ) {
-    // The position starts when the worker starts, so subscribers registered just after (a
+    // The position starts when the worker boots, so subscribers registered before it runs (a
     // command's `--subscribe`) miss nothing; while nobody listens it only moves forward, cheaply.
-    let mut at: Option<EventPosition> = engine.event_position_now().await.ok();
+    let mut at: Option<EventPosition> = from;
     let mut idle_since = tokio::time::Instant::now();
     let mut drain_until: Option<tokio::time::Instant> = None;
     loop {

@@ -47,6 +47,8 @@ pub struct Worker {
     namespaces: Vec<String>,
     stats: Arc<WorkerStats>,
     events: EventBus,
+    /// Where event delivery starts: the moment the worker booted.
+    events_from: Option<tasker_engine::EventPosition>,
     shutdown_tx: watch::Sender<bool>,
 }
 
@@ -107,6 +109,7 @@ impl Worker {
             ));
         }
         let events = EventBus::default();
+        let events_from = engine.event_position_now().await.ok();
         for name in &config.subscribers {
             let subscriber = match (&executor, crate::observability::builtin(name)) {
                 (_, Some(s)) => s,
@@ -141,6 +144,7 @@ impl Worker {
             namespaces: namespaces.into_iter().collect(),
             stats: Arc::default(),
             events,
+            events_from,
             shutdown_tx,
         })
     }
@@ -208,6 +212,7 @@ impl Worker {
             self.engine.clone(),
             self.namespaces.clone(),
             self.events.clone(),
+            self.events_from,
             self.shutdown_tx.subscribe(),
             EVENT_DRAIN,
         ));

@@ -372,3 +372,53 @@ async fn an_unknown_subscriber_name_stops_the_worker_from_booting() {
     assert!(text.contains("observability::NoSuchSubscriber"), "{text}");
     assert!(text.contains("observability::BusinessMetricsSubscriber"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_worker_of_a_namespace_gets_every_event() {
+    // Two workers serve the same namespaces: events are broadcast to each, not shared out.
+    let url = fresh_database().await;
+    let mut workers = vec![];
+    for _ in 0..2 {
+        let mut config = WorkerConfig::new(url.clone());
+        config.template_path = Some(templates());
+        let (executor, dispatcher) = Executor::foreign();
+        let worker = Worker::boot(config, executor).await.unwrap();
+        let recorder = Arc::new(Recorder::default());
+        worker.subscribe(recorder.clone());
+        let stop = worker.shutdown_handle();
+        let engine = worker.engine().clone();
+        let running = tokio::spawn(worker.run());
+        workers.push((recorder, stop, running, hosts(&dispatcher, 2), engine));
+    }
+    let engine = workers[0].4.clone();
+    let mut tasks = vec![];
+    for n in 0..4 {
+        let created = engine
+            .create_task(&TaskRequest::new(NS, "diamond_workflow", json!({"n": n})))
+            .await
+            .unwrap();
+        tasks.push(created.task_uuid);
+    }
+    wait_terminal(&engine, &tasks, Duration::from_secs(60)).await;
+    let stored = stored_event_ids(&engine, &tasks).await;
+    for (recorder, ..) in &workers {
+        wait_for(recorder, stored.len(), Duration::from_secs(20)).await;
+        let got: Vec<String> = recorder
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e["event_id"].as_str().unwrap().to_string())
+            .collect();
+        let unique: HashSet<String> = got.iter().cloned().collect();
+        assert_eq!(got.len(), unique.len(), "an event was delivered twice to one worker");
+        assert_eq!(unique, stored, "each worker gets every event");
+    }
+    for (_, stop, running, host_threads, _) in workers {
+        stop.send(true).unwrap();
+        running.await.unwrap().unwrap();
+        for h in host_threads {
+            h.join().unwrap();
+        }
+    }
+}

@@ -2,12 +2,14 @@
 //! 500 such tasks, on real processes (release build), with fsync and synchronous_commit on, for
 //! each worker language in `BENCH_LANGS` (default `rust,python,ruby,typescript`). Each language gets a fresh stack
 //! (database, server, one worker) and trivial handlers, so the difference is the host language.
+//! `BENCH_SUBSCRIBERS` (default `off,on`) runs each language without lifecycle-event
+//! subscribers and with both observability subscribers (`--subscribe`), in the same run.
 //! Writes the figures to docs/benchmarks.md.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tasker_e2e::{lang, repo_root, Lang, Stack, StackOptions};
+use tasker_e2e::{both_subscribers, lang, repo_root, Lang, Stack, StackOptions};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
@@ -25,9 +27,9 @@ fn env_usize(key: &str, default: usize) -> usize {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// The figures of one language.
+/// The figures of one language (with or without subscribers).
 struct Figures {
-    lang: &'static str,
+    lang: String,
     engine_ms: Vec<f64>,
     client_ms: Vec<f64>,
     syncs_per_task: f64,
@@ -36,12 +38,16 @@ struct Figures {
     settings: Vec<(String, String)>,
 }
 
-async fn bench(lang: &Lang, runs: usize, batch: usize) -> anyhow::Result<Figures> {
+async fn bench(lang: &Lang, subscribers: bool, runs: usize, batch: usize) -> anyhow::Result<Figures> {
+    let mut env = vec![
+        ("RUST_LOG".to_string(), "warn".to_string()),
+        ("TASKER_WORKER_CONCURRENCY".to_string(), "16".to_string()),
+    ];
+    if subscribers {
+        env.push(("TASKER_SUBSCRIBERS".into(), both_subscribers(lang)));
+    }
     let opts = StackOptions {
-        env: vec![
-            ("RUST_LOG".into(), "warn".into()),
-            ("TASKER_WORKER_CONCURRENCY".into(), "16".into()),
-        ],
+        env,
         ..Default::default()
     };
     let stack = Stack::start(Some(lang), opts).await;
@@ -119,7 +125,11 @@ async fn bench(lang: &Lang, runs: usize, batch: usize) -> anyhow::Result<Figures
     }
     let tasks_s = batch as f64 / t0.elapsed().as_secs_f64();
     Ok(Figures {
-        lang: lang.name,
+        lang: if subscribers {
+            format!("{} + 2 subscribers", lang.name)
+        } else {
+            lang.name.to_string()
+        },
         engine_ms,
         client_ms,
         syncs_per_task,
@@ -166,10 +176,14 @@ fn report(figures: &[Figures], runs: usize, batch: usize) -> String {
          Machine: {machine}. Command: `cargo make bench` (release build; server, one worker and \
          PostgreSQL on one machine; worker concurrency 16; trivial integer handlers; a fresh stack \
          per language).\n\n| measure | {header} |\n|---|{rule}\n",
-        langs = figures.iter().map(|f| f.lang).collect::<Vec<_>>().join(" and "),
+        langs = figures
+            .iter()
+            .map(|f| f.lang.as_str())
+            .collect::<Vec<_>>()
+            .join(" and "),
         date = chrono::Utc::now().format("%Y-%m-%d"),
         machine = machine(&figures[0].settings),
-        header = figures.iter().map(|f| f.lang).collect::<Vec<_>>().join(" | "),
+        header = figures.iter().map(|f| f.lang.as_str()).collect::<Vec<_>>().join(" | "),
         rule = "---|".repeat(figures.len()),
     );
     out += &row("latency runs", &|_| format!("{runs} sequential tasks"));
@@ -199,6 +213,10 @@ fn report(figures: &[Figures], runs: usize, batch: usize) -> String {
         format!("{:.0} tasks/s, {:.0} steps/s", f.tasks_s, f.tasks_s * 4.0)
     });
     if let Some(base) = figures.iter().find(|f| f.lang == "rust") {
+        let steps = base.tasks_s * 4.0;
+        out += &row("steps/s vs the Rust worker without subscribers", &|f| {
+            format!("{:+.1} %", (f.tasks_s * 4.0 / steps - 1.0) * 100.0)
+        });
         let p50 = percentile(&base.engine_ms, 50.0);
         out += &row("engine p50 vs the Rust worker", &|f| {
             format!("{:+.1} %", (percentile(&f.engine_ms, 50.0) / p50 - 1.0) * 100.0)
@@ -212,11 +230,19 @@ async fn main() -> anyhow::Result<()> {
     let runs = env_usize("BENCH_RUNS", 100);
     let batch = env_usize("BENCH_TASKS", 500);
     let langs = std::env::var("BENCH_LANGS").unwrap_or_else(|_| "rust,python,ruby,typescript".into());
+    let modes = std::env::var("BENCH_SUBSCRIBERS").unwrap_or_else(|_| "off,on".into());
     let mut figures = vec![];
     for name in langs.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let l = lang(name);
-        println!("benchmarking the {name} worker ...");
-        figures.push(bench(&l, runs, batch).await?);
+        for mode in modes.split(',').map(str::trim) {
+            let subscribers = match mode {
+                "off" => false,
+                "on" => true,
+                other => anyhow::bail!("BENCH_SUBSCRIBERS: {other:?} is neither off nor on"),
+            };
+            println!("benchmarking the {name} worker (subscribers {mode}) ...");
+            figures.push(bench(&l, subscribers, runs, batch).await?);
+        }
     }
     anyhow::ensure!(!figures.is_empty(), "BENCH_LANGS names no language");
     let report = report(&figures, runs, batch);
