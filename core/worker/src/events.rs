@@ -247,6 +247,20 @@ pub fn lifecycle_event(event_name: &str, fields: &Value) -> Result<Value, String
     Ok(Value::Object(event))
 }
 
+/// The test kit's delivery (no database): calls `subscriber.call` with each event it wants (its
+/// `event_names`, `"*"` = all), in order, as a worker would; returns how many it was given.
+pub fn feed_events<'a>(subscriber: &dyn EventSubscriber, events: impl IntoIterator<Item = &'a Value>) -> usize {
+    let wants = Wants::of(subscriber);
+    let mut given = 0;
+    for event in events {
+        if wants.accepts(event["event_name"].as_str().unwrap_or_default()) {
+            subscriber.call(event);
+            given += 1;
+        }
+    }
+    given
+}
+
 /// How often the pump looks for new events when it has caught up.
 const POLL: Duration = Duration::from_millis(50);
 /// While no subscriber listens, how often the position moves to "now".
@@ -326,5 +340,43 @@ pub(crate) async fn pump(
             _ = tokio::time::sleep(POLL) => {}
             _ = shutdown.changed() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::observability::BusinessMetricsSubscriber;
+
+    #[test]
+    fn a_lifecycle_event_has_every_key_and_refuses_unknown_names_and_keys() {
+        let e = lifecycle_event("step.failed", &json!({"step_name": "x", "attempt": 2})).unwrap();
+        let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys.len(), EVENT_KEYS.len());
+        assert!(EVENT_KEYS.iter().all(|k| keys.contains(k)));
+        assert_eq!(
+            (&e["event_name"], &e["attempt"], &e["result"]),
+            (&json!("step.failed"), &json!(2), &Value::Null)
+        );
+        assert!(lifecycle_event("task.exploded", &json!({}))
+            .unwrap_err()
+            .contains("task.exploded"));
+        assert!(lifecycle_event("task.created", &json!({"colour": 1}))
+            .unwrap_err()
+            .contains("colour"));
+    }
+
+    #[test]
+    fn feed_events_gives_a_subscriber_only_what_it_wants() {
+        let metrics = BusinessMetricsSubscriber::new();
+        let common = json!({"namespace": "ecommerce_rs", "workflow_name": "ecommerce_order_processing"});
+        let events = [
+            lifecycle_event("task.created", &common).unwrap(),
+            lifecycle_event("task.completed", &common).unwrap(),
+        ];
+        assert_eq!(feed_events(&metrics, &events), 1);
+        assert_eq!(metrics.snapshot()["namespaces"]["ecommerce_rs"]["orders_completed"], 1);
     }
 }

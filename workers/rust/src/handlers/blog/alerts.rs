@@ -67,7 +67,7 @@ pub fn register(registry: &mut HandlerRegistry) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tasker_worker::events::lifecycle_event;
+    use tasker_worker::events::{feed_events, lifecycle_event};
 
     #[test]
     fn counts_failures_by_code_and_remembers_failed_tasks() {
