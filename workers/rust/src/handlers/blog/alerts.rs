@@ -80,13 +80,18 @@ mod tests {
             )
             .unwrap()
         };
-        for e in [
-            failed("PAYMENT_DECLINED"),
-            failed("PAYMENT_DECLINED"),
-            failed("NETWORK_ERROR"),
-        ] {
-            alerts.call(&e);
-        }
+        let completed =
+            lifecycle_event("step.completed", &json!({"step_name": "validate_cart", "attempt": 1})).unwrap();
+        let given = feed_events(
+            &alerts,
+            &[
+                failed("PAYMENT_DECLINED"),
+                completed,
+                failed("PAYMENT_DECLINED"),
+                failed("NETWORK_ERROR"),
+            ],
+        );
+        assert_eq!(given, 3, "step.completed is not among its event names");
         let task = lifecycle_event(
             "task.failed",
             &json!({"namespace": "ecommerce_rs",
