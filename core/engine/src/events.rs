@@ -48,6 +48,26 @@ status_enum! {
     }
 }
 
+/// The §5.1 keys of every event, in the spec's order.
+pub const EVENT_KEYS: [&str; 16] = [
+    "event_id",
+    "event_name",
+    "occurred_at",
+    "task_uuid",
+    "step_uuid",
+    "step_name",
+    "namespace",
+    "workflow_name",
+    "workflow_version",
+    "correlation_id",
+    "attempt",
+    "duration_ms",
+    "result",
+    "error",
+    "retry_delay_ms",
+    "next_retry_at",
+];
+
 /// Where an event sits in the one order readers follow: its writing transaction, then its row.
 /// Reading "after" a position never returns it or anything before it again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

@@ -45,7 +45,7 @@ use sqlx::PgPool;
 pub use claim::{AttemptClaim, ClaimedStep};
 pub use complete::CompleteOutcome;
 pub use create::{check_task_request, CreateError, CreateErrorKind, ErrorDetail};
-pub use events::{event_id, event_row_id, EventName, EventPosition, LifecycleEvent};
+pub use events::{event_id, event_row_id, EventName, EventPosition, LifecycleEvent, EVENT_KEYS};
 pub use registry::{RegisteredTemplate, TemplateSummary};
 pub use state::{StepStatus, TaskStatus, UnknownStatus};
 pub use views::{StatusCounts, StepErrorView, StepView, TaskFilter, TaskList, TaskSummary, TaskView};

@@ -195,25 +195,7 @@ impl EventBus {
     }
 }
 
-/// The §5.1 keys of every event, in the spec's order.
-pub const EVENT_KEYS: [&str; 16] = [
-    "event_id",
-    "event_name",
-    "occurred_at",
-    "task_uuid",
-    "step_uuid",
-    "step_name",
-    "namespace",
-    "workflow_name",
-    "workflow_version",
-    "correlation_id",
-    "attempt",
-    "duration_ms",
-    "result",
-    "error",
-    "retry_delay_ms",
-    "next_retry_at",
-];
+pub use tasker_engine::EVENT_KEYS;
 
 /// A §5.1 event for tests of subscribers (no database): every key present, `fields` over the
 /// defaults (a new UUID v7 `event_id` and `task_uuid`, `occurred_at` now, a correlation id,

@@ -1,31 +1,19 @@
 //! The foreign-handler dispatch interface, driven the way a binding drives it: plain OS threads
 //! block in `Dispatcher::next_step` and hand outcomes back, against a real PostgreSQL.
 
-use std::path::PathBuf;
+mod support;
+
 use std::time::{Duration, Instant};
+use support::{fresh_database, templates};
 
 use serde_json::json;
 use tasker_engine::TaskStatus;
 use tasker_step::{StepOutcome, StepSuccess, TaskRequest};
 use tasker_worker::{Executor, Worker, WorkerConfig};
 
-fn templates() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/task_templates/rust/tests")
-}
-
-async fn fresh_database() -> String {
-    let base = tokio::task::spawn_blocking(tasker_devdb::resolve_database_url)
-        .await
-        .unwrap()
-        .unwrap();
-    tasker_store::create_database(&base, &tasker_store::unique_database_name("worker_dispatch"))
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_threads_run_dispatched_steps_and_the_task_completes() {
-    let mut config = WorkerConfig::new(fresh_database().await);
+    let mut config = WorkerConfig::new(fresh_database("worker_dispatch").await);
     config.template_path = Some(templates());
     config.concurrency = 4;
     let (executor, dispatcher) = Executor::foreign();
@@ -108,7 +96,7 @@ async fn host_threads_run_dispatched_steps_and_the_task_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_dispatched_step_becomes_a_retryable_failure() {
-    let mut config = WorkerConfig::new(fresh_database().await);
+    let mut config = WorkerConfig::new(fresh_database("worker_dispatch").await);
     config.template_path = Some(templates());
     let (executor, dispatcher) = Executor::foreign();
     let worker = Worker::boot(config, executor).await.unwrap();

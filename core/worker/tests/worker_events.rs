@@ -2,10 +2,12 @@
 //! PostgreSQL with a running worker: every event once, in causal order per task, through killed
 //! database connections, with a panicking and a slow subscriber that change nothing.
 
+mod support;
+
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{fresh_database, templates};
 
 use serde_json::{json, Value};
 use tasker_engine::{Engine, TaskStatus};
@@ -16,20 +18,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
 const NS: &str = "tasker_tests_rs";
-
-fn templates() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/task_templates/rust/tests")
-}
-
-async fn fresh_database() -> String {
-    let base = tokio::task::spawn_blocking(tasker_devdb::resolve_database_url)
-        .await
-        .unwrap()
-        .unwrap();
-    tasker_store::create_database(&base, &tasker_store::unique_database_name("worker_events"))
-        .await
-        .unwrap()
-}
 
 /// Keeps every event it is given.
 #[derive(Default)]
@@ -137,7 +125,7 @@ fn assert_causal(task: &str, events: &[&Value]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn subscribers_get_every_event_once_in_order_through_killed_connections() {
-    let url = fresh_database().await;
+    let url = fresh_database("worker_events").await;
     let mut config = WorkerConfig::new(url.clone());
     config.template_path = Some(templates());
     config.concurrency = 4;
@@ -249,7 +237,7 @@ async fn subscribers_get_every_event_once_in_order_through_killed_connections() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsubscribed_subscriber_gets_nothing_more() {
-    let mut config = WorkerConfig::new(fresh_database().await);
+    let mut config = WorkerConfig::new(fresh_database("worker_events").await);
     config.template_path = Some(templates());
     let (executor, dispatcher) = Executor::foreign();
     let worker = Worker::boot(config, executor).await.unwrap();
@@ -301,7 +289,7 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_named_on_the_command_line_serve_their_snapshots() {
-    let mut config = WorkerConfig::new(fresh_database().await);
+    let mut config = WorkerConfig::new(fresh_database("worker_events").await);
     config.template_path = Some(templates());
     config.health_bind = Some("127.0.0.1:0".parse().unwrap());
     let names = [
@@ -361,7 +349,7 @@ async fn subscribers_named_on_the_command_line_serve_their_snapshots() {
 
 #[tokio::test]
 async fn an_unknown_subscriber_name_stops_the_worker_from_booting() {
-    let mut config = WorkerConfig::new(fresh_database().await);
+    let mut config = WorkerConfig::new(fresh_database("worker_events").await);
     config.template_path = Some(templates());
     config.subscribers = vec!["observability::NoSuchSubscriber".into()];
     let err = Worker::boot(config, Executor::Native(Arc::new(HandlerRegistry::new())))
@@ -376,7 +364,7 @@ async fn an_unknown_subscriber_name_stops_the_worker_from_booting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_worker_of_a_namespace_gets_every_event() {
     // Two workers serve the same namespaces: events are broadcast to each, not shared out.
-    let url = fresh_database().await;
+    let url = fresh_database("worker_events").await;
     let mut workers = vec![];
     for _ in 0..2 {
         let mut config = WorkerConfig::new(url.clone());
