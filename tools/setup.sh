@@ -8,6 +8,8 @@
 #     `libclang.so`, `libclang.so.<N>`, `libclang-<N>.so` or `libclang-<N>.so.<M>`; never
 #     `libclang-cpp.so.*`, which is a different library that clang-sys skips too;
 #   - node >= 20 and npm on PATH (@napi-rs/cli comes from npm later);
+#   - prometheus and promtool on PATH (the metrics e2e test scrapes every process through a real
+#     Prometheus; the alert rules are checked by promtool);
 #   - cargo-make and cargo-fuzz (cargo subcommands on PATH).
 #
 # Usage: tools/setup.sh            install what is missing, then self-check (exit 1 naming the piece)
@@ -92,6 +94,8 @@ missing() {
   if command -v node >/dev/null 2>&1 && [ "$(node_major)" -lt 20 ]; then
     printf -- '-|Node.js >= 20 (found %s; Debian 12 ships 18: install Node 20 from nodejs.org or NodeSource)\n' "$(node --version)"
   fi
+  command -v prometheus >/dev/null 2>&1 || printf 'prometheus|prometheus on PATH (the metrics e2e test runs a real one)\n'
+  command -v promtool >/dev/null 2>&1 || printf 'prometheus|promtool on PATH (checks deploy/prometheus/alerts.yml)\n'
   command -v cargo-make >/dev/null 2>&1 || printf -- '-|cargo-make (cargo install cargo-make --locked)\n'
   command -v cargo-fuzz >/dev/null 2>&1 || printf -- '-|cargo-fuzz (cargo install cargo-fuzz --locked)\n'
   return 0

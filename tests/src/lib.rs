@@ -17,6 +17,7 @@ use uuid::Uuid;
 pub mod blog;
 pub mod conformance;
 pub mod masking;
+pub mod otlp;
 
 /// A worker language the suites run against.
 #[derive(Debug, Clone)]

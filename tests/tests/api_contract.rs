@@ -251,11 +251,17 @@ async fn health_ready_metrics_and_templates_answer() {
         .text()
         .await
         .unwrap();
-    assert!(text.contains("# TYPE tasker_tasks gauge"), "{text}");
-    assert!(
-        text.contains("tasker_queue_messages{queue=\"tasker_tasker_tests_rs\"}"),
-        "{text}"
-    );
+    for needle in [
+        "# TYPE tasker_tasks_active gauge",
+        "tasker_tasks_active{namespace=\"tasker_tests_rs\",status=\"pending\"} 0",
+        "tasker_queue_messages{namespace=\"tasker_tests_rs\"} 0",
+        "tasker_database_up 1",
+        // Earlier requests are counted by route template.
+        "tasker_http_requests_total{method=\"GET\",route=\"/ready\",status=\"200\"} ",
+        "process_resident_memory_bytes ",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
     let (s, t) = stack.get("/v1/templates").await;
     assert_eq!(s, 200);
     let names: std::collections::BTreeSet<&str> = t["templates"]
@@ -646,4 +652,56 @@ async fn connections_beyond_the_cap_wait_for_a_free_slot() {
     drop(held);
     let answer = read_until_closed(&mut extra, std::time::Duration::from_secs(5)).expect("served once a slot freed");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_record_themselves_and_the_api_and_cli_list_them() {
+    let mut stack = stack_with_templates().await;
+    let (status, body) = stack.get("/v1/workers").await;
+    assert_eq!(status, 200, "{body}");
+    let workers = body["workers"].as_array().expect("workers").clone();
+    assert_eq!(workers.len(), 1, "{body}");
+    let w = &workers[0];
+    assert_eq!(
+        (w["language"].as_str(), w["alive"].as_bool()),
+        (Some("rust"), Some(true)),
+        "{w}"
+    );
+    assert!(w["stopped_at"].is_null() && w["pid"].as_i64().unwrap() > 0 && w["concurrency"].as_i64().unwrap() >= 1);
+    assert!(
+        w["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "tasker_tests_rs"),
+        "{w}"
+    );
+    let (_, serving) = stack.get("/v1/workers?namespace=tasker_tests_rs").await;
+    assert_eq!(serving["workers"].as_array().unwrap().len(), 1);
+    let (_, nobody) = stack.get("/v1/workers?namespace=nobody_serves_this").await;
+    assert_eq!(nobody["workers"], json!([]));
+    let (status, bad) = stack.get("/v1/workers?bogus=1").await;
+    assert_eq!((status, err(&bad)), (400, ("INVALID_REQUEST", Some("/bogus"))), "{bad}");
+
+    let (code, out, err_text) = cli(&stack, &["worker", "list", "--namespace", "tasker_tests_rs"]);
+    assert_eq!(code, 0, "{err_text}");
+    let row = out.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.starts_with("alive") && row.contains("rust") && row.contains("tasker_tests_rs"),
+        "{out}"
+    );
+
+    // A clean stop is recorded; the namespace then has no alive worker.
+    stack.terminate_worker(0, std::time::Duration::from_secs(30)).await;
+    let (_, after) = stack.get("/v1/workers").await;
+    let w = &after["workers"][0];
+    assert_eq!(w["alive"], false, "{after}");
+    assert!(w["stopped_at"].is_string(), "{after}");
+    let (code, out, err_text) = cli(&stack, &["worker", "list", "--namespace", "tasker_tests_rs"]);
+    assert_eq!(code, 0, "{err_text}");
+    assert!(out.lines().nth(1).unwrap_or_default().starts_with("stopped"), "{out}");
+    assert!(
+        err_text.contains("no alive worker serves tasker_tests_rs"),
+        "{err_text}"
+    );
 }

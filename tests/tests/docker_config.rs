@@ -317,3 +317,60 @@ fn dockerfile_defaults_agree_with_the_compose_environment() {
         }
     }
 }
+
+#[test]
+fn prometheus_scrapes_the_server_and_every_worker_where_they_bind_and_loads_the_alerts() {
+    let services = services();
+    let prometheus = services.get("prometheus").expect("a prometheus service");
+    let mounted: Vec<&str> = prometheus["volumes"]
+        .as_sequence()
+        .expect("prometheus mounts its configuration")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        mounted
+            .iter()
+            .any(|v| v.starts_with("./deploy/prometheus:/etc/prometheus")),
+        "prometheus: mount ./deploy/prometheus at /etc/prometheus, got {mounted:?}"
+    );
+    let path = repo_root().join("deploy/prometheus/prometheus.yml");
+    let config: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).expect("prometheus.yml")).expect("yaml");
+    let rule_files: Vec<&str> = config["rule_files"]
+        .as_sequence()
+        .expect("rule_files")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for rules in &rule_files {
+        assert!(
+            repo_root().join("deploy/prometheus").join(rules).is_file(),
+            "rule file {rules} is not beside prometheus.yml"
+        );
+    }
+    assert!(rule_files.contains(&"alerts.yml"), "{rule_files:?}");
+    let mut targets = std::collections::BTreeSet::new();
+    for job in config["scrape_configs"].as_sequence().expect("scrape_configs") {
+        for sc in job["static_configs"].as_sequence().expect("static_configs") {
+            for t in sc["targets"].as_sequence().expect("targets") {
+                targets.insert(t.as_str().expect("target").to_string());
+            }
+        }
+    }
+    let mut expected = std::collections::BTreeSet::new();
+    expected.insert(format!(
+        "server:{}",
+        port_of(&env_of(&services["server"])["TASKER_BIND"])
+    ));
+    for lang in languages() {
+        let name = format!("worker-{}", lang.name);
+        expected.insert(format!(
+            "{name}:{}",
+            port_of(&env_of(&services[&name])["TASKER_WORKER_BIND"])
+        ));
+    }
+    assert_eq!(
+        targets, expected,
+        "Prometheus must scrape exactly the server and every worker"
+    );
+}

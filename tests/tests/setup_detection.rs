@@ -136,9 +136,11 @@ fn tools_missing_from_path_are_each_named() {
         "ruby-rspec",
         "nodejs",
         "npm",
+        "prometheus",
     ] {
         assert!(c.names(package), "{package} not named:\n{}", c.stderr);
     }
+    assert!(c.stderr.contains("promtool on PATH"), "{}", c.stderr);
     assert!(c.stderr.contains("missing cargo-make"), "{}", c.stderr);
     assert!(c.stderr.contains("missing cargo-fuzz"), "{}", c.stderr);
 }

@@ -67,6 +67,10 @@ export declare class StepContext {
   get workflowName(): string
   get workflowVersion(): string
   get correlationId(): string
+  /** The W3C `traceparent` continuing this attempt's trace, if the task has one. */
+  get traceparent(): string | null
+  /** The W3C `tracestate` that goes with `traceparent`. */
+  get tracestate(): string | null
   get attempt(): number
   get maxAttempts(): number
   /** The task input (a fresh copy). */

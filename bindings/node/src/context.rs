@@ -101,6 +101,16 @@ impl JsStepContext {
     pub fn correlation_id(&self) -> String {
         self.ctx.correlation_id().to_string()
     }
+    /// The W3C `traceparent` continuing this attempt's trace, if the task has one.
+    #[napi(getter)]
+    pub fn traceparent(&self) -> Option<String> {
+        self.ctx.traceparent().map(str::to_string)
+    }
+    /// The W3C `tracestate` that goes with `traceparent`.
+    #[napi(getter)]
+    pub fn tracestate(&self) -> Option<String> {
+        self.ctx.tracestate().map(str::to_string)
+    }
     #[napi(getter)]
     pub fn attempt(&self) -> u32 {
         self.ctx.attempt()

@@ -89,7 +89,7 @@ pub fn resolve_database_url(env: &Env) -> napi::Result<PromiseRaw<'_, ResolvedDa
 /// JSON lines when `json`. Later calls do nothing.
 #[napi]
 pub fn init_logging(json: Option<bool>) {
-    tasker_worker::host::init_logging(json.unwrap_or(false));
+    tasker_worker::host::init_logging(json.unwrap_or(false), tasker_worker::HandlerLanguage::TypeScript);
 }
 
 /// The version of the core this addon was built from.

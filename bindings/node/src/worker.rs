@@ -51,6 +51,7 @@ fn config_from(options: WorkerOptions) -> Result<(WorkerConfig, bool), WorkerErr
 
 /// Boots the runtime (blocking): the dev database first when no URL was given.
 fn boot(mut config: WorkerConfig, resolve_url: bool) -> Result<HostWorker, Box<NativeFailure>> {
+    config.language = tasker_worker::HandlerLanguage::TypeScript;
     if resolve_url {
         config.database_url = tasker_devdb::resolve_database_url()
             .map_err(|e| Box::new(NativeFailure::new("database", format!("no database: {e}"))))?;

@@ -91,6 +91,16 @@ impl PyStepContext {
     fn correlation_id(&self) -> &str {
         self.ctx.correlation_id()
     }
+    /// The W3C `traceparent` that continues this attempt's trace, or None.
+    #[getter]
+    fn traceparent(&self) -> Option<&str> {
+        self.ctx.traceparent()
+    }
+    /// The W3C `tracestate` that goes with `traceparent`, or None.
+    #[getter]
+    fn tracestate(&self) -> Option<&str> {
+        self.ctx.tracestate()
+    }
     #[getter]
     fn attempt(&self) -> u32 {
         self.ctx.attempt()

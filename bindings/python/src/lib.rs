@@ -97,7 +97,7 @@ fn log(level: &str, target: &str, message: &str) -> PyResult<()> {
 #[pyfunction]
 #[pyo3(signature = (json = false))]
 fn init_logging(json: bool) {
-    tasker_worker::host::init_logging(json);
+    tasker_worker::host::init_logging(json, tasker_worker::HandlerLanguage::Python);
 }
 
 #[pymodule]

@@ -72,7 +72,8 @@ impl PyWorker {
             retry_delay_scale,
             subscribers: None,
         };
-        let config = options.into_config().map_err(|e| errors::worker_error(py, &e))?;
+        let mut config = options.into_config().map_err(|e| errors::worker_error(py, &e))?;
+        config.language = tasker_worker::HandlerLanguage::Python;
         let host = py
             .detach(|| HostWorker::start(config))
             .map_err(|e| errors::worker_error(py, &e))?;

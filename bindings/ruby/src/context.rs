@@ -59,6 +59,12 @@ impl RbStepContext {
     fn correlation_id(&self) -> String {
         self.ctx.correlation_id().to_string()
     }
+    fn traceparent(&self) -> Option<String> {
+        self.ctx.traceparent().map(str::to_string)
+    }
+    fn tracestate(&self) -> Option<String> {
+        self.ctx.tracestate().map(str::to_string)
+    }
     fn attempt(&self) -> u32 {
         self.ctx.attempt()
     }
@@ -184,6 +190,8 @@ pub fn define(ruby: &Ruby, module: magnus::RModule) -> Result<(), Error> {
     class.define_method("workflow_name", method!(RbStepContext::workflow_name, 0))?;
     class.define_method("workflow_version", method!(RbStepContext::workflow_version, 0))?;
     class.define_method("correlation_id", method!(RbStepContext::correlation_id, 0))?;
+    class.define_method("traceparent", method!(RbStepContext::traceparent, 0))?;
+    class.define_method("tracestate", method!(RbStepContext::tracestate, 0))?;
     class.define_method("attempt", method!(RbStepContext::attempt, 0))?;
     class.define_method("max_attempts", method!(RbStepContext::max_attempts, 0))?;
     class.define_method("input", method!(RbStepContext::input, 0))?;

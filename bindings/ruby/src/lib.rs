@@ -79,7 +79,7 @@ fn log(ruby: &Ruby, level: String, target: String, message: String) -> Result<()
 }
 
 fn init_logging(json: bool) {
-    tasker_worker::host::init_logging(json);
+    tasker_worker::host::init_logging(json, tasker_worker::HandlerLanguage::Ruby);
 }
 
 #[magnus::init(name = "tasker_native")]

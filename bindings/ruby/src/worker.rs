@@ -26,7 +26,8 @@ impl RbWorker {
         let json = from_ruby(ruby, options.as_value())?;
         let options: HostOptions =
             serde_json::from_value(json).map_err(|e| errors::error(ruby, "config", format!("worker options: {e}")))?;
-        let config = options.into_config().map_err(|e| errors::worker_error(ruby, &e))?;
+        let mut config = options.into_config().map_err(|e| errors::worker_error(ruby, &e))?;
+        config.language = tasker_worker::HandlerLanguage::Ruby;
         let host = without_gvl(move || HostWorker::start(config)).map_err(|e| errors::worker_error(ruby, &e))?;
         Ok(RbWorker { host })
     }

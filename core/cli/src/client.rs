@@ -188,6 +188,12 @@ impl ApiClient {
         self.get_json("/v1/templates", &[]).await
     }
 
+    /// `GET /v1/workers`: `{workers: [...]}`, optionally only those serving `namespace`.
+    pub async fn list_workers(&self, namespace: Option<&str>) -> Result<Value> {
+        let query: Vec<(&str, String)> = namespace.map(|n| ("namespace", n.to_string())).into_iter().collect();
+        self.get_json("/v1/workers", &query).await
+    }
+
     /// `GET /v1/events/stream`: lifecycle events of `namespace` from now on, or right after
     /// `after` (an `event_id` already received). `None` when the answer is no event stream (a
     /// server without one, or a 404: `after` is no longer stored); an [`ApiError`] for other

@@ -39,6 +39,7 @@ mod table;
 mod task;
 mod template;
 mod watch;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -68,6 +69,9 @@ enum Command {
     /// Tasks, through the orchestration server's REST API.
     #[command(subcommand)]
     Task(task::TaskCommand),
+    /// Worker processes and the namespaces they serve, through the REST API.
+    #[command(subcommand)]
+    Worker(worker::WorkerCommand),
     /// Print a shell completion script: `source <(tasker completions bash)`.
     Completions {
         /// The shell.
@@ -84,12 +88,12 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     // The server logs at `info` by default; one-shot commands keep stderr quiet unless asked.
-    let default_level = if matches!(cli.command, Command::Server(_)) {
-        "info"
+    let (default_level, exporter) = if matches!(cli.command, Command::Server(_)) {
+        ("info", Some("tasker-server"))
     } else {
-        "warn"
+        ("warn", None)
     };
-    server::init_tracing(default_level);
+    server::init_tracing(default_level, exporter);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -105,6 +109,7 @@ fn main() -> ExitCode {
             Command::DevDb(cmd) => db::run_dev_db(cmd).await,
             Command::Template(cmd) => template::run(cmd).await,
             Command::Task(cmd) => task::run(cmd).await,
+            Command::Worker(cmd) => worker::run(cmd).await,
             Command::Completions { .. } => unreachable!("answered before the runtime starts"),
         }
     });

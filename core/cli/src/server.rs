@@ -54,7 +54,9 @@ pub struct ServerArgs {
 /// Logs to stderr, filtered by `RUST_LOG` (else `default_level`, without PostgreSQL's
 /// "already exists, skipping" notices); JSON lines when `TASKER_LOG_FORMAT=json`; colours
 /// only on a terminal and without `NO_COLOR`.
-pub fn init_tracing(default_level: &str) {
+/// `exporter`: the default OpenTelemetry service name when this process exports traces
+/// (the server; see `tasker_telemetry::traces`).
+pub fn init_tracing(default_level: &str, exporter: Option<&str>) {
     let default_filter = format!("{default_level},sqlx::postgres::notice=warn");
     let filter = match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.trim().is_empty() => EnvFilter::try_new(&spec).unwrap_or_else(|e| {
@@ -64,7 +66,15 @@ pub fn init_tracing(default_level: &str) {
         _ => EnvFilter::new(&default_filter),
     };
     let json = std::env::var("TASKER_LOG_FORMAT").is_ok_and(|f| f.trim().eq_ignore_ascii_case("json"));
-    if let Err(e) = tasker_step::logging::install(filter, json) {
+    let extra = match exporter.map(tasker_telemetry::traces::layer) {
+        Some(Ok(layer)) => layer.into_iter().collect(),
+        Some(Err(e)) => {
+            eprintln!("warning: traces are not exported: {e}");
+            vec![]
+        }
+        None => vec![],
+    };
+    if let Err(e) = tasker_step::logging::install_with(filter, json, extra) {
         eprintln!("warning: logging not initialised: {e}");
     }
 }
@@ -120,6 +130,9 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     }
 
     server.wait().await;
+    tokio::task::spawn_blocking(tasker_telemetry::traces::shutdown)
+        .await
+        .ok();
     if *stopping_rx.borrow() {
         tracing::info!("server stopped");
         Ok(ExitCode::SUCCESS)

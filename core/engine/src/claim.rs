@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::complete::{apply_outcome_locked, lock_step};
 use crate::events::EventName;
 use crate::locked::{try_lock_task, TryLock};
+use crate::metrics::Observation;
 use crate::state::{StepStatus, TaskStatus};
 use crate::{queue, Engine, EngineError};
 
@@ -79,12 +80,20 @@ impl Engine {
             tx.rollback().await?;
             return Ok(vec![]);
         }
-        msgs.sort_by_key(|(_, _, m)| parse_message(m));
+        msgs.sort_by_key(|(_, _, m, _)| parse_message(m));
         let mut claimed = Vec::new();
+        let mut waits = Vec::new();
         let mut busy = Vec::new();
-        for (msg_id, read_ct, message) in msgs {
-            match self.claim_one(&mut tx, namespace, msg_id, read_ct, &message).await? {
-                Claim::Step(step) => claimed.push(*step),
+        let mut observed = Vec::new();
+        for (msg_id, read_ct, message, waited) in msgs {
+            match self
+                .claim_one(&mut tx, namespace, msg_id, read_ct, &message, &mut observed)
+                .await?
+            {
+                Claim::Step(step) => {
+                    claimed.push(*step);
+                    waits.push(waited);
+                }
                 Claim::Busy => busy.push(msg_id),
                 Claim::Dropped => {}
             }
@@ -93,6 +102,10 @@ impl Engine {
         // claim (this worker's or another's) takes it.
         queue::release(&mut tx, namespace, &busy).await?;
         tx.commit().await?;
+        for waited in waits {
+            tasker_telemetry::step_claimed(namespace, std::time::Duration::from_secs_f64(waited));
+        }
+        crate::metrics::publish(observed);
         Ok(claimed)
     }
 
@@ -103,6 +116,7 @@ impl Engine {
         msg_id: i64,
         read_ct: i32,
         message: &Value,
+        observed: &mut Vec<Observation>,
     ) -> Result<Claim, EngineError> {
         let Some((task_uuid, step_uuid)) = parse_message(message) else {
             tracing::warn!(msg_id, %message, "dropping malformed step message");
@@ -133,6 +147,13 @@ impl Engine {
                 return Ok(Claim::Dropped);
             }
         };
+        if redelivered {
+            observed.push(Observation::AttemptLost {
+                namespace: namespace.to_string(),
+                workflow: task.name.clone(),
+                step: step.name.clone(),
+            });
+        }
         if redelivered && step.attempts as u32 >= step.policy.max_attempts {
             // The worker running the last attempt vanished (crash or visibility timeout).
             let err: StepError = tasker_step::PermanentError::new(format!(
@@ -149,6 +170,7 @@ impl Engine {
                 self.config.retry_delay_scale,
             )
             .await?;
+            observed.append(&mut task.observed);
             return Ok(Claim::Dropped);
         }
         crate::state::check_step(step.status, StepStatus::InProgress)?;
@@ -181,7 +203,7 @@ impl Engine {
                   ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, attempt)
                          SELECT $10, task_uuid, $11, $1, attempts FROM s)
              SELECT s.attempts, s.max_attempts, s.callable, s.initialization, s.timeout_seconds,
-                    t.name AS workflow_name, t.version, t.correlation_id, t.context,
+                    t.name AS workflow_name, t.version, t.correlation_id, t.context, t.traceparent, t.tracestate,
                     (WITH RECURSIVE upstream(step_uuid) AS (
                          SELECT from_step_uuid FROM tasker_step_edges WHERE task_uuid = $5 AND to_step_uuid = $1
                          UNION SELECT e.from_step_uuid FROM tasker_step_edges e
@@ -230,6 +252,12 @@ impl Engine {
                 input: row.try_get("context")?,
                 dependency_results: deps,
                 config: row.try_get("initialization")?,
+                trace: row
+                    .try_get::<Option<String>, _>("traceparent")?
+                    .map(|traceparent| tasker_step::TraceContext {
+                        traceparent,
+                        tracestate: row.try_get("tracestate").ok().flatten(),
+                    }),
             },
             callable: row.try_get("callable")?,
             timeout_seconds: row.try_get::<i32, _>("timeout_seconds")? as u32,

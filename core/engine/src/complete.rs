@@ -219,6 +219,7 @@ impl Engine {
         let step_status =
             apply_outcome_locked(&mut tx, &mut task, &current, outcome, self.config.retry_delay_scale).await?;
         tx.commit().await?;
+        crate::metrics::publish(std::mem::take(&mut task.observed));
         Ok(CompleteOutcome::Applied {
             step_status,
             task_status: task.status,

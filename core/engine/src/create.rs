@@ -248,6 +248,17 @@ fn request_hash(namespace: &str, name: &str, version: &str, context: &Value) -> 
 impl Engine {
     /// Creates a task (§0.3). `Ok` carries `created: false` for an idempotent replay.
     pub async fn create_task(&self, req: &TaskRequest) -> Result<CreatedTask, CreateError> {
+        self.create_task_in_trace(req, None).await
+    }
+
+    /// [`Engine::create_task`] of a task whose steps continue `trace` (the W3C context of the
+    /// request's span or of the attempt that delegates it). An idempotent replay keeps the
+    /// first creation's trace.
+    pub async fn create_task_in_trace(
+        &self,
+        req: &TaskRequest,
+        trace: Option<&tasker_step::TraceContext>,
+    ) -> Result<CreatedTask, CreateError> {
         check_task_request(req)?;
         let found = match self
             .lookup_template(&req.namespace, &req.name, req.version.as_deref())
@@ -290,8 +301,8 @@ impl Engine {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO tasker_tasks (task_uuid, namespace, name, version, status, correlation_id,
-                 parent_correlation_id, context, annotations, idempotency_key, request_hash)
-             VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10)
+                 parent_correlation_id, context, annotations, idempotency_key, request_hash, traceparent, tracestate)
+             VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10, $12, $13)
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(task_uuid)
@@ -305,6 +316,8 @@ impl Engine {
         .bind(&req.idempotency_key)
         .bind(&hash)
         .bind(TaskStatus::Pending)
+        .bind(trace.map(|t| &t.traceparent))
+        .bind(trace.and_then(|t| t.tracestate.as_ref()))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -360,13 +373,11 @@ impl Engine {
                 .await?;
             }
         }
-        let mut task = LockedTask {
-            task_uuid,
-            namespace: req.namespace.clone(),
-            status: TaskStatus::Pending,
-        };
+        let mut task = LockedTask::new(task_uuid, req.namespace.clone(), req.name.clone(), TaskStatus::Pending);
         reconcile_locked(&mut tx, &mut task).await?;
         tx.commit().await?;
+        tasker_telemetry::task_created(&req.namespace, &req.name);
+        crate::metrics::publish(task.observed);
         tracing::info!(%task_uuid, %correlation_id, namespace = %req.namespace, name = %req.name, %version, "task created");
         Ok(CreatedTask {
             task_uuid,

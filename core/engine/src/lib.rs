@@ -15,7 +15,9 @@
 //!
 //! Modules: `state` (the [`TaskStatus`] / [`StepStatus`] types and the one transition table),
 //! `locked` (the task lock and the status writes under it), `claim`, `complete`, `reconcile`,
-//! `operator`, `create`, `events` (the §5.1 lifecycle events, written with their transitions), `registry`, `views` (read models), `queue` (statements on PGMQ tables).
+//! `operator`, `create`, `events` (the §5.1 lifecycle events, written with their transitions),
+//! `metrics` (what committed transactions count in `tasker-telemetry`), `workers` (the worker
+//! registry: heartbeats and who serves each namespace), `registry`, `views` (read models), `queue` (statements on PGMQ tables).
 //!
 //! **Invariant:** every transaction that touches a task's steps first locks the task row
 //! (`FOR UPDATE`), so results, claims, cancels and sweeps of one task are serialised and a step
@@ -30,12 +32,14 @@ mod complete;
 mod create;
 mod events;
 mod locked;
+mod metrics;
 mod operator;
 mod queue;
 mod reconcile;
 mod registry;
 mod state;
 mod views;
+mod workers;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -48,7 +52,8 @@ pub use create::{check_task_request, CreateError, CreateErrorKind, ErrorDetail};
 pub use events::{event_id, event_row_id, EventName, EventPosition, LifecycleEvent, EVENT_KEYS};
 pub use registry::{RegisteredTemplate, TemplateSummary};
 pub use state::{StepStatus, TaskStatus, UnknownStatus};
-pub use views::{StatusCounts, StepErrorView, StepView, TaskFilter, TaskList, TaskSummary, TaskView};
+pub use views::{OperationalGauges, StepErrorView, StepView, TaskFilter, TaskList, TaskSummary, TaskView};
+pub use workers::{WorkerRegistration, WorkerView, WORKER_HEARTBEAT, WORKER_LIVENESS};
 
 /// Engine settings every process reads the same way.
 #[derive(Debug, Clone, PartialEq)]

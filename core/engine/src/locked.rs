@@ -10,6 +10,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
+use crate::metrics::Observation;
 use crate::state::{check_step, check_task, StepStatus, TaskStatus};
 use crate::EngineError;
 
@@ -17,22 +18,40 @@ use crate::EngineError;
 pub(crate) struct LockedTask {
     pub task_uuid: Uuid,
     pub namespace: String,
+    /// The workflow (template) name.
+    pub name: String,
     pub status: TaskStatus,
+    /// What the transaction did to this task that the metrics count once it commits.
+    pub observed: Vec<Observation>,
+}
+
+impl LockedTask {
+    pub(crate) fn new(task_uuid: Uuid, namespace: String, name: String, status: TaskStatus) -> Self {
+        LockedTask {
+            task_uuid,
+            namespace,
+            name,
+            status,
+            observed: Vec::new(),
+        }
+    }
+
+    fn from_row(task_uuid: Uuid, r: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        Ok(LockedTask::new(
+            task_uuid,
+            r.try_get("namespace")?,
+            r.try_get("name")?,
+            r.try_get("status")?,
+        ))
+    }
 }
 
 pub(crate) async fn lock_task(conn: &mut PgConnection, task_uuid: Uuid) -> Result<Option<LockedTask>, sqlx::Error> {
-    let row = sqlx::query("SELECT namespace, status FROM tasker_tasks WHERE task_uuid = $1 FOR UPDATE")
+    let row = sqlx::query("SELECT namespace, name, status FROM tasker_tasks WHERE task_uuid = $1 FOR UPDATE")
         .bind(task_uuid)
         .fetch_optional(&mut *conn)
         .await?;
-    row.map(|r| {
-        Ok(LockedTask {
-            task_uuid,
-            namespace: r.try_get("namespace")?,
-            status: r.try_get("status")?,
-        })
-    })
-    .transpose()
+    row.map(|r| LockedTask::from_row(task_uuid, &r)).transpose()
 }
 
 /// What [`try_lock_task`] found.
@@ -47,16 +66,13 @@ pub(crate) enum TryLock {
 /// a claim never waits for a lock: it cannot be part of a deadlock, whatever order the
 /// transactions it meets take their locks in.
 pub(crate) async fn try_lock_task(conn: &mut PgConnection, task_uuid: Uuid) -> Result<TryLock, sqlx::Error> {
-    let row = sqlx::query("SELECT namespace, status FROM tasker_tasks WHERE task_uuid = $1 FOR UPDATE SKIP LOCKED")
-        .bind(task_uuid)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row =
+        sqlx::query("SELECT namespace, name, status FROM tasker_tasks WHERE task_uuid = $1 FOR UPDATE SKIP LOCKED")
+            .bind(task_uuid)
+            .fetch_optional(&mut *conn)
+            .await?;
     if let Some(r) = row {
-        return Ok(TryLock::Locked(LockedTask {
-            task_uuid,
-            namespace: r.try_get("namespace")?,
-            status: r.try_get("status")?,
-        }));
+        return Ok(TryLock::Locked(LockedTask::from_row(task_uuid, &r)?));
     }
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tasker_tasks WHERE task_uuid = $1)")
         .bind(task_uuid)
@@ -100,19 +116,28 @@ pub(crate) async fn set_task_status(
         return Ok(());
     }
     check_task(task.status, to)?;
-    sqlx::query(
+    let age_seconds: f64 = sqlx::query_scalar(
         "WITH u AS (UPDATE tasker_tasks SET status = $3, updated_at = now(),
                            completed_at = CASE WHEN $4 THEN now() ELSE NULL END
-                     WHERE task_uuid = $1 RETURNING task_uuid)
-         INSERT INTO tasker_transitions (task_uuid, from_state, to_state) SELECT task_uuid, $2, $3 FROM u",
+                     WHERE task_uuid = $1 RETURNING task_uuid, created_at),
+              tr AS (INSERT INTO tasker_transitions (task_uuid, from_state, to_state) SELECT task_uuid, $2, $3 FROM u)
+         SELECT GREATEST(EXTRACT(EPOCH FROM now() - created_at), 0)::float8 FROM u",
     )
     .bind(task.task_uuid)
     .bind(task.status)
     .bind(to)
     .bind(to.is_terminal())
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
     crate::events::record_task_ended(conn, task.task_uuid, to).await?;
+    if to.is_terminal() {
+        task.observed.push(Observation::TaskFinished {
+            namespace: task.namespace.clone(),
+            workflow: task.name.clone(),
+            status: to,
+            duration: std::time::Duration::from_secs_f64(age_seconds),
+        });
+    }
     task.status = to;
     Ok(())
 }

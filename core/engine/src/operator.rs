@@ -37,6 +37,7 @@ impl Engine {
         }
         set_task_status(&mut tx, &mut task, TaskStatus::Cancelled).await?;
         tx.commit().await?;
+        crate::metrics::publish(task.observed);
         Ok(())
     }
 
@@ -86,6 +87,7 @@ impl Engine {
         }
         reconcile_locked(&mut tx, &mut task).await?;
         tx.commit().await?;
+        crate::metrics::publish(task.observed);
         Ok(())
     }
 }

@@ -62,21 +62,23 @@ pub(crate) async fn release(conn: &mut PgConnection, namespace: &str, msg_ids: &
 }
 
 /// Claims up to `qty` visible messages for `vt_seconds` (PGMQ's read: oldest first, skipping
-/// messages another reader holds). Returns (msg_id, read_ct, message).
+/// messages another reader holds). Returns (msg_id, read_ct, message, seconds it waited since it
+/// was enqueued or, for a delayed or redelivered one, since it became visible).
 pub(crate) async fn read(
     conn: &mut PgConnection,
     namespace: &str,
     vt_seconds: i32,
     qty: i32,
-) -> Result<Vec<(i64, i32, serde_json::Value)>, sqlx::Error> {
+) -> Result<Vec<(i64, i32, serde_json::Value, f64)>, sqlx::Error> {
     let table = queue_table(namespace);
     sqlx::query_as(&format!(
-        "WITH c AS (SELECT msg_id FROM {table} WHERE vt <= clock_timestamp()
+        "WITH c AS (SELECT msg_id, GREATEST(enqueued_at, vt) AS due FROM {table} WHERE vt <= clock_timestamp()
                      ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)
          UPDATE {table} m SET last_read_at = clock_timestamp(),
                 vt = clock_timestamp() + make_interval(secs => $2::float8), read_ct = read_ct + 1
            FROM c WHERE m.msg_id = c.msg_id
-         RETURNING m.msg_id, m.read_ct, m.message"
+         RETURNING m.msg_id, m.read_ct, m.message,
+                   GREATEST(EXTRACT(EPOCH FROM clock_timestamp() - c.due), 0)::float8"
     ))
     .bind(qty as i64)
     .bind(vt_seconds as f64)

@@ -186,10 +186,13 @@ impl Engine {
     /// Re-evaluates one task (recovery sweep).
     pub async fn reconcile_task(&self, task_uuid: Uuid) -> Result<(), EngineError> {
         let mut tx = self.pool.begin().await?;
+        let mut observed = Vec::new();
         if let Some(mut task) = lock_task(&mut tx, task_uuid).await? {
             reconcile_locked(&mut tx, &mut task).await?;
+            observed = task.observed;
         }
         tx.commit().await?;
+        crate::metrics::publish(observed);
         Ok(())
     }
 

@@ -177,6 +177,14 @@ impl TaskStatus {
 }
 
 impl StepStatus {
+    /// A step in one of these has not finished: it waits, is queued or runs.
+    pub const UNFINISHED: &'static [StepStatus] = &[
+        StepStatus::Pending,
+        StepStatus::Enqueued,
+        StepStatus::InProgress,
+        StepStatus::WaitingForRetry,
+    ];
+
     /// A step in one of these never runs again without an operator.
     pub const fn is_terminal(self) -> bool {
         matches!(
@@ -308,6 +316,14 @@ mod tests {
             "§0.4 lists four terminal task states"
         );
         assert_eq!(StepStatus::ALL.iter().filter(|s| s.is_terminal()).count(), 4);
+    }
+
+    #[test]
+    fn active_and_unfinished_are_exactly_the_non_terminal_states() {
+        let active: Vec<_> = TaskStatus::ALL.iter().filter(|s| !s.is_terminal()).copied().collect();
+        assert_eq!(TaskStatus::ACTIVE, &active[..]);
+        let unfinished: Vec<_> = StepStatus::ALL.iter().filter(|s| !s.is_terminal()).copied().collect();
+        assert_eq!(StepStatus::UNFINISHED, &unfinished[..]);
     }
 
     #[test]

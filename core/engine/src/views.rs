@@ -220,27 +220,91 @@ impl Engine {
         })
     }
 
-    /// Counts for `/metrics`: tasks by status, steps by status, and visible queue depth.
-    pub async fn status_counts(&self) -> Result<StatusCounts, EngineError> {
-        Ok(StatusCounts {
-            tasks: sqlx::query_as("SELECT status, count(*) FROM tasker_tasks GROUP BY status ORDER BY status")
+    /// What the server's `/metrics` reads of the database at each scrape: per namespace its
+    /// queue (messages, claimable ones, the oldest claimable one's wait) and its longest-running
+    /// step; active tasks and their unfinished steps by namespace and status, zeros included.
+    /// Reads only active tasks (through their partial index) and the queue tables.
+    pub async fn operational_gauges(&self) -> Result<OperationalGauges, EngineError> {
+        let namespaces: Vec<String> = sqlx::query_scalar("SELECT name FROM tasker_namespaces ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut gauges = OperationalGauges::default();
+        if namespaces.is_empty() {
+            return Ok(gauges);
+        }
+        // Namespace names are validated identifiers (`^[a-z][a-z0-9_]{0,39}$`).
+        let union = namespaces
+            .iter()
+            .map(|ns| {
+                format!(
+                    "SELECT '{ns}'::text AS namespace, count(*) AS messages,
+                            count(*) FILTER (WHERE vt <= clock_timestamp()) AS visible,
+                            COALESCE(EXTRACT(EPOCH FROM clock_timestamp()
+                                - min(GREATEST(enqueued_at, vt)) FILTER (WHERE vt <= clock_timestamp())), 0)::float8 AS oldest
+                       FROM {}",
+                    tasker_store::queue_table(ns)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let queues: Vec<(String, i64, i64, f64)> = sqlx::query_as(&union).fetch_all(&self.pool).await?;
+        // One read of active tasks' unfinished steps: counts by status, and for `in_progress`
+        // the oldest start.
+        let step_rows: Vec<(String, StepStatus, i64, Option<f64>)> = sqlx::query_as(
+            "SELECT t.namespace, s.status, count(*),
+                    EXTRACT(EPOCH FROM clock_timestamp() - min(s.started_at))::float8
+               FROM tasker_tasks t JOIN tasker_steps s ON s.task_uuid = t.task_uuid
+              WHERE t.status = ANY($1) AND s.status = ANY($2) GROUP BY 1, 2",
+        )
+        .bind(TaskStatus::ACTIVE)
+        .bind(StepStatus::UNFINISHED)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut steps = std::collections::HashMap::new();
+        let mut running = std::collections::HashMap::new();
+        for (ns, status, n, oldest) in step_rows {
+            if status == StepStatus::InProgress {
+                running.insert(ns.clone(), oldest.unwrap_or(0.0).max(0.0));
+            }
+            steps.insert((ns, status), n);
+        }
+        for (namespace, messages, visible, oldest) in queues {
+            gauges.queues.push(tasker_telemetry::QueueGauges {
+                in_progress_oldest_age_seconds: running.get(&namespace).copied().unwrap_or(0.0),
+                namespace,
+                messages,
+                visible,
+                oldest_visible_age_seconds: oldest.max(0.0),
+            });
+        }
+        let tasks: std::collections::HashMap<(String, TaskStatus), i64> =
+            sqlx::query_as("SELECT namespace, status, count(*) FROM tasker_tasks WHERE status = ANY($1) GROUP BY 1, 2")
+                .bind(TaskStatus::ACTIVE)
                 .fetch_all(&self.pool)
-                .await?,
-            steps: sqlx::query_as("SELECT status, count(*) FROM tasker_steps GROUP BY status ORDER BY status")
-                .fetch_all(&self.pool)
-                .await?,
-            queues: sqlx::query_as("SELECT queue_name, queue_length FROM pgmq.metrics_all() ORDER BY queue_name")
-                .fetch_all(&self.pool)
-                .await?,
-        })
+                .await?
+                .into_iter()
+                .map(|(ns, st, n)| ((ns, st), n))
+                .collect();
+        for ns in &namespaces {
+            for &st in TaskStatus::ACTIVE {
+                let n = tasks.get(&(ns.clone(), st)).copied().unwrap_or(0);
+                gauges.tasks.push((ns.clone(), st.as_str().to_string(), n));
+            }
+            for &st in StepStatus::UNFINISHED {
+                let n = steps.get(&(ns.clone(), st)).copied().unwrap_or(0);
+                gauges.steps.push((ns.clone(), st.as_str().to_string(), n));
+            }
+        }
+        Ok(gauges)
     }
 }
 
-/// What `/metrics` reports of the database.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatusCounts {
-    pub tasks: Vec<(TaskStatus, i64)>,
-    pub steps: Vec<(StepStatus, i64)>,
-    /// (queue name, messages).
-    pub queues: Vec<(String, i64)>,
+/// What `/metrics` reports of the database; see [`Engine::operational_gauges`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OperationalGauges {
+    pub queues: Vec<tasker_telemetry::QueueGauges>,
+    /// (namespace, task status, count) for every namespace and active status.
+    pub tasks: Vec<(String, String, i64)>,
+    /// (namespace, step status, count) of active tasks' unfinished steps.
+    pub steps: Vec<(String, String, i64)>,
 }

@@ -3,9 +3,6 @@
 //! ([`crate::request`]). Each handler carries its OpenAPI description, gathered into one
 //! document by [`crate::openapi`] and served at `GET /v1/openapi.json`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -28,8 +25,6 @@ pub(crate) struct AppState {
     pub(crate) engine: Engine,
     /// Set when the server begins to stop: event streams end so the shutdown need not wait.
     pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
-    created: Arc<AtomicU64>,
-    rejected: Arc<AtomicU64>,
 }
 
 /// The largest request body accepted (413 beyond).
@@ -43,12 +38,7 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// uuid) that its answer carries and every log line of its handling names; a 5xx is logged with
 /// its cause under that id.
 pub fn router(engine: Engine, stopping: tokio::sync::watch::Receiver<bool>) -> Router {
-    let state = AppState {
-        engine,
-        stopping,
-        created: Arc::default(),
-        rejected: Arc::default(),
-    };
+    let state = AppState { engine, stopping };
     Router::new()
         .route("/v1/tasks", post(create_task).get(list_tasks))
         .route("/v1/tasks/{task_uuid}", get(get_task))
@@ -57,6 +47,7 @@ pub fn router(engine: Engine, stopping: tokio::sync::watch::Receiver<bool>) -> R
         .route("/v1/tasks/{task_uuid}/steps/{step_name}/retry", post(retry_step))
         .route("/v1/events/stream", get(crate::stream::event_stream))
         .route("/v1/templates", get(list_templates))
+        .route("/v1/workers", get(list_workers))
         .route("/v1/openapi.json", get(openapi_document))
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -70,26 +61,60 @@ pub fn router(engine: Engine, stopping: tokio::sync::watch::Receiver<bool>) -> R
             )
         })
         .with_state(state)
+        .layer(axum::middleware::from_fn(record_request))
+        // Inside the router, so the span knows the matched route (`POST /v1/tasks/{task_uuid}/cancel`).
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    let name = match req.extensions().get::<axum::extract::MatchedPath>() {
+                        Some(route) => format!("{} {}", req.method(), route.as_str()),
+                        None => req.method().to_string(),
+                    };
+                    let span = tracing::info_span!("request", request_id = %id, method = %req.method(),
+                        path = %req.uri().path(), otel.name = %name, otel.kind = "server",
+                        http.response.status_code = tracing::field::Empty);
+                    // A W3C `traceparent` makes the request part of the caller's trace.
+                    tasker_telemetry::traces::set_parent(&span, incoming_trace(req.headers()).as_ref());
+                    span
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
-                            let id = req
-                                .headers()
-                                .get("x-request-id")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("");
-                            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-                        })
-                        .on_request(())
-                        .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
-                )
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(axum::middleware::from_fn(refuse_oversized_heads)),
         )
+}
+
+/// Counts and times every request by method, route template (never the concrete path, which
+/// would make a series per task) and status.
+async fn record_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let response = next.run(req).await;
+    tracing::Span::current().record("http.response.status_code", response.status().as_u16());
+    tasker_telemetry::http_request(method.as_str(), &route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// The W3C trace context a request carries, if its `traceparent` is valid (an invalid one is
+/// ignored: the request starts a new trace).
+fn incoming_trace(headers: &HeaderMap) -> Option<tasker_step::TraceContext> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    tasker_telemetry::traces::parse(get("traceparent"), get("tracestate"))
 }
 
 /// 414 and 431 as the documented JSON: the request target and headers are bounded here, below
@@ -131,6 +156,10 @@ fn task_uuid(raw: RawPath<String>) -> ApiResult<Uuid> {
 /// transaction that inserts the task and enqueues its root steps.
 #[utoipa::path(post, path = "/v1/tasks", tag = "tasks", operation_id = "createTask",
     request_body(content = TaskRequest, content_type = "application/json"),
+    params(
+        ("traceparent" = Option<String>, Header, description = "W3C Trace Context: the task's steps run as spans of this trace (an invalid value is ignored and a new trace starts)"),
+        ("tracestate" = Option<String>, Header, description = "W3C Trace Context vendor state that goes with `traceparent`"),
+    ),
     responses(
         (status = 201, description = "Created", body = CreatedTask, links(
             ("GetCreatedTask" = (operation_id = "getTask", parameters(("task_uuid" = "$response.body#/task_uuid")),
@@ -171,13 +200,15 @@ async fn create_task(
             }
         })?;
         let req: TaskRequest = json_body(&headers, &body)?;
-        Ok::<_, ApiError>(s.engine.create_task(&req).await?)
+        // The task's steps continue this request's trace (its span when traces are exported,
+        // else the caller's `traceparent` as received).
+        let trace = tasker_telemetry::traces::context_of(&tracing::Span::current(), incoming_trace(&headers));
+        Ok::<_, ApiError>(s.engine.create_task_in_trace(&req, trace.as_ref()).await?)
     }
     .await;
     match created {
         Ok(created) => {
             let status = if created.created {
-                s.created.fetch_add(1, Ordering::Relaxed);
                 StatusCode::CREATED
             } else {
                 StatusCode::OK
@@ -185,7 +216,6 @@ async fn create_task(
             Ok((status, Json(created)).into_response())
         }
         Err(e) => {
-            s.rejected.fetch_add(1, Ordering::Relaxed);
             if e.status.is_client_error() {
                 tracing::info!(status = e.status.as_u16(), code = %e.body.code, field = ?e.body.field, "task creation refused");
             }
@@ -242,6 +272,17 @@ async fn task_view(engine: &Engine, uuid: Uuid) -> ApiResult<Json<TaskView>> {
     }
 }
 
+/// A text query parameter that PostgreSQL could not compare: 400 naming it.
+fn no_nul(field: &str, value: Option<&str>) -> ApiResult<()> {
+    match value {
+        Some(v) if v.contains('\0') => Err(ApiError::invalid(
+            field,
+            format!("{} contains a NUL character (U+0000)", &field[1..]),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Filters of `GET /v1/tasks`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -270,14 +311,8 @@ struct ListQuery {
     ))]
 async fn list_tasks(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<Json<TaskList>> {
     let q: ListQuery = query(raw.as_deref())?;
-    for (field, value) in [("/namespace", &q.namespace), ("/name", &q.name)] {
-        if value.as_deref().is_some_and(|v| v.contains('\0')) {
-            return Err(ApiError::invalid(
-                field,
-                format!("{} contains a NUL character (U+0000)", &field[1..]),
-            ));
-        }
-    }
+    no_nul("/namespace", q.namespace.as_deref())?;
+    no_nul("/name", q.name.as_deref())?;
     let limit = match q.limit {
         None => 50,
         Some(n) if (1..=500).contains(&n) => n,
@@ -373,6 +408,39 @@ async fn list_templates(State(s): State<AppState>) -> ApiResult<Json<TemplateLis
     }))
 }
 
+/// Filters of `GET /v1/workers`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct WorkerQuery {
+    /// Only workers that serve this namespace.
+    namespace: Option<String>,
+}
+
+/// Worker processes.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WorkerList {
+    /// Alive workers first, then stopped or vanished ones of the last day.
+    pub workers: Vec<tasker_engine::WorkerView>,
+}
+
+/// Worker processes as they record themselves: language, host, concurrency, namespaces, load
+/// and last heartbeat. A namespace no alive worker lists has nobody to run its steps.
+#[utoipa::path(get, path = "/v1/workers", tag = "workers", operation_id = "listWorkers",
+    params(WorkerQuery),
+    responses(
+        (status = 200, description = "Workers seen in the last day", body = WorkerList),
+        (status = 400, description = "INVALID_REQUEST: a parameter; `field` names it", body = ErrorBody),
+        (status = 503, description = "ENGINE_UNAVAILABLE", body = ErrorBody),
+    ))]
+async fn list_workers(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<Json<WorkerList>> {
+    let q: WorkerQuery = query(raw.as_deref())?;
+    no_nul("/namespace", q.namespace.as_deref())?;
+    Ok(Json(WorkerList {
+        workers: s.engine.list_workers(q.namespace.as_deref()).await?,
+    }))
+}
+
 /// This document.
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", operation_id = "getOpenApi",
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object)))]
@@ -416,45 +484,21 @@ async fn ready(State(s): State<AppState>) -> (StatusCode, Json<ServiceStatus>) {
     (code, Json(ServiceStatus { status: status.into() }))
 }
 
-/// Prometheus metrics (text exposition format).
+/// Prometheus metrics (text exposition format): this server's counters and histograms
+/// (tasks created and finished, API requests), the database's gauges read now (queues, active
+/// tasks and steps) and the process's own. Metric names and HELP texts: `tasker-telemetry`.
 #[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "getMetrics",
-    responses((status = 200, description = "Counters and gauges", content_type = "text/plain", body = String)))]
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
 async fn metrics(State(s): State<AppState>) -> Response {
-    let mut out = String::new();
-    out.push_str("# HELP tasker_tasks_created_total Tasks created through this server.\n# TYPE tasker_tasks_created_total counter\n");
-    out.push_str(&format!(
-        "tasker_tasks_created_total {}\n",
-        s.created.load(Ordering::Relaxed)
-    ));
-    out.push_str("# HELP tasker_task_requests_rejected_total Task creation requests answered with an error.\n# TYPE tasker_task_requests_rejected_total counter\n");
-    out.push_str(&format!(
-        "tasker_task_requests_rejected_total {}\n",
-        s.rejected.load(Ordering::Relaxed)
-    ));
-    match s.engine.status_counts().await {
-        Ok(counts) => {
-            out.push_str("# HELP tasker_tasks Tasks by status.\n# TYPE tasker_tasks gauge\n");
-            for (status, n) in &counts.tasks {
-                out.push_str(&format!("tasker_tasks{{status=\"{status}\"}} {n}\n"));
-            }
-            out.push_str("# HELP tasker_steps Steps by status.\n# TYPE tasker_steps gauge\n");
-            for (status, n) in &counts.steps {
-                out.push_str(&format!("tasker_steps{{status=\"{status}\"}} {n}\n"));
-            }
-            out.push_str(
-                "# HELP tasker_queue_messages Messages in each step queue.\n# TYPE tasker_queue_messages gauge\n",
-            );
-            for (queue, n) in &counts.queues {
-                out.push_str(&format!("tasker_queue_messages{{queue=\"{queue}\"}} {n}\n"));
-            }
-            out.push_str("# TYPE tasker_up gauge\ntasker_up 1\n");
-        }
+    match s.engine.operational_gauges().await {
+        Ok(g) => tasker_telemetry::database_gauges(&g.queues, &g.tasks, &g.steps),
         Err(e) => {
             tracing::warn!(error = %e, "metrics query failed");
-            out.push_str("# TYPE tasker_up gauge\ntasker_up 0\n");
+            tasker_telemetry::database_down();
         }
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    let text = tasker_telemetry::render().unwrap_or_default();
+    ([(header::CONTENT_TYPE, tasker_telemetry::CONTENT_TYPE)], text).into_response()
 }
 
 /// The OpenAPI document of every route above, with every schema it names.
@@ -465,13 +509,14 @@ async fn metrics(State(s): State<AppState>) -> Response {
         description = "Create, read, list, cancel and retry Tasker workflow tasks. Every error answers `{\"error\": {code, message, field, details}}`; `field` is a JSON Pointer into the request.",
         license(name = "MIT", identifier = "MIT"),
     ),
-    paths(create_task, get_task, task_events, crate::stream::event_stream, list_tasks, cancel_task, retry_step, list_templates, openapi_document, health, ready, metrics),
+    paths(create_task, get_task, task_events, crate::stream::event_stream, list_tasks, cancel_task, retry_step, list_templates, list_workers, openapi_document, health, ready, metrics),
     components(schemas(ActionRequest, ErrorBody, crate::error::ErrorObject, tasker_engine::ErrorDetail, TaskRequest, CreatedTask,
         TaskView, tasker_engine::StepView, tasker_engine::StepErrorView, TaskList, tasker_engine::TaskSummary,
-        TaskStatus, tasker_engine::StepStatus, EventList, LifecycleEvent, tasker_engine::EventName, TemplateList, TemplateSummary, ServiceStatus)),
+        TaskStatus, tasker_engine::StepStatus, EventList, LifecycleEvent, tasker_engine::EventName, TemplateList, TemplateSummary, WorkerList, tasker_engine::WorkerView, ServiceStatus)),
     tags(
         (name = "tasks", description = "Tasks and their steps"),
         (name = "templates", description = "Registered task templates"),
+        (name = "workers", description = "Worker processes and the namespaces they serve"),
         (name = "events", description = "Lifecycle events as they happen"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tasker_engine::{Engine, EngineConfig};
 
-pub use api::{router, ApiDoc, ServiceStatus, TemplateList};
+pub use api::{router, ApiDoc, ServiceStatus, TemplateList, WorkerList};
 pub use error::{ApiError, ErrorBody, ErrorObject};
 pub use serve::HttpLimits;
 
@@ -106,6 +106,7 @@ pub async fn start(
     config: ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<RunningServer, ServerError> {
+    tasker_telemetry::install();
     let pool = tasker_store::connect(&config.database_url, 32).await?;
     tasker_store::migrate(&pool).await?;
     let engine = Engine::new(

@@ -93,7 +93,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(operations, 12);
+        assert_eq!(operations, 13);
         let link = &doc["paths"]["/v1/tasks"]["post"]["responses"]["201"]["links"]["GetCreatedTask"];
         assert_eq!(link["operationId"], "getTask", "{link}");
         let statuses = &doc["components"]["schemas"]["TaskStatus"]["enum"];

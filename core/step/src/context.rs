@@ -48,6 +48,34 @@ pub struct StepContextData {
     /// The step's `handler.initialization`.
     #[serde(default = "empty_object")]
     pub config: Value,
+    /// Where this attempt sits in its task's distributed trace (W3C Trace Context), when the
+    /// task has one: the attempt's own span when the worker exports traces, else the context
+    /// the task was created in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
+}
+
+/// A W3C Trace Context (`traceparent` and optional `tracestate` headers,
+/// <https://www.w3.org/TR/trace-context/>): what a handler needs to continue the trace with
+/// its own OpenTelemetry SDK. Built only from a `traceparent` that parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceContext {
+    /// `00-<32 hex trace id>-<16 hex parent span id>-<2 hex flags>`.
+    pub traceparent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
+}
+
+impl TraceContext {
+    /// The trace id (32 lowercase hex digits).
+    pub fn trace_id(&self) -> &str {
+        self.traceparent.get(3..35).unwrap_or_default()
+    }
+
+    /// The parent span id (16 lowercase hex digits).
+    pub fn span_id(&self) -> &str {
+        self.traceparent.get(36..52).unwrap_or_default()
+    }
 }
 
 impl StepContextData {
@@ -147,6 +175,22 @@ impl StepContext {
     pub fn attempt(&self) -> u32 {
         self.data.attempt
     }
+    /// The W3C trace context of this attempt, if its task has one (see
+    /// [`StepContextData::trace`]).
+    pub fn trace(&self) -> Option<&TraceContext> {
+        self.data.trace.as_ref()
+    }
+
+    /// The `traceparent` header value that continues this attempt's trace, if any.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.data.trace.as_ref().map(|t| t.traceparent.as_str())
+    }
+
+    /// The `tracestate` header value that goes with [`StepContext::traceparent`], if any.
+    pub fn tracestate(&self) -> Option<&str> {
+        self.data.trace.as_ref().and_then(|t| t.tracestate.as_deref())
+    }
+
     pub fn max_attempts(&self) -> u32 {
         self.data.max_attempts
     }

@@ -17,6 +17,6 @@ pub mod logging;
 mod outcome;
 mod request;
 
-pub use context::{LogLevel, StepContext, StepContextData, StepLogger, TaskCreator};
+pub use context::{LogLevel, StepContext, StepContextData, StepLogger, TaskCreator, TraceContext};
 pub use outcome::{codes, PermanentError, RetryableError, StepError, StepOutcome, StepResult, StepSuccess};
 pub use request::{CreateTaskError, CreatedTask, TaskRequest};

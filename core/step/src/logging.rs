@@ -88,7 +88,8 @@ where
                     continue;
                 };
                 if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(stored) {
-                    line.extend(fields);
+                    // `otel.*` fields only name and classify the span for trace export.
+                    line.extend(fields.into_iter().filter(|(k, _)| !k.starts_with("otel.")));
                 }
             }
         }
@@ -97,21 +98,40 @@ where
     }
 }
 
-/// The subscriber builder of every Tasker process: `filter`, stderr, and either JSON lines
+/// A layer added beside the log output (the OpenTelemetry exporter of `tasker-telemetry`).
+pub type ExtraLayer = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+
+/// The subscriber of every Tasker process: `filter`, stderr, and either JSON lines
 /// ([`JsonLines`]) or text (colours only on a terminal without `NO_COLOR`). Installs it; an
 /// error if one was installed already.
 pub fn install(filter: tracing_subscriber::EnvFilter, json: bool) -> Result<(), String> {
+    install_with(filter, json, vec![])
+}
+
+/// [`install`] with `extra` layers seeing the same spans and events. `filter` applies to the log
+/// output only: each extra layer brings its own filter (so `RUST_LOG=warn` quiets the log without
+/// dropping the spans a trace exporter needs).
+pub fn install_with(filter: tracing_subscriber::EnvFilter, json: bool, extra: Vec<ExtraLayer>) -> Result<(), String> {
     use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(!json && std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
-    let installed = if json {
-        builder.fmt_fields(JsonFields::new()).event_format(JsonLines).try_init()
+    let mut layers: Vec<ExtraLayer> = vec![if json {
+        fmt.fmt_fields(JsonFields::new())
+            .event_format(JsonLines)
+            .with_filter(filter)
+            .boxed()
     } else {
-        builder.try_init()
-    };
-    installed.map_err(|e| e.to_string())
+        fmt.with_filter(filter).boxed()
+    }];
+    layers.extend(extra);
+    tracing_subscriber::registry()
+        .with(layers)
+        .try_init()
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

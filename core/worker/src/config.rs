@@ -27,6 +27,28 @@ pub struct WorkerConfig {
     pub retry_delay_scale: Option<f64>,
     /// Lifecycle-event subscribers to register by name (`--subscribe`).
     pub subscribers: Vec<String>,
+    /// The language of the handlers this worker runs (a label of its metrics).
+    pub language: HandlerLanguage,
+}
+
+/// The language a worker's handlers are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandlerLanguage {
+    Rust,
+    Python,
+    Ruby,
+    TypeScript,
+}
+
+impl HandlerLanguage {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HandlerLanguage::Rust => "rust",
+            HandlerLanguage::Python => "python",
+            HandlerLanguage::Ruby => "ruby",
+            HandlerLanguage::TypeScript => "typescript",
+        }
+    }
 }
 
 impl WorkerConfig {
@@ -42,6 +64,7 @@ impl WorkerConfig {
             fallback_poll: Duration::from_secs(2),
             retry_delay_scale: None,
             subscribers: vec![],
+            language: HandlerLanguage::Rust,
         }
     }
 }

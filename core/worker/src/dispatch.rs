@@ -5,7 +5,7 @@
 //! timeout, run the handler and hand the outcome back with [`DispatchedStep::complete`].
 //! Dropping a [`DispatchedStep`] without completing it records an `UNHANDLED_EXCEPTION` failure.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tasker_step::{StepContext, StepError, StepOutcome};
 use tokio::sync::oneshot;
@@ -15,6 +15,8 @@ pub struct DispatchedStep {
     pub context: StepContext,
     pub callable: String,
     pub(crate) reply: Option<oneshot::Sender<StepOutcome>>,
+    /// When the runtime handed it over (for the dispatch-wait histogram).
+    pub(crate) queued_at: Instant,
 }
 
 impl DispatchedStep {
@@ -40,18 +42,24 @@ impl Drop for DispatchedStep {
 #[derive(Clone)]
 pub struct Dispatcher {
     pub(crate) rx: flume::Receiver<DispatchedStep>,
+    pub(crate) language: crate::HandlerLanguage,
 }
 
 impl Dispatcher {
     /// Blocks the calling (host) thread until a step arrives or `timeout` passes. `None` on
     /// timeout or once the worker has stopped; see [`Dispatcher::is_closed`].
     pub fn next_step(&self, timeout: Duration) -> Option<DispatchedStep> {
-        self.rx.recv_timeout(timeout).ok()
+        self.rx.recv_timeout(timeout).ok().map(|s| self.taken(s))
     }
 
     /// Async variant for hosts that run an event loop (napi-rs).
     pub async fn next_step_async(&self) -> Option<DispatchedStep> {
-        self.rx.recv_async().await.ok()
+        self.rx.recv_async().await.ok().map(|s| self.taken(s))
+    }
+
+    fn taken(&self, step: DispatchedStep) -> DispatchedStep {
+        tasker_telemetry::host_dispatch(self.language.as_str(), step.queued_at.elapsed());
+        step
     }
 
     /// True once the worker has stopped and no step is left.

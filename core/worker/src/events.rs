@@ -107,6 +107,7 @@ impl EventBus {
                     let call = std::panic::catch_unwind(AssertUnwindSafe(|| target.call(&event)));
                     if call.is_err() {
                         stats.subscriber_failures.fetch_add(1, Ordering::Relaxed);
+                        tasker_telemetry::subscriber_failed(&name);
                         tracing::warn!(
                             subscriber = %name,
                             event_name = %event["event_name"].as_str().unwrap_or_default(),

@@ -1,4 +1,5 @@
-//! The worker's own HTTP endpoints: `/health`, and `/observability/snapshots`
+//! The worker's own HTTP endpoints: `/health`, `/metrics` (Prometheus text: the metrics of
+//! `tasker-telemetry` this process recorded) and `/observability/snapshots`
 //! (`{"<callable as given>": snapshot}` of each subscriber registered by name).
 
 use std::net::SocketAddr;
@@ -20,6 +21,15 @@ pub(crate) async fn serve(
     let listener = tokio::net::TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
     let app = Router::new()
+        .route(
+            "/metrics",
+            get(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, tasker_telemetry::CONTENT_TYPE)],
+                    tasker_telemetry::render().unwrap_or_default(),
+                )
+            }),
+        )
         .route(
             "/observability/snapshots",
             get(move || {

@@ -168,7 +168,7 @@ impl HostWorker {
             .thread_name("tasker-worker")
             .enable_all()
             .build()?;
-        let (executor, dispatcher) = Executor::foreign();
+        let (executor, dispatcher) = Executor::foreign(config.language);
         let worker = runtime.block_on(Worker::boot(config, executor))?;
         let health = runtime.block_on(worker.start_health())?;
         let namespaces = worker.namespaces().to_vec();
@@ -181,6 +181,7 @@ impl HostWorker {
             .name("tasker-worker-main".into())
             .spawn(move || {
                 let result = runtime.block_on(worker.run());
+                tasker_telemetry::traces::flush();
                 let _ = finished_tx.send(true);
                 // Leave the runtime's remaining tasks (health server) a moment, then drop it here,
                 // on a thread that is not inside it.
@@ -511,10 +512,19 @@ pub async fn create_task_async(
 /// Initialises logging for a worker process: `RUST_LOG` filter (default `info,sqlx=warn`) to
 /// stderr, JSON lines when `json`, colours only when stderr is a terminal and `NO_COLOR` is unset
 /// (a log file gets plain text). Safe to call more than once: later calls do nothing.
-pub fn init_logging(json: bool) {
+/// When the OpenTelemetry variables ask for it (`tasker_telemetry::traces`), spans are exported
+/// too, under the service name `tasker-worker-<language>` unless `OTEL_SERVICE_NAME` is set.
+pub fn init_logging(json: bool, language: crate::HandlerLanguage) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let _ = tasker_step::logging::install(filter, json);
+    let extra = match tasker_telemetry::traces::layer(&format!("tasker-worker-{}", language.as_str())) {
+        Ok(layer) => layer.into_iter().collect(),
+        Err(e) => {
+            eprintln!("warning: traces are not exported: {e}");
+            vec![]
+        }
+    };
+    let _ = tasker_step::logging::install_with(filter, json, extra);
 }
 
 /// One line of the host language's own log (not a step's: `context.logger` goes through

@@ -32,7 +32,7 @@ pub mod observability;
 mod runtime;
 mod stats;
 
-pub use config::{WorkerConfig, WorkerError, WorkerErrorKind};
+pub use config::{HandlerLanguage, WorkerConfig, WorkerError, WorkerErrorKind};
 pub use dispatch::{DispatchedStep, Dispatcher};
 pub use events::{EventBus, EventSubscriber};
 pub use handler::{FnHandler, HandlerRegistry, StepHandler};

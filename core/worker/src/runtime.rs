@@ -10,8 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::FutureExt;
 use sqlx::postgres::PgListener;
-use tasker_engine::{ClaimedStep, CompleteOutcome, Engine, EngineConfig};
+use tasker_engine::{ClaimedStep, CompleteOutcome, Engine, EngineConfig, StepStatus};
 use tasker_step::{CreateTaskError, CreatedTask, StepContext, StepError, StepOutcome, TaskCreator, TaskRequest};
+use tasker_telemetry::{AttemptOutcome, StepLabels};
 use tasker_templates::{load_dir, TaskTemplate};
 use tokio::sync::{watch, Semaphore};
 use tracing::Instrument;
@@ -32,15 +33,17 @@ pub enum Executor {
 }
 
 impl Executor {
-    /// A foreign executor and the dispatcher its host threads wait on.
-    pub fn foreign() -> (Executor, Dispatcher) {
+    /// A foreign executor and the dispatcher its host threads (of `language`) wait on.
+    pub fn foreign(language: crate::HandlerLanguage) -> (Executor, Dispatcher) {
         let (tx, rx) = flume::unbounded();
-        (Executor::Foreign(tx), Dispatcher { rx })
+        (Executor::Foreign(tx), Dispatcher { rx, language })
     }
 }
 
 /// A booted worker: migrated database, registered templates, known namespaces.
 pub struct Worker {
+    /// This process's row in the worker registry.
+    worker_id: uuid::Uuid,
     engine: Engine,
     config: WorkerConfig,
     executor: Executor,
@@ -57,10 +60,13 @@ const EVENT_DRAIN: Duration = Duration::from_secs(1);
 
 /// Creates tasks for handlers (`StepContext::create_task`) straight through the engine, with the
 /// same validation and errors as the REST API. The creating task's correlation id becomes the
-/// new task's `parent_correlation_id`.
+/// new task's `parent_correlation_id`, and the new task's steps continue the creating attempt's
+/// trace.
 struct EngineTaskCreator {
     engine: Engine,
     parent_correlation_id: String,
+    /// The creating attempt's trace context: the new task joins the same trace.
+    trace: Option<tasker_step::TraceContext>,
 }
 
 #[async_trait]
@@ -69,7 +75,10 @@ impl TaskCreator for EngineTaskCreator {
         if request.parent_correlation_id.is_none() {
             request.parent_correlation_id = Some(self.parent_correlation_id.clone());
         }
-        self.engine.create_task(&request).await.map_err(Into::into)
+        self.engine
+            .create_task_in_trace(&request, self.trace.as_ref())
+            .await
+            .map_err(Into::into)
     }
 }
 
@@ -77,6 +86,7 @@ impl Worker {
     /// Connects, applies pending migrations, validates and registers the templates of
     /// `config.template_path` (with `environments.<env>` applied) and works out the namespaces.
     pub async fn boot(config: WorkerConfig, executor: Executor) -> Result<Worker, WorkerError> {
+        tasker_telemetry::install();
         let pool = tasker_store::connect(&config.database_url, (config.concurrency as u32 + 4).max(8)).await?;
         tasker_store::migrate(&pool).await?;
         let engine = Engine::new(
@@ -136,12 +146,26 @@ impl Worker {
             };
             events.subscribe_as(Some(name.clone()), subscriber);
         }
+        let namespaces: Vec<String> = namespaces.into_iter().collect();
+        // Operators see the worker (and the namespaces it serves) from now on.
+        let worker_id = uuid::Uuid::now_v7();
+        engine
+            .record_worker(&tasker_engine::WorkerRegistration {
+                worker_id,
+                language: config.language.as_str().to_string(),
+                hostname: hostname(),
+                pid: std::process::id(),
+                concurrency: config.concurrency as u32,
+                namespaces: namespaces.clone(),
+            })
+            .await?;
         let (shutdown_tx, _) = watch::channel(false);
         Ok(Worker {
+            worker_id,
             engine,
             config,
             executor,
-            namespaces: namespaces.into_iter().collect(),
+            namespaces,
             stats: Arc::default(),
             events,
             events_from,
@@ -151,6 +175,11 @@ impl Worker {
 
     pub fn namespaces(&self) -> &[String] {
         &self.namespaces
+    }
+
+    /// This worker's id in the worker registry (`GET /v1/workers`).
+    pub fn worker_id(&self) -> uuid::Uuid {
+        self.worker_id
     }
 
     pub fn engine(&self) -> &Engine {
@@ -208,6 +237,15 @@ impl Worker {
         listener.listen_all(channels.iter().map(String::as_str)).await?;
         let vt = self.config.visibility_timeout.as_secs().max(1) as i32;
         tracing::info!(namespaces = ?self.namespaces, concurrency = self.config.concurrency, "worker running");
+        let language = self.config.language.as_str();
+        tasker_telemetry::worker_started(language, &self.namespaces, self.config.concurrency);
+        let worker_id = self.worker_id;
+        let heartbeat = tokio::spawn(heartbeat(
+            self.engine.clone(),
+            worker_id,
+            self.stats.clone(),
+            self.shutdown_tx.subscribe(),
+        ));
         let pump = tokio::spawn(crate::events::pump(
             self.engine.clone(),
             self.namespaces.clone(),
@@ -256,10 +294,12 @@ impl Worker {
                 for step in steps {
                     let permit = permits.clone().acquire_owned().await.expect("semaphore open");
                     let this = this.clone();
-                    this.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+                    let running = this.stats.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+                    tasker_telemetry::worker_slots_in_use(language, running);
                     tokio::spawn(async move {
                         this.execute(step).await;
-                        this.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+                        let running = this.stats.in_flight.fetch_sub(1, Ordering::Relaxed) - 1;
+                        tasker_telemetry::worker_slots_in_use(this.config.language.as_str(), running);
                         this.stats.completed.fetch_add(1, Ordering::Relaxed);
                         drop(permit);
                     });
@@ -299,6 +339,11 @@ impl Worker {
         let _ = pump.await;
         let events = this.events.clone();
         let _ = tokio::task::spawn_blocking(move || events.close(EVENT_DRAIN)).await;
+        tasker_telemetry::worker_stopped(language, &this.namespaces);
+        let _ = heartbeat.await;
+        if let Err(e) = this.engine.worker_stopped(worker_id, this.stats.completed()).await {
+            tracing::warn!(error = %e, "could not record that this worker stopped");
+        }
         tracing::info!("worker stopped");
         Ok(())
     }
@@ -331,13 +376,21 @@ impl Worker {
             callable,
             timeout_seconds,
         } = step;
+        let mut context = context;
+        let span = tracing::info_span!("step", correlation_id = %context.correlation_id, task_uuid = %context.task_uuid,
+            step_uuid = %context.step_uuid, step_name = %context.step_name, namespace = %context.namespace,
+            workflow = %context.workflow_name, version = %context.workflow_version, attempt = context.attempt,
+            otel.name = %format!("step {}.{}", context.workflow_name, context.step_name), otel.kind = "consumer");
+        // The attempt is a span of its task's trace; the handler (and any task it delegates)
+        // continues from the attempt.
+        tasker_telemetry::traces::set_parent(&span, context.trace.as_ref());
+        context.trace = tasker_telemetry::traces::context_of(&span, context.trace.take());
         let creator: Arc<dyn TaskCreator> = Arc::new(EngineTaskCreator {
             engine: self.engine.clone(),
             parent_correlation_id: context.correlation_id.clone(),
+            trace: context.trace.clone(),
         });
         let ctx = StepContext::new(context, Some(creator));
-        let span = tracing::info_span!("step", correlation_id = %ctx.correlation_id(), task_uuid = %ctx.task_uuid(),
-            step_uuid = %ctx.step_uuid(), step_name = %ctx.step_name(), namespace = %ctx.namespace(), attempt = ctx.attempt());
         self.execute_in_span(claim, ctx, callable, timeout_seconds)
             .instrument(span)
             .await;
@@ -373,13 +426,34 @@ impl Worker {
             })
         };
         let limit = Duration::from_secs(timeout_seconds as u64);
+        let started = std::time::Instant::now();
         let outcome = match tokio::time::timeout(limit, self.run_handler(&ctx, &callable)).await {
             Ok(outcome) => outcome,
             Err(_) => StepOutcome::Failure(StepError::step_timeout(ctx.step_name(), timeout_seconds)),
         };
+        let ran = started.elapsed();
         let _ = stop_tx.send(true);
         let _ = heartbeat.await;
-        self.submit(&claim, &outcome, &ctx).await;
+        let recorded = self.submit(&claim, &outcome, &ctx).await;
+        let counted = match recorded {
+            Some(CompleteOutcome::Applied { step_status, .. }) => match step_status {
+                StepStatus::Complete => AttemptOutcome::Completed,
+                StepStatus::Error => AttemptOutcome::Failed,
+                StepStatus::Cancelled => AttemptOutcome::Cancelled,
+                _ => AttemptOutcome::RetryScheduled,
+            },
+            Some(CompleteOutcome::Stale) => AttemptOutcome::Discarded,
+            None => AttemptOutcome::Unrecorded,
+        };
+        tasker_telemetry::step_attempt(
+            StepLabels {
+                namespace: ctx.namespace(),
+                workflow: ctx.workflow_name(),
+                step: ctx.step_name(),
+            },
+            counted,
+            Some(ran),
+        );
     }
 
     async fn run_handler(&self, ctx: &StepContext, callable: &str) -> StepOutcome {
@@ -407,6 +481,7 @@ impl Worker {
                     context: ctx.clone(),
                     callable: callable.to_string(),
                     reply: Some(reply),
+                    queued_at: std::time::Instant::now(),
                 };
                 if tx.send_async(dispatched).await.is_err() {
                     return StepOutcome::Failure(StepError::unhandled(
@@ -428,7 +503,12 @@ impl Worker {
     /// the worker claims nothing new. Any other error would fail the same way again: it is
     /// logged at once. An outcome that cannot be recorded is redelivered after its visibility
     /// timeout, as a new attempt.
-    async fn submit(&self, claim: &tasker_engine::AttemptClaim, outcome: &StepOutcome, ctx: &StepContext) {
+    async fn submit(
+        &self,
+        claim: &tasker_engine::AttemptClaim,
+        outcome: &StepOutcome,
+        ctx: &StepContext,
+    ) -> Option<CompleteOutcome> {
         let give_up = tokio::time::Instant::now() + (self.config.visibility_timeout * 2).max(Duration::from_secs(60));
         let mut delay = Duration::from_millis(50);
         let mut waiting = false;
@@ -438,7 +518,8 @@ impl Worker {
                 Err(e) if e.is_transient() && tokio::time::Instant::now() < give_up => {
                     if !waiting {
                         waiting = true;
-                        self.stats.unsubmitted.fetch_add(1, Ordering::Relaxed);
+                        let held = self.stats.unsubmitted.fetch_add(1, Ordering::Relaxed) + 1;
+                        tasker_telemetry::worker_unrecorded(held);
                         tracing::warn!(error = %e, step_uuid = %ctx.step_uuid(), "could not record the result; holding it until the database answers");
                     }
                     tokio::time::sleep(delay).await;
@@ -451,9 +532,10 @@ impl Worker {
             }
         };
         if waiting {
-            self.stats.unsubmitted.fetch_sub(1, Ordering::Relaxed);
+            let held = self.stats.unsubmitted.fetch_sub(1, Ordering::Relaxed) - 1;
+            tasker_telemetry::worker_unrecorded(held);
         }
-        match result {
+        match &result {
             Some(CompleteOutcome::Applied {
                 step_status,
                 task_status,
@@ -465,7 +547,39 @@ impl Worker {
             }
             None => {}
         }
+        result
     }
+}
+
+/// Refreshes the worker's registry row every [`tasker_engine::WORKER_HEARTBEAT`] until shutdown.
+/// A database error is logged and retried at the next beat: the registry only informs
+/// operators, it never stops the worker.
+async fn heartbeat(
+    engine: Engine,
+    worker_id: uuid::Uuid,
+    stats: Arc<WorkerStats>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(tasker_engine::WORKER_HEARTBEAT) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        if let Err(e) = engine
+            .worker_heartbeat(worker_id, stats.in_flight(), stats.completed())
+            .await
+        {
+            tracing::warn!(error = %e, "could not update the worker registry");
+        }
+    }
+}
+
+/// This machine's name, for the worker registry.
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

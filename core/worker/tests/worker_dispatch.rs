@@ -16,7 +16,7 @@ async fn host_threads_run_dispatched_steps_and_the_task_completes() {
     let mut config = WorkerConfig::new(fresh_database("worker_dispatch").await);
     config.template_path = Some(templates());
     config.concurrency = 4;
-    let (executor, dispatcher) = Executor::foreign();
+    let (executor, dispatcher) = Executor::foreign(tasker_worker::HandlerLanguage::Python);
     let worker = Worker::boot(config, executor).await.unwrap();
     let engine = worker.engine().clone();
     let stop = worker.shutdown_handle();
@@ -98,7 +98,7 @@ async fn host_threads_run_dispatched_steps_and_the_task_completes() {
 async fn a_dropped_dispatched_step_becomes_a_retryable_failure() {
     let mut config = WorkerConfig::new(fresh_database("worker_dispatch").await);
     config.template_path = Some(templates());
-    let (executor, dispatcher) = Executor::foreign();
+    let (executor, dispatcher) = Executor::foreign(tasker_worker::HandlerLanguage::Python);
     let worker = Worker::boot(config, executor).await.unwrap();
     let engine = worker.engine().clone();
     let stop = worker.shutdown_handle();

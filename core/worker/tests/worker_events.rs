@@ -129,7 +129,7 @@ async fn subscribers_get_every_event_once_in_order_through_killed_connections() 
     let mut config = WorkerConfig::new(url.clone());
     config.template_path = Some(templates());
     config.concurrency = 4;
-    let (executor, dispatcher) = Executor::foreign();
+    let (executor, dispatcher) = Executor::foreign(tasker_worker::HandlerLanguage::Python);
     let worker = Worker::boot(config, executor).await.unwrap();
     let engine = worker.engine().clone();
     let recorder = Arc::new(Recorder::default());
@@ -239,7 +239,7 @@ async fn subscribers_get_every_event_once_in_order_through_killed_connections() 
 async fn an_unsubscribed_subscriber_gets_nothing_more() {
     let mut config = WorkerConfig::new(fresh_database("worker_events").await);
     config.template_path = Some(templates());
-    let (executor, dispatcher) = Executor::foreign();
+    let (executor, dispatcher) = Executor::foreign(tasker_worker::HandlerLanguage::Python);
     let worker = Worker::boot(config, executor).await.unwrap();
     let engine = worker.engine().clone();
     let recorder = Arc::new(Recorder::default());
@@ -297,7 +297,7 @@ async fn subscribers_named_on_the_command_line_serve_their_snapshots() {
         "observability::PerformanceMonitoringSubscriber",
     ];
     config.subscribers = names.map(String::from).to_vec();
-    let (executor, dispatcher) = Executor::foreign();
+    let (executor, dispatcher) = Executor::foreign(tasker_worker::HandlerLanguage::Python);
     // A foreign worker cannot resolve its own language's callables in Rust, but the built-ins are
     // the same everywhere.
     let worker = Worker::boot(config, executor).await.unwrap();
@@ -369,7 +369,7 @@ async fn every_worker_of_a_namespace_gets_every_event() {
     for _ in 0..2 {
         let mut config = WorkerConfig::new(url.clone());
         config.template_path = Some(templates());
-        let (executor, dispatcher) = Executor::foreign();
+        let (executor, dispatcher) = Executor::foreign(tasker_worker::HandlerLanguage::Python);
         let worker = Worker::boot(config, executor).await.unwrap();
         let recorder = Arc::new(Recorder::default());
         worker.subscribe(recorder.clone());

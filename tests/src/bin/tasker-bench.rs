@@ -3,7 +3,9 @@
 //! each worker language in `BENCH_LANGS` (default `rust,python,ruby,typescript`). Each language gets a fresh stack
 //! (database, server, one worker) and trivial handlers, so the difference is the host language.
 //! `BENCH_SUBSCRIBERS` (default `off,on`) runs each language without lifecycle-event
-//! subscribers and with both observability subscribers (`--subscribe`), in the same run.
+//! subscribers and with both observability subscribers (`--subscribe`), in the same run;
+//! `BENCH_TRACING` (default `off,on`) adds a run with every process exporting OpenTelemetry
+//! traces (OTLP/HTTP, every span sampled) to a receiver inside this program, which counts them.
 //! Writes the figures to docs/benchmarks.md.
 
 use std::time::{Duration, Instant};
@@ -38,13 +40,20 @@ struct Figures {
     settings: Vec<(String, String)>,
 }
 
-async fn bench(lang: &Lang, subscribers: bool, runs: usize, batch: usize) -> anyhow::Result<Figures> {
+async fn bench(lang: &Lang, subscribers: bool, tracing: bool, runs: usize, batch: usize) -> anyhow::Result<Figures> {
     let mut env = vec![
         ("RUST_LOG".to_string(), "warn".to_string()),
         ("TASKER_WORKER_CONCURRENCY".to_string(), "16".to_string()),
     ];
     if subscribers {
         env.push(("TASKER_SUBSCRIBERS".into(), both_subscribers(lang)));
+    }
+    let mut sink = None;
+    if tracing {
+        let (url, spans) = tasker_e2e::otlp::receiver().await;
+        env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), url));
+        env.push(("OTEL_TRACES_SAMPLER".into(), "always_on".into()));
+        sink = Some(spans);
     }
     let opts = StackOptions {
         env,
@@ -124,11 +133,22 @@ async fn bench(lang: &Lang, subscribers: bool, runs: usize, batch: usize) -> any
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let tasks_s = batch as f64 / t0.elapsed().as_secs_f64();
+    if let Some(spans) = &sink {
+        // The batch exporters send every 5 s: wait for the spans of the throughput batch.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let received = || spans.lock().map(|s| s.len()).unwrap_or(0);
+        while received() < batch * 5 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let n = received();
+        println!("  {n} spans exported");
+        anyhow::ensure!(n >= batch * 5, "only {n} spans reached the receiver");
+    }
     Ok(Figures {
-        lang: if subscribers {
-            format!("{} + 2 subscribers", lang.name)
-        } else {
-            lang.name.to_string()
+        lang: match (subscribers, tracing) {
+            (true, _) => format!("{} + 2 subscribers", lang.name),
+            (_, true) => format!("{} + traces", lang.name),
+            _ => lang.name.to_string(),
         },
         engine_ms,
         client_ms,
@@ -214,7 +234,7 @@ fn report(figures: &[Figures], runs: usize, batch: usize) -> String {
     });
     if let Some(base) = figures.iter().find(|f| f.lang == "rust") {
         let steps = base.tasks_s * 4.0;
-        out += &row("steps/s vs the Rust worker without subscribers", &|f| {
+        out += &row("steps/s vs the plain Rust worker", &|f| {
             format!("{:+.1} %", (f.tasks_s * 4.0 / steps - 1.0) * 100.0)
         });
         let p50 = percentile(&base.engine_ms, 50.0);
@@ -222,6 +242,23 @@ fn report(figures: &[Figures], runs: usize, batch: usize) -> String {
             format!("{:+.1} %", (percentile(&f.engine_ms, 50.0) / p50 - 1.0) * 100.0)
         });
     }
+    // What subscribers or traces cost each language: against its own plain run.
+    let plain = |f: &Figures| {
+        figures
+            .iter()
+            .find(|b| Some(b.lang.as_str()) == f.lang.split(" + ").next())
+    };
+    out += &row(
+        "engine p50 / steps/s vs the same language's plain run",
+        &|f| match plain(f) {
+            Some(b) if b.lang != f.lang => format!(
+                "{:+.1} % / {:+.1} %",
+                (percentile(&f.engine_ms, 50.0) / percentile(&b.engine_ms, 50.0) - 1.0) * 100.0,
+                (f.tasks_s / b.tasks_s - 1.0) * 100.0
+            ),
+            _ => "-".to_string(),
+        },
+    );
     out
 }
 
@@ -230,18 +267,37 @@ async fn main() -> anyhow::Result<()> {
     let runs = env_usize("BENCH_RUNS", 100);
     let batch = env_usize("BENCH_TASKS", 500);
     let langs = std::env::var("BENCH_LANGS").unwrap_or_else(|_| "rust,python,ruby,typescript".into());
-    let modes = std::env::var("BENCH_SUBSCRIBERS").unwrap_or_else(|_| "off,on".into());
+    let modes = |key: &str| -> anyhow::Result<(bool, bool)> {
+        let value = std::env::var(key).unwrap_or_else(|_| "off,on".into());
+        let (mut off, mut on) = (false, false);
+        for mode in value.split(',').map(str::trim) {
+            match mode {
+                "off" => off = true,
+                "on" => on = true,
+                other => anyhow::bail!("{key}: {other:?} is neither off nor on"),
+            }
+        }
+        Ok((off, on))
+    };
+    let (subs_off, subs_on) = modes("BENCH_SUBSCRIBERS")?;
+    let (tracing_off, tracing_on) = modes("BENCH_TRACING")?;
+    // Each feature is measured alone against the plain run.
+    let mut variants = vec![];
+    if subs_off && tracing_off {
+        variants.push((false, false));
+    }
+    if subs_on {
+        variants.push((true, false));
+    }
+    if tracing_on {
+        variants.push((false, true));
+    }
     let mut figures = vec![];
     for name in langs.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let l = lang(name);
-        for mode in modes.split(',').map(str::trim) {
-            let subscribers = match mode {
-                "off" => false,
-                "on" => true,
-                other => anyhow::bail!("BENCH_SUBSCRIBERS: {other:?} is neither off nor on"),
-            };
-            println!("benchmarking the {name} worker (subscribers {mode}) ...");
-            figures.push(bench(&l, subscribers, runs, batch).await?);
+        for &(subscribers, tracing) in &variants {
+            println!("benchmarking the {name} worker (subscribers {subscribers}, traces {tracing}) ...");
+            figures.push(bench(&l, subscribers, tracing, runs, batch).await?);
         }
     }
     anyhow::ensure!(!figures.is_empty(), "BENCH_LANGS names no language");

@@ -28,7 +28,10 @@ pub use tasker_worker::{Executor, HandlerRegistry, StepHandler, Worker, WorkerCo
 
 /// Initialises logging: `RUST_LOG` filter (default info), JSON lines when `TASKER_LOG_FORMAT=json`.
 pub fn init_logging() {
-    tasker_worker::host::init_logging(std::env::var("TASKER_LOG_FORMAT").as_deref() == Ok("json"));
+    tasker_worker::host::init_logging(
+        std::env::var("TASKER_LOG_FORMAT").as_deref() == Ok("json"),
+        tasker_worker::HandlerLanguage::Rust,
+    );
 }
 
 /// Runs a worker process with these handlers until SIGTERM / SIGINT.
@@ -57,6 +60,9 @@ pub async fn run(args: WorkerArgs, registry: HandlerRegistry) -> anyhow::Result<
         let _ = stop.send(true);
     });
     worker.run().await?;
+    tokio::task::spawn_blocking(tasker_telemetry::traces::shutdown)
+        .await
+        .ok();
     Ok(())
 }
 

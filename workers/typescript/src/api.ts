@@ -28,7 +28,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus metrics (text exposition format). */
+        /**
+         * Prometheus metrics (text exposition format): this server's counters and histograms
+         *     (tasks created and finished, API requests), the database's gauges read now (queues, active
+         *     tasks and steps) and the process's own. Metric names and HELP texts: `tasker-telemetry`.
+         */
         get: operations["getMetrics"];
         put?: never;
         post?: never;
@@ -201,6 +205,26 @@ export interface paths {
         };
         /** Every registered template version. */
         get: operations["listTemplates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Worker processes as they record themselves: language, host, concurrency, namespaces, load
+         *     and last heartbeat. A namespace no alive worker lists has nobody to run its steps.
+         */
+        get: operations["listWorkers"];
         put?: never;
         post?: never;
         delete?: never;
@@ -483,6 +507,52 @@ export interface components {
             steps: string[];
             version: string;
         };
+        /** @description Worker processes. */
+        WorkerList: {
+            /** @description Alive workers first, then stopped or vanished ones of the last day. */
+            workers: components["schemas"]["WorkerView"][];
+        };
+        /** @description One worker of `GET /v1/workers`. */
+        WorkerView: {
+            /** @description Heard from within the last 15 s and not stopped. */
+            alive: boolean;
+            /**
+             * Format: int64
+             * @description Attempts it had finished at its last heartbeat.
+             */
+            completed: number;
+            /**
+             * Format: int32
+             * @description Steps it may run at once.
+             */
+            concurrency: number;
+            hostname: string;
+            /**
+             * Format: int32
+             * @description Steps it was running at its last heartbeat.
+             */
+            in_flight: number;
+            /** @description The handlers' language: `rust`, `python`, `ruby` or `typescript`. */
+            language: string;
+            /**
+             * Format: date-time
+             * @description Its last heartbeat (every 5 s while it runs).
+             */
+            last_seen_at: string;
+            /** @description Namespaces it claims steps of. */
+            namespaces: string[];
+            /** Format: int32 */
+            pid: number;
+            /** Format: date-time */
+            started_at: string;
+            /**
+             * Format: date-time
+             * @description When it stopped cleanly; null while it runs or if it vanished.
+             */
+            stopped_at: string | null;
+            /** Format: uuid */
+            worker_id: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -521,7 +591,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Counters and gauges */
+            /** @description Prometheus text exposition */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -686,7 +756,12 @@ export interface operations {
     createTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description W3C Trace Context: the task's steps run as spans of this trace (an invalid value is ignored and a new trace starts) */
+                traceparent?: string | null;
+                /** @description W3C Trace Context vendor state that goes with `traceparent` */
+                tracestate?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1050,6 +1125,47 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TemplateList"];
+                };
+            };
+            /** @description ENGINE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listWorkers: {
+        parameters: {
+            query?: {
+                /** @description Only workers that serve this namespace. */
+                namespace?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Workers seen in the last day */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkerList"];
+                };
+            };
+            /** @description INVALID_REQUEST: a parameter; `field` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description ENGINE_UNAVAILABLE */

@@ -40,8 +40,12 @@ export type LifecycleEvent = Schemas["LifecycleEvent"];
 export type TemplateList = Schemas["TemplateList"];
 /** One registered template version. */
 export type TemplateSummary = Schemas["TemplateSummary"];
+/** `GET /v1/workers`. */
+export type WorkerList = Schemas["WorkerList"];
+/** One worker process of the registry. */
+export type WorkerView = Schemas["WorkerView"];
 
-/** The OpenAPI operation id of every task and template operation, and the method that calls it. */
+/** The OpenAPI operation id of every task, template and worker operation, and the method that calls it. */
 export const OPERATIONS = {
   createTask: "createTask",
   getTask: "getTask",
@@ -50,6 +54,7 @@ export const OPERATIONS = {
   cancelTask: "cancelTask",
   retryStep: "retryStep",
   listTemplates: "listTemplates",
+  listWorkers: "listWorkers",
 } as const satisfies Record<string, keyof Client>;
 
 /** Filters of `GET /v1/tasks`; pass a page's `next_cursor` as `cursor` for the next one. */
@@ -199,6 +204,13 @@ export class Client {
   /** `GET /v1/templates`: every registered template version. */
   async listTemplates(): Promise<TemplateList> {
     return this.#ok<TemplateList>(...(await this.#request("GET", "/v1/templates")));
+  }
+
+  /** `GET /v1/workers`: the worker processes seen in the last day (alive ones first),
+   * optionally only those serving `namespace`. */
+  async listWorkers(filters: { namespace?: string } = {}): Promise<WorkerList> {
+    const qs = filters.namespace === undefined ? "" : `?${new URLSearchParams({ namespace: filters.namespace })}`;
+    return this.#ok<WorkerList>(...(await this.#request("GET", `/v1/workers${qs}`)));
   }
 
   /** Polls until the server reports the task `terminal`; rejects with `WaitTimeoutError` after

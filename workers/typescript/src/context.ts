@@ -44,6 +44,8 @@ export interface StepContextData {
   workflow_name?: string;
   workflow_version?: string;
   correlation_id?: string;
+  /** W3C trace context: `{traceparent, tracestate?}`. */
+  trace?: { traceparent: string; tracestate?: string };
   attempt?: number;
   max_attempts?: number;
   input?: Record<string, unknown>;
@@ -120,6 +122,18 @@ export class StepContext {
   }
   get correlationId(): string {
     return this.#native.correlationId;
+  }
+  /**
+   * The W3C `traceparent` continuing this attempt's trace (the attempt's span when the worker
+   * exports traces, else the task's), or null when the task has no trace. Give it to your own
+   * OpenTelemetry SDK (`propagation.extract`) to make your spans children of the attempt.
+   */
+  get traceparent(): string | null {
+    return this.#native.traceparent ?? null;
+  }
+  /** The W3C `tracestate` that goes with `traceparent`, or null. */
+  get tracestate(): string | null {
+    return this.#native.tracestate ?? null;
   }
   /** 1 for the first attempt. */
   get attempt(): number {

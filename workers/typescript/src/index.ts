@@ -24,6 +24,8 @@ export {
   type TaskView,
   type TemplateList,
   type TemplateSummary,
+  type WorkerList,
+  type WorkerView,
 } from "./client";
 export { StepContext, type StepContextData, type StepLogger } from "./context";
 export {

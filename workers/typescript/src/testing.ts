@@ -37,6 +37,8 @@ export interface ContextFields {
   workflowName?: string;
   workflowVersion?: string;
   correlationId?: string;
+  /** W3C trace context of the attempt: `{traceparent, tracestate?}`. */
+  trace?: { traceparent: string; tracestate?: string };
 }
 
 const WIRE_NAMES: Record<keyof ContextFields, string> = {
@@ -52,6 +54,7 @@ const WIRE_NAMES: Record<keyof ContextFields, string> = {
   workflowName: "workflow_name",
   workflowVersion: "workflow_version",
   correlationId: "correlation_id",
+  trace: "trace",
 };
 
 /** A {@link StepContext} from camelCase fields; `taskCreator` answers `createTask`. */

@@ -34,7 +34,7 @@ it("has a client method for every task and template operation", () => {
   };
   const operations = Object.values(spec.paths)
     .flatMap((item) => Object.values(item))
-    .filter((op) => (op.tags ?? []).some((t) => t === "tasks" || t === "templates"))
+    .filter((op) => (op.tags ?? []).some((t) => t === "tasks" || t === "templates" || t === "workers"))
     .map((op) => op.operationId)
     .sort();
   assert.deepEqual(Object.keys(OPERATIONS).sort(), operations);

@@ -175,3 +175,28 @@ async fn request_shape_rules_name_their_field() {
     }
     assert_eq!(rows(&engine).await, 0);
 }
+
+#[tokio::test]
+async fn every_attempt_of_a_task_receives_the_trace_it_was_created_in() {
+    let engine = engine(&[LINEAR, ONCE], 0.001).await;
+    let trace = tasker_step::TraceContext {
+        traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+        tracestate: Some("vendor=1".into()),
+    };
+    engine
+        .create_task_in_trace(&TaskRequest::new(NS, "linear", json!({"n": 1})), Some(&trace))
+        .await
+        .unwrap();
+    let first = claim_vt(&engine, 0).await.pop().expect("a claimed");
+    assert_eq!(first.context.trace.as_ref(), Some(&trace));
+    // A redelivery (a new attempt) carries it, and so does the next step.
+    let again = claim_when_due(&engine, "a", std::time::Duration::from_secs(5)).await;
+    assert_eq!((again.context.attempt, again.context.trace.as_ref()), (2, Some(&trace)));
+    complete(&engine, &again.claim, success(json!({}))).await;
+    let b = claim_when_due(&engine, "b", std::time::Duration::from_secs(5)).await;
+    assert_eq!(b.context.trace.as_ref(), Some(&trace));
+    // A task created outside any trace has none.
+    create(&engine, "once", json!({})).await;
+    let untraced = claim_when_due(&engine, "only", std::time::Duration::from_secs(5)).await;
+    assert_eq!(untraced.context.trace, None);
+}

@@ -7,6 +7,8 @@ mod creation;
 mod errors;
 mod events;
 mod invariants;
+mod metrics;
 mod operator;
 mod retry;
 mod support;
+mod workers;

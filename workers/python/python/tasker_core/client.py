@@ -30,6 +30,7 @@ OPERATIONS: Dict[str, str] = {
     "cancelTask": "cancel_task",
     "retryStep": "retry_step",
     "listTemplates": "list_templates",
+    "listWorkers": "list_workers",
 }
 
 
@@ -145,6 +146,13 @@ class Client:
     def list_templates(self) -> Dict[str, Any]:
         """``GET /v1/templates``: ``{templates: [...]}``, every registered template version."""
         status, payload = self._request("GET", "/v1/templates")
+        return self._ok(status, payload)
+
+    def list_workers(self, *, namespace: Optional[str] = None) -> Dict[str, Any]:
+        """``GET /v1/workers``: ``{workers: [...]}``, the worker processes seen in the last day (alive
+        ones first), optionally only those serving ``namespace``."""
+        query = urllib.parse.urlencode({"namespace": namespace} if namespace is not None else {})
+        status, payload = self._request("GET", "/v1/workers" + (f"?{query}" if query else ""))
         return self._ok(status, payload)
 
     def wait_for_task(self, task_uuid: str, timeout: float = 30.0, poll_interval: float = 0.05) -> Dict[str, Any]:

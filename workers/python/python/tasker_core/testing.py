@@ -33,7 +33,8 @@ def build_context(
 ) -> StepContext:
     """A :class:`StepContext` from keyword fields: ``step_name``, ``input``, ``dependency_results``,
     ``config``, ``attempt``, ``max_attempts``, ``task_uuid``, ``step_uuid``, ``namespace``,
-    ``workflow_name``, ``workflow_version``, ``correlation_id``."""
+    ``workflow_name``, ``workflow_version``, ``correlation_id``, ``trace`` (``{"traceparent":
+    ..., "tracestate": ...}``)."""
     return StepContext.from_json(fields, task_creator=task_creator)
 
 

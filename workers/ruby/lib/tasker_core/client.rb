@@ -17,7 +17,8 @@ module TaskerCore
   # +field+ and +details+) from {#create_task}, {Errors::TaskNotFoundError} for an unknown uuid,
   # {Errors::ServerUnavailableError} when the server cannot be reached or fails.
   class Client
-    # The OpenAPI operation id of every task and template operation, and the method that calls it.
+    # The OpenAPI operation id of every task, template and worker operation, and the method that
+    # calls it.
     OPERATIONS = {
       "createTask" => :create_task,
       "getTask" => :get_task,
@@ -25,7 +26,8 @@ module TaskerCore
       "listTasks" => :list_tasks,
       "cancelTask" => :cancel_task,
       "retryStep" => :retry_step,
-      "listTemplates" => :list_templates
+      "listTemplates" => :list_templates,
+      "listWorkers" => :list_workers
     }.freeze
 
     attr_reader :url
@@ -95,6 +97,13 @@ module TaskerCore
     # GET /v1/templates: <tt>{ "templates" => [...] }</tt>, every registered template version.
     def list_templates
       ok(*request(:get, "/v1/templates"))
+    end
+
+    # GET /v1/workers: <tt>{"workers" => [...]}</tt>, the worker processes seen in the last day
+    # (alive ones first), optionally only those serving +namespace+.
+    def list_workers(namespace: nil)
+      query = URI.encode_www_form({ namespace: namespace }.compact)
+      ok(*request(:get, "/v1/workers#{query.empty? ? '' : "?#{query}"}"))
     end
 
     # Polls until the server reports the task +terminal+; raises {Errors::WaitTimeoutError}

@@ -24,6 +24,11 @@ module TaskerCore
   #   @return [String] the template's version, +MAJOR.MINOR.PATCH+
   # @!method correlation_id
   #   @return [String] the task's correlation id
+  # @!method traceparent
+  #   @return [String, nil] the W3C +traceparent+ continuing this attempt's trace (the attempt's
+  #     span when the worker exports traces, else the task's), or nil when the task has no trace
+  # @!method tracestate
+  #   @return [String, nil] the W3C +tracestate+ that goes with +traceparent+
   # @!method attempt
   #   @return [Integer] this attempt's number, from 1
   # @!method max_attempts

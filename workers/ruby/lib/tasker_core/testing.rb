@@ -21,7 +21,7 @@ module TaskerCore
   #     namespace: "ecommerce_rb", workflow_name: "ecommerce_order_processing")])
   module Testing
     FIELDS = %i[step_name input dependency_results config attempt max_attempts task_uuid step_uuid namespace
-                workflow_name workflow_version correlation_id].freeze
+                workflow_name workflow_version correlation_id trace].freeze
 
     module_function
 

@@ -19,6 +19,13 @@ RSpec.describe TaskerCore::StepContext do
     expect(c.get_config("missing")).to be_nil
   end
 
+  it "exposes the attempt's W3C trace context, or nil when the task has none" do
+    tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    c = ctx(trace: { "traceparent" => tp, "tracestate" => "tasker=1" })
+    expect([c.traceparent, c.tracestate]).to eq([tp, "tasker=1"])
+    expect([ctx.traceparent, ctx.tracestate]).to eq([nil, nil])
+  end
+
   it "keeps JSON types: String keys, Integer versus Float, nil, booleans, nesting" do
     c = ctx(input: { "i" => 2, "f" => 2.0, "big" => 2**63 - 1, "s" => "x", "n" => nil, "b" => false,
                      "list" => [1, [2, { "k" => true }]] })
