@@ -10,6 +10,8 @@
 #   - node >= 20 and npm on PATH (@napi-rs/cli comes from npm later);
 #   - prometheus and promtool on PATH (the metrics e2e test scrapes every process through a real
 #     Prometheus; the alert rules are checked by promtool);
+#   - the Chromium executable the dashboard's browser tests launch (playwright-core is given
+#     its path, TASKER_CHROMIUM or /usr/bin/chromium; no browser is ever downloaded);
 #   - cargo-make and cargo-fuzz (cargo subcommands on PATH).
 #
 # Usage: tools/setup.sh            install what is missing, then self-check (exit 1 naming the piece)
@@ -78,6 +80,9 @@ have_ruby_headers() {
   [ -n "$hdr" ] && [ -f "$root$hdr/ruby.h" ]
 }
 
+# The browser the dashboard tests launch: an executable file, not a mere command name.
+have_chromium() { [ -x "$root${TASKER_CHROMIUM:-/usr/bin/chromium}" ] && [ -f "$root${TASKER_CHROMIUM:-/usr/bin/chromium}" ]; }
+
 node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 
 # Each missing piece as "<Debian package or ->|<what is missing>".
@@ -96,6 +101,7 @@ missing() {
   fi
   command -v prometheus >/dev/null 2>&1 || printf 'prometheus|prometheus on PATH (the metrics e2e test runs a real one)\n'
   command -v promtool >/dev/null 2>&1 || printf 'prometheus|promtool on PATH (checks deploy/prometheus/alerts.yml)\n'
+  have_chromium || printf 'chromium|Chromium at %s (the dashboard tests drive it)\n' "${TASKER_CHROMIUM:-/usr/bin/chromium}"
   command -v cargo-make >/dev/null 2>&1 || printf -- '-|cargo-make (cargo install cargo-make --locked)\n'
   command -v cargo-fuzz >/dev/null 2>&1 || printf -- '-|cargo-fuzz (cargo install cargo-fuzz --locked)\n'
   return 0

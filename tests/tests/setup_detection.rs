@@ -114,6 +114,23 @@ fn ruby_headers_are_required_not_just_ruby() {
 }
 
 #[test]
+fn chromium_is_the_executable_the_browser_tests_launch() {
+    let root = tempfile::tempdir().unwrap();
+    let c = check(root.path(), None);
+    assert!(c.names("chromium"), "{}", c.stderr);
+    // A directory or a non-executable file of that name is not a browser.
+    std::fs::create_dir_all(root.path().join("usr/bin/chromium")).unwrap();
+    assert!(check(root.path(), None).names("chromium"));
+    std::fs::remove_dir(root.path().join("usr/bin/chromium")).unwrap();
+    let file = touch(root.path(), "/usr/bin/chromium");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(check(root.path(), None).names("chromium"));
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let c = check(root.path(), None);
+    assert!(!c.names("chromium"), "{}", c.stderr);
+}
+
+#[test]
 fn tools_missing_from_path_are_each_named() {
     let root = tempfile::tempdir().unwrap();
     let bin = tempfile::tempdir().unwrap();

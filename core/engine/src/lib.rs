@@ -30,6 +30,7 @@
 mod claim;
 mod complete;
 mod create;
+mod dashboard;
 mod events;
 mod locked;
 mod metrics;
@@ -49,6 +50,9 @@ use sqlx::PgPool;
 pub use claim::{AttemptClaim, ClaimedStep};
 pub use complete::CompleteOutcome;
 pub use create::{check_task_request, CreateError, CreateErrorKind, ErrorDetail};
+pub use dashboard::{
+    attempts_from_events, AttemptEnd, AttemptView, RelatedTasks, StepConfig, WorkflowStats, MAX_CHILDREN,
+};
 pub use events::{event_id, event_row_id, EventName, EventPosition, LifecycleEvent, EVENT_KEYS};
 pub use registry::{RegisteredTemplate, TemplateSummary};
 pub use state::{StepStatus, TaskStatus, UnknownStatus};

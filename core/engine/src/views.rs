@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::Row;
+use sqlx::{Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use crate::state::{StepStatus, TaskStatus};
@@ -73,15 +73,62 @@ pub struct StepErrorView {
     pub context: Value,
 }
 
-/// Filters of `GET /v1/tasks`.
+/// Filters of a task listing (`GET /v1/tasks`, the dashboard's tasks page). Every filter
+/// narrows; none is required.
 #[derive(Debug, Clone, Default)]
 pub struct TaskFilter {
     pub namespace: Option<String>,
     pub name: Option<String>,
+    pub version: Option<String>,
     pub status: Option<TaskStatus>,
+    /// Created at or after this instant.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Created before this instant.
+    pub created_before: Option<DateTime<Utc>>,
+    /// A task uuid, correlation id or idempotency key (exact match of any of the three).
+    pub search: Option<String>,
     pub limit: i64,
     /// The last `task_uuid` of the previous page (uuids are time-ordered v7).
     pub cursor: Option<Uuid>,
+}
+
+impl TaskFilter {
+    /// `WHERE ...` of the filters, the status and the cursor only when asked: the counts per
+    /// status read every status of the filtered tasks.
+    fn push_where<'a>(&'a self, qb: &mut QueryBuilder<'a, Postgres>, status_and_cursor: bool) {
+        qb.push(" WHERE true");
+        if let Some(ns) = &self.namespace {
+            qb.push(" AND namespace = ").push_bind(ns);
+        }
+        if let Some(name) = &self.name {
+            qb.push(" AND name = ").push_bind(name);
+        }
+        if let Some(version) = &self.version {
+            qb.push(" AND version = ").push_bind(version);
+        }
+        if let Some(after) = self.created_after {
+            qb.push(" AND created_at >= ").push_bind(after);
+        }
+        if let Some(before) = self.created_before {
+            qb.push(" AND created_at < ").push_bind(before);
+        }
+        if let Some(search) = &self.search {
+            qb.push(" AND (correlation_id = ").push_bind(search);
+            qb.push(" OR idempotency_key = ").push_bind(search);
+            if let Ok(uuid) = Uuid::parse_str(search.trim()) {
+                qb.push(" OR task_uuid = ").push_bind(uuid);
+            }
+            qb.push(")");
+        }
+        if status_and_cursor {
+            if let Some(status) = self.status {
+                qb.push(" AND status = ").push_bind(status);
+            }
+            if let Some(cursor) = self.cursor {
+                qb.push(" AND task_uuid < ").push_bind(cursor);
+            }
+        }
+    }
 }
 
 /// One task of a listing (steps and context omitted).
@@ -98,6 +145,27 @@ pub struct TaskSummary {
     pub created_at: DateTime<Utc>,
     #[schema(required)]
     pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl TaskSummary {
+    /// The columns [`TaskSummary::from_row`] reads.
+    pub(crate) const COLUMNS: &'static str =
+        "task_uuid, namespace, name, version, status, correlation_id, created_at, completed_at";
+
+    pub(crate) fn from_row(r: &sqlx::postgres::PgRow) -> Result<TaskSummary, sqlx::Error> {
+        let status: TaskStatus = r.try_get("status")?;
+        Ok(TaskSummary {
+            task_uuid: r.try_get("task_uuid")?,
+            namespace: r.try_get("namespace")?,
+            name: r.try_get("name")?,
+            version: r.try_get("version")?,
+            status,
+            terminal: status.is_terminal(),
+            correlation_id: r.try_get("correlation_id")?,
+            created_at: r.try_get("created_at")?,
+            completed_at: r.try_get("completed_at")?,
+        })
+    }
 }
 
 /// A page of tasks, newest first.
@@ -180,44 +248,41 @@ impl Engine {
 
     pub async fn list_tasks(&self, f: &TaskFilter) -> Result<TaskList, EngineError> {
         let limit = f.limit.clamp(1, 500);
-        let rows = sqlx::query(
-            "SELECT task_uuid, namespace, name, version, status, correlation_id, created_at, completed_at
-               FROM tasker_tasks
-              WHERE ($1::text IS NULL OR namespace = $1) AND ($2::text IS NULL OR name = $2)
-                AND ($3::text IS NULL OR status = $3) AND ($4::uuid IS NULL OR task_uuid < $4)
-              ORDER BY task_uuid DESC LIMIT $5",
-        )
-        .bind(&f.namespace)
-        .bind(&f.name)
-        .bind(f.status)
-        .bind(f.cursor)
-        .bind(limit + 1)
-        .fetch_all(&self.pool)
-        .await?;
+        // Built per request from the filters present, so each shape gets its own plan (an
+        // `$n IS NULL OR ...` predicate would keep a generic plan off the indexes).
+        let mut qb = QueryBuilder::new(format!("SELECT {} FROM tasker_tasks", TaskSummary::COLUMNS));
+        f.push_where(&mut qb, true);
+        qb.push(" ORDER BY task_uuid DESC LIMIT ").push_bind(limit + 1);
+        let rows = qb.build().fetch_all(&self.pool).await?;
         let more = rows.len() as i64 > limit;
         let tasks = rows
-            .into_iter()
+            .iter()
             .take(limit as usize)
-            .map(|r| {
-                let status: TaskStatus = r.try_get("status")?;
-                Ok(TaskSummary {
-                    task_uuid: r.try_get("task_uuid")?,
-                    namespace: r.try_get("namespace")?,
-                    name: r.try_get("name")?,
-                    version: r.try_get("version")?,
-                    status,
-                    terminal: status.is_terminal(),
-                    correlation_id: r.try_get("correlation_id")?,
-                    created_at: r.try_get("created_at")?,
-                    completed_at: r.try_get("completed_at")?,
-                })
-            })
+            .map(TaskSummary::from_row)
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         let last = tasks.last().map(|t| t.task_uuid);
         Ok(TaskList {
             tasks,
             next_cursor: if more { last } else { None },
         })
+    }
+
+    /// How many tasks match the filter in each state (the filter's own status and cursor
+    /// aside), every state listed, zeros included.
+    pub async fn count_tasks_by_status(&self, f: &TaskFilter) -> Result<Vec<(TaskStatus, i64)>, EngineError> {
+        let mut qb = QueryBuilder::new("SELECT status, count(*) FROM tasker_tasks");
+        f.push_where(&mut qb, false);
+        qb.push(" GROUP BY status");
+        let found: std::collections::HashMap<TaskStatus, i64> = qb
+            .build_query_as::<(TaskStatus, i64)>()
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(TaskStatus::ALL
+            .iter()
+            .map(|&st| (st, found.get(&st).copied().unwrap_or(0)))
+            .collect())
     }
 
     /// What the server's `/metrics` reads of the database at each scrape: per namespace its

@@ -52,6 +52,7 @@ pub fn router(engine: Engine, stopping: tokio::sync::watch::Receiver<bool>) -> R
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .merge(crate::ui::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -324,6 +325,7 @@ async fn list_tasks(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiRe
         status: q.status,
         limit,
         cursor: q.cursor,
+        ..TaskFilter::default()
     };
     Ok(Json(s.engine.list_tasks(&filter).await?))
 }

@@ -13,6 +13,7 @@ pub mod request;
 mod serve;
 mod stream;
 mod sweep;
+mod ui;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -77,6 +77,20 @@ fn describe(run: &Run) -> String {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
+    let serve = match std::env::args()
+        .skip(1)
+        .filter(|a| a != "--")
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => false,
+        [flag] if flag == "--serve" => true,
+        other => {
+            eprintln!("usage: tasker-demo [--serve]   (given: {})", other.join(" "));
+            eprintln!("  --serve  keep the server and workers running after the matrix, until Ctrl-C");
+            return ExitCode::from(2);
+        }
+    };
     let langs = languages();
     let catalogue = workflows();
     let names: Vec<&str> = langs.iter().map(|l| l.name).collect();
@@ -215,6 +229,12 @@ async fn main() -> ExitCode {
         runs.len(),
         started.elapsed().as_secs_f64()
     );
+    println!("\ndashboard: {}/ui", stack.server_url);
+    if serve {
+        println!("serving the dashboard and the API until Ctrl-C...");
+        let _ = tokio::signal::ctrl_c().await;
+        println!("stopping");
+    }
     if unexpected.is_empty() {
         ExitCode::SUCCESS
     } else {

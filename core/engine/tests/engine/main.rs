@@ -4,6 +4,7 @@
 //! steps through the engine's API.
 
 mod creation;
+mod dashboard;
 mod errors;
 mod events;
 mod invariants;
