@@ -705,3 +705,67 @@ async fn workers_record_themselves_and_the_api_and_cli_list_them() {
         "{err_text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_creates_lists_and_revokes_tokens_in_the_database() {
+    let stack = Stack::start(None, StackOptions::default()).await;
+    let db = ["--database-url", stack.database_url.as_str()];
+    let token = |args: &[&str]| {
+        let mut all = vec!["token"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&db);
+        cli(&stack, &all)
+    };
+    let (code, out, err) = token(&[
+        "create",
+        "--name",
+        "cs-app",
+        "--scope",
+        "customer_success:write",
+        "--scope",
+        "payments:read",
+        "--expires-in",
+        "30d",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "the secret alone on stdout: {out:?}");
+    let secret = lines[0];
+    assert!(
+        secret.starts_with("tkr_") && secret.len() == 4 + 16 + 1 + 64,
+        "{secret}"
+    );
+    assert!(err.contains("cannot be shown again"), "{err}");
+
+    let (code, out, err) = token(&["list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains(&secret[21..]), "a list never shows a secret: {out}");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("cs-app"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        row.contains("active") && row.contains("customer_success:write,payments:read"),
+        "{row}"
+    );
+
+    let (code, _, err) = token(&["create", "--name", "cs-app", "--scope", "*"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("exists already"), "{err}");
+    let (code, _, err) = token(&["create", "--name", "other", "--scope", "payments:delete"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("\"payments:delete\" is not a scope"), "{err}");
+    let (code, _, err) = token(&["create", "--name", "other", "--scope", "*", "--expires-in", "soon"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--expires-in \"soon\""), "{err}");
+
+    let (code, _, err) = token(&["revoke", "cs-app"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = token(&["list"]);
+    assert!(
+        out.lines().any(|l| l.starts_with("cs-app") && l.contains("revoked")),
+        "{out}"
+    );
+    let (code, _, err) = token(&["revoke", "nobody"]);
+    assert_eq!(code, 2, "{err}");
+}

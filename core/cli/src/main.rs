@@ -38,6 +38,7 @@ mod server;
 mod table;
 mod task;
 mod template;
+mod token;
 mod watch;
 mod worker;
 
@@ -69,6 +70,9 @@ enum Command {
     /// Tasks, through the orchestration server's REST API.
     #[command(subcommand)]
     Task(task::TaskCommand),
+    /// API tokens with per-namespace scopes (create, list, revoke), in the database directly.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Worker processes and the namespaces they serve, through the REST API.
     #[command(subcommand)]
     Worker(worker::WorkerCommand),
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
             Command::Template(cmd) => template::run(cmd).await,
             Command::Task(cmd) => task::run(cmd).await,
             Command::Worker(cmd) => worker::run(cmd).await,
+            Command::Token(cmd) => token::run(cmd).await,
             Command::Completions { .. } => unreachable!("answered before the runtime starts"),
         }
     });

@@ -39,6 +39,7 @@ mod queue;
 mod reconcile;
 mod registry;
 mod state;
+mod tokens;
 mod views;
 mod workers;
 
@@ -56,6 +57,9 @@ pub use dashboard::{
 pub use events::{event_id, event_row_id, EventName, EventPosition, LifecycleEvent, EVENT_KEYS};
 pub use registry::{RegisteredTemplate, TemplateSummary};
 pub use state::{StepStatus, TaskStatus, UnknownStatus};
+pub use tokens::{
+    check_token_name, Access, AuthFailure, InvalidScope, Namespaces, Principal, Scope, Scopes, TokenSecret, TokenView,
+};
 pub use views::{OperationalGauges, StepErrorView, StepView, TaskFilter, TaskList, TaskSummary, TaskView};
 pub use workers::{WorkerRegistration, WorkerView, WORKER_HEARTBEAT, WORKER_LIVENESS};
 

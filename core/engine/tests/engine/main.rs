@@ -12,4 +12,5 @@ mod metrics;
 mod operator;
 mod retry;
 mod support;
+mod tokens;
 mod workers;

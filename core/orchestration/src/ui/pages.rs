@@ -743,7 +743,7 @@ impl WorkersPage {
                     state: match (w.alive, w.stopped_at) {
                         (true, _) => "alive",
                         (false, Some(_)) => "stopped",
-                        (false, None) => "silent",
+                        (false, None) => "lost",
                     },
                 })
                 .collect(),
