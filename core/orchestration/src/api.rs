@@ -274,7 +274,7 @@ async fn task_view(engine: &Engine, uuid: Uuid) -> ApiResult<Json<TaskView>> {
 }
 
 /// A text query parameter that PostgreSQL could not compare: 400 naming it.
-fn no_nul(field: &str, value: Option<&str>) -> ApiResult<()> {
+pub(crate) fn no_nul(field: &str, value: Option<&str>) -> ApiResult<()> {
     match value {
         Some(v) if v.contains('\0') => Err(ApiError::invalid(
             field,

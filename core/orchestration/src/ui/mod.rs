@@ -152,13 +152,7 @@ fn parse_time(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
 }
 
 fn no_nul(field: &str, v: &Option<String>) -> Result<(), ApiError> {
-    match v {
-        Some(s) if s.contains('\0') => Err(ApiError::invalid(
-            &format!("/{field}"),
-            format!("{field} contains a NUL character"),
-        )),
-        _ => Ok(()),
-    }
+    crate::api::no_nul(&format!("/{field}"), v.as_deref())
 }
 
 /// The tasks page's query string (every value optional; unknown parameters are refused).
@@ -291,10 +285,18 @@ async fn tasks_page(State(s): State<AppState>, RawQuery(raw): RawQuery) -> Respo
         Ok(f) => f,
         Err(e) => return error_page(e),
     };
+    // The live refresh needs only the results; the filter options (templates) are the full page's.
+    let templates = async {
+        if partial {
+            Ok(Vec::new())
+        } else {
+            s.engine.list_templates().await
+        }
+    };
     let (list, counts, templates) = match tokio::try_join!(
         s.engine.list_tasks(&engine_filter),
         s.engine.count_tasks_by_status(&engine_filter),
-        s.engine.list_templates(),
+        templates,
     ) {
         Ok(v) => v,
         Err(e) => return error_page(e.into()),

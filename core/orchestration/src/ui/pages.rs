@@ -8,8 +8,8 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tasker_engine::{
-    AttemptEnd, AttemptView, LifecycleEvent, RelatedTasks, StepConfig, StepStatus, TaskList, TaskStatus, TaskSummary,
-    TaskView, TemplateSummary, WorkerView, WorkflowStats,
+    AttemptView, LifecycleEvent, RelatedTasks, StepConfig, StepStatus, TaskList, TaskStatus, TaskSummary, TaskView,
+    TemplateSummary, WorkerView, WorkflowStats,
 };
 
 use super::dag::{DagLayout, NODE_H, NODE_W};
@@ -20,8 +20,11 @@ fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
 }
 
+/// A uuid short enough for a table: its first 8 hex digits (the time of a v7 uuid, which tasks
+/// created within the same minute share) and its last 4 (random), e.g. `0193a1b2…9f3c`.
 fn short(uuid: &uuid::Uuid) -> String {
-    uuid.to_string()[..8].to_string()
+    let s = uuid.simple().to_string();
+    format!("{}…{}", &s[..8], &s[s.len() - 4..])
 }
 
 fn label(status: &str) -> String {
@@ -530,14 +533,7 @@ fn step_details(
             attempt: a.attempt,
             started: when(a.started_at),
             duration: took(a.started_at, a.ended_at),
-            outcome: match a.end {
-                AttemptEnd::Completed => "completed",
-                AttemptEnd::RetryScheduled => "retry scheduled",
-                AttemptEnd::Failed => "failed",
-                AttemptEnd::Open if task.terminal => "ended without a result",
-                AttemptEnd::Open => "running",
-            }
-            .into(),
+            outcome: super::timeline::outcome(a.end, task.terminal).1.into(),
             error_code: a.error_code.clone().unwrap_or_default(),
         })
         .collect();
@@ -748,5 +744,18 @@ impl WorkersPage {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short;
+
+    #[test]
+    fn short_ids_of_tasks_created_in_the_same_minute_differ() {
+        let a = uuid::Uuid::parse_str("0193a1b2-0000-7000-8000-00000000beef").unwrap();
+        let b = uuid::Uuid::parse_str("0193a1b2-0000-7000-8000-00000000cafe").unwrap();
+        assert_eq!(short(&a), "0193a1b2…beef");
+        assert_ne!(short(&a), short(&b));
     }
 }

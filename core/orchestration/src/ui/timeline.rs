@@ -4,6 +4,18 @@
 use chrono::{DateTime, Utc};
 use tasker_engine::{AttemptEnd, AttemptView, TaskView};
 
+/// How an attempt ended, as the page words it: (CSS class, text). An attempt still open when
+/// its task has ended will never get a result.
+pub(crate) fn outcome(end: AttemptEnd, task_terminal: bool) -> (&'static str, &'static str) {
+    match end {
+        AttemptEnd::Completed => ("completed", "completed"),
+        AttemptEnd::RetryScheduled => ("retry", "retry scheduled"),
+        AttemptEnd::Failed => ("failed", "failed"),
+        AttemptEnd::Open if task_terminal => ("ended", "ended without a result"),
+        AttemptEnd::Open => ("running", "running"),
+    }
+}
+
 /// Width of the step-name column and of the bars' area, in pixels (the SVG scales).
 pub(crate) const LABEL_W: f64 = 190.0;
 pub(crate) const CHART_W: f64 = 760.0;
@@ -107,13 +119,7 @@ pub(crate) fn build(task: &TaskView, attempts: &[AttemptView], now: DateTime<Utc
                 .filter(|(a, _)| a.step_name == s.name)
                 .map(|(a, end)| {
                     let x = x_of(a.started_at);
-                    let (class, outcome) = match a.end {
-                        AttemptEnd::Completed => ("completed", "completed".to_string()),
-                        AttemptEnd::RetryScheduled => ("retry", "retry scheduled".to_string()),
-                        AttemptEnd::Failed => ("failed", "failed".to_string()),
-                        AttemptEnd::Open if task.terminal => ("ended", "ended without a result".to_string()),
-                        AttemptEnd::Open => ("running", "running".to_string()),
-                    };
+                    let (class, outcome) = outcome(a.end, task.terminal);
                     let code = a.error_code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
                     Bar {
                         x,
