@@ -697,6 +697,63 @@ impl Stack {
     pub async fn steps(&self, uuid: Uuid) -> std::collections::BTreeMap<String, Value> {
         step_map(&self.task(uuid).await)
     }
+
+    /// `tasker token <args>` on the stack's database, as an operator runs it: its stdout.
+    pub fn tasker_token(&self, args: &[&str]) -> String {
+        let out = Command::new(binary("tasker"))
+            .arg("token")
+            .args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .output()
+            .expect("run tasker token");
+        assert!(
+            out.status.success(),
+            "tasker token {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    /// A new API token with these scopes (`--scope` each); returns its secret.
+    pub fn create_token(&self, name: &str, scopes: &[&str], expires_in: Option<&str>) -> String {
+        let mut args = vec!["create", "--name", name];
+        for s in scopes {
+            args.extend(["--scope", s]);
+        }
+        if let Some(e) = expires_in {
+            args.extend(["--expires-in", e]);
+        }
+        self.tasker_token(&args).trim().to_string()
+    }
+}
+
+/// An HTTP client that sends `secret` as its bearer token with every request.
+pub fn client_with_token(secret: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {secret}")).expect("header"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
+/// `(status, JSON body)` of a response.
+pub async fn status_and_json(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// `GET url` with `client`: `(status, JSON body)`.
+pub async fn get_with(client: &reqwest::Client, url: &str) -> (u16, Value) {
+    status_and_json(client.get(url).send().await.expect("GET")).await
+}
+
+/// `POST url` of a JSON body with `client`: `(status, JSON body)`.
+pub async fn post_with(client: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
+    status_and_json(client.post(url).json(body).send().await.expect("POST")).await
 }
 
 /// A task's or step row's timestamp as the API writes it (`created_at`, `started_at`,

@@ -769,3 +769,163 @@ async fn the_cli_creates_lists_and_revokes_tokens_in_the_database() {
     let (code, _, err) = token(&["revoke", "nobody"]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_guard_the_api_the_dashboard_and_the_operational_routes() {
+    use tasker_e2e::{client_with_token, get_with, post_with, status_and_json};
+    let opts = StackOptions {
+        env: vec![("TASKER_AUTH".into(), "tokens".into())],
+        ..StackOptions::default()
+    };
+    let mut stack = Stack::start(Some(&lang("rust")), opts).await;
+    // The worker has registered the templates; without it the task below stays pending.
+    stack.kill_worker(0);
+    let ns = "tasker_tests_rs";
+    let admin = stack.create_token("admin", &["*"], None);
+    let writer_secret = stack.create_token("writer", &[&format!("{ns}:write")], None);
+    let reader_secret = stack.create_token("reader", &[&format!("{ns}:read")], None);
+    let (writer, reader) = (client_with_token(&writer_secret), client_with_token(&reader_secret));
+    let stranger = client_with_token(&stack.create_token("stranger", &["elsewhere:read"], None));
+    stack.http = client_with_token(&admin);
+    let url = |path: &str| format!("{}{path}", stack.server_url);
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // Another scheme, or a bearer that is no token: 401 naming the header.
+    for auth in ["Basic dXNlcjpwYXNz", "Bearer not-a-token"] {
+        let r = plain
+            .get(url("/v1/tasks"))
+            .header("authorization", auth)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{auth}");
+        assert!(r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token"));
+        let body = status_and_json(r).await.1;
+        assert_eq!(
+            err(&body),
+            ("UNAUTHENTICATED", Some("/headers/authorization")),
+            "{body}"
+        );
+    }
+
+    // Created and cancelled by tokens: both named in the task.
+    let (status, created) = post_with(
+        &writer,
+        &url("/v1/tasks"),
+        &json!({"namespace": ns, "name": "linear_workflow", "context": {"n": 1}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let uuid = created["task_uuid"].as_str().unwrap().to_string();
+    let cancel = |c: &reqwest::Client| c.post(url(&format!("/v1/tasks/{uuid}/cancel"))).json(&json!({})).send();
+    let (status, body) = status_and_json(cancel(&reader).await.unwrap()).await;
+    assert_eq!((status, err(&body).0), (403, "FORBIDDEN"), "{body}");
+    assert_eq!(body["error"]["details"][0]["message"], format!("{ns}:write"));
+    let (status, task) = status_and_json(cancel(&writer).await.unwrap()).await;
+    assert_eq!((status, &task["status"]), (200, &json!("cancelled")), "{task}");
+    assert_eq!(task["created_by"], json!({"kind": "token", "name": "writer"}));
+    assert_eq!(task["actions"].as_array().unwrap().len(), 1, "{task}");
+    assert_eq!(task["actions"][0]["action"], "cancel");
+    assert_eq!(task["actions"][0]["actor"], json!({"kind": "token", "name": "writer"}));
+
+    // The CLI: 401 with a hint without a token, the task with one.
+    let (code, _, stderr) = cli(&stack, &["task", "get", &uuid]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("401 UNAUTHENTICATED") && stderr.contains("TASKER_TOKEN"),
+        "{stderr}"
+    );
+    let (code, out, stderr) = cli(&stack, &["task", "get", &uuid, "--token", &reader_secret]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.contains("cancelled"), "{out}");
+
+    // Operational routes: /health and /ready open, /metrics needs `*:read`.
+    assert_eq!(plain.get(url("/health")).send().await.unwrap().status(), 200);
+    assert_eq!(plain.get(url("/ready")).send().await.unwrap().status(), 200);
+    assert_eq!(plain.get(url("/metrics")).send().await.unwrap().status(), 401);
+    let (status, body) = get_with(&reader, &url("/metrics")).await;
+    assert_eq!(status, 403);
+    assert_eq!(body["error"]["details"][0]["message"], "*:read");
+    assert_eq!(stack.http.get(url("/metrics")).send().await.unwrap().status(), 200);
+    assert_eq!(plain.get(url("/v1/openapi.json")).send().await.unwrap().status(), 200);
+
+    // The stream of a namespace the token may not read: 403 before any event.
+    let r = stranger
+        .get(url(&format!("/v1/events/stream?namespace={ns}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let (_, list) = get_with(&stranger, &url("/v1/tasks")).await;
+    assert_eq!(list["tasks"], json!([]), "{list}");
+
+    // The dashboard: a page leads to the sign-in, which keeps the token in a strict cookie.
+    let r = plain.get(url("/ui/tasks")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/ui/login?next=%2Fui%2Ftasks");
+    let login = |token: &str| {
+        plain
+            .post(url("/ui/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("next=%2Fui%2Ftasks&token={token}"))
+            .send()
+    };
+    let r = login("tkr_nope").await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Not signed in: the token is not valid."));
+    let r = login(&reader_secret).await.unwrap();
+    assert_eq!(
+        (r.status().as_u16(), &r.headers()["location"]),
+        (303, &"/ui/tasks".parse::<reqwest::header::HeaderValue>().unwrap())
+    );
+    let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    for part in ["tasker_session=tkr_", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(part), "{set_cookie}");
+    }
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let page = plain
+        .get(url("/ui/tasks"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Signed in as <b id=\"signed-in\">reader</b>") && html.contains(&uuid[..8]),
+        "{html}"
+    );
+    // An action on the cookie alone, as another site could send it, is refused.
+    let cookie_writer = |csrf: bool| {
+        let mut req = plain
+            .post(url(&format!("/v1/tasks/{uuid}/cancel")))
+            .header("cookie", format!("tasker_session={writer_secret}"))
+            .json(&json!({}));
+        if csrf {
+            req = req.header("x-tasker-csrf", "1");
+        }
+        req.send()
+    };
+    let (status, body) = status_and_json(cookie_writer(false).await.unwrap()).await;
+    assert_eq!(
+        (status, err(&body)),
+        (403, ("FORBIDDEN", Some("/headers/x-tasker-csrf"))),
+        "{body}"
+    );
+    let (status, body) = status_and_json(cookie_writer(true).await.unwrap()).await;
+    assert_eq!(
+        (status, err(&body).0),
+        (409, "CONFLICT"),
+        "past the checks, the task has ended: {body}"
+    );
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use sqlx::Row;
 use tasker_e2e::masking::{self, mask_checked, timestamp, Volatile, UUID7};
-use tasker_e2e::{step_map, Lang, Stack, StackOptions};
+use tasker_e2e::{client_with_token, get_with, post_with, status_and_json, step_map, Lang, Stack, StackOptions};
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -979,6 +979,113 @@ async fn a_retried_delegation_attempt_does_not_create_a_second_payments_task(lan
     assert_eq!(payments["status"], "complete", "{payments:#}");
 }
 
+/// Post 04 with access control: each team's token reaches its own namespace only, while the
+/// customer success handler still delegates to payments (as the creating task, not the token).
+async fn team_tokens_confine_each_team_to_its_namespaces(lang: Lang) {
+    let opts = StackOptions {
+        env: vec![("TASKER_AUTH".into(), "tokens".into())],
+        ..StackOptions::default()
+    };
+    let mut stack = Stack::start(Some(&lang), opts).await;
+    let (cs_ns, pay_ns) = (lang.namespace("customer_success"), lang.namespace("payments"));
+    let url = |path: &str| format!("{}{path}", stack.server_url);
+
+    // Without a token the API answers 401 with a Bearer challenge; /health stays open.
+    let r = reqwest::get(url("/v1/tasks")).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    assert_eq!(status_and_json(r).await.1["error"]["code"], "UNAUTHENTICATED");
+    assert_eq!(reqwest::get(url("/health")).await.unwrap().status(), 200);
+
+    let admin = stack.create_token("admin", &["*"], None);
+    let cs = client_with_token(&stack.create_token("cs-agent", &[&format!("{cs_ns}:write")], None));
+    let pay = client_with_token(&stack.create_token("payments-reader", &[&format!("{pay_ns}:read")], None));
+    stack.http = client_with_token(&admin);
+
+    // customer_success:write creates the refund; its handler delegates to payments.
+    let (status, created) = post_with(&cs, &url("/v1/tasks"), &cs_body(&lang, cs_reference_input())).await;
+    assert_eq!(status, 201, "{created}");
+    let cs_uuid: Uuid = created["task_uuid"].as_str().unwrap().parse().unwrap();
+    let task = stack.wait_for_task(cs_uuid, WAIT).await;
+    assert_eq!(task["status"], "complete", "{task:#}");
+    assert_eq!(task["created_by"], json!({"kind": "token", "name": "cs-agent"}));
+    let delegated = delegated_uuid(&step_map(&task)["execute_refund_workflow"]["result"]);
+    let payments = stack.wait_for_task(delegated, WAIT).await;
+    assert_eq!(payments["status"], "complete", "{payments:#}");
+    assert_eq!(payments["created_by"], json!({"kind": "task", "task_uuid": cs_uuid}));
+
+    let forbidden = |body: &Value, scope: &str| {
+        assert_eq!(body["error"]["code"], "FORBIDDEN", "{body}");
+        assert_eq!(body["error"]["details"][0]["message"], scope, "{body}");
+    };
+    // ... but it cannot create a payments task itself, nor read one.
+    let (status, body) = post_with(
+        &cs,
+        &url("/v1/tasks"),
+        &payments_body(&lang, payments_reference_input()),
+    )
+    .await;
+    assert_eq!(status, 403);
+    forbidden(&body, &format!("{pay_ns}:write"));
+    let (status, body) = get_with(&cs, &url(&format!("/v1/tasks/{delegated}"))).await;
+    assert_eq!(status, 403);
+    forbidden(&body, &format!("{pay_ns}:read"));
+    let (status, body) = get_with(&cs, &url(&format!("/v1/tasks/{delegated}/events"))).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, list) = get_with(&cs, &url("/v1/tasks")).await;
+    assert_eq!(status, 200);
+    let listed: Vec<&str> = list["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task_uuid"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [cs_uuid.to_string()], "only its own namespace: {list}");
+    let (status, body) = get_with(&cs, &url(&format!("/v1/tasks?namespace={pay_ns}"))).await;
+    assert_eq!(status, 403);
+    forbidden(&body, &format!("{pay_ns}:read"));
+    let (_, templates) = get_with(&cs, &url("/v1/templates")).await;
+    let namespaces: std::collections::BTreeSet<&str> = templates["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(namespaces.into_iter().collect::<Vec<_>>(), [cs_ns.as_str()]);
+
+    // payments:read reads the delegated task but cannot cancel it (nor create anything).
+    let (status, body) = get_with(&pay, &url(&format!("/v1/tasks/{delegated}"))).await;
+    assert_eq!((status, &body["task_uuid"]), (200, &json!(delegated)), "{body}");
+    let (status, body) = post_with(&pay, &url(&format!("/v1/tasks/{delegated}/cancel")), &json!({})).await;
+    assert_eq!(status, 403);
+    forbidden(&body, &format!("{pay_ns}:write"));
+
+    // A revoked token and an expired one are refused with 401.
+    stack.tasker_token(&["revoke", "cs-agent"]);
+    let r = cs.get(url("/v1/tasks")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+    assert_eq!(
+        status_and_json(r).await.1["error"]["message"],
+        "the token has been revoked"
+    );
+    let brief = client_with_token(&stack.create_token("brief", &[&format!("{cs_ns}:read")], Some("1s")));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let (status, body) = get_with(&brief, &url("/v1/tasks")).await;
+        if status == 401 {
+            break body;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(std::time::Instant::now() < deadline, "the 1 s token never expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(body["error"]["message"], "the token has expired");
+}
+
 tasker_e2e::language_suite!(
     [rust, python, ruby, typescript],
     [
@@ -993,5 +1100,6 @@ tasker_e2e::language_suite!(
         customer_success_and_payments_run_concurrently_isolated_per_namespace,
         delegation_to_an_unregistered_payments_template_is_rejected_permanently,
         a_retried_delegation_attempt_does_not_create_a_second_payments_task,
+        team_tokens_confine_each_team_to_its_namespaces,
     ]
 );

@@ -11,8 +11,15 @@ use tasker_e2e::{lang, python_interpreter, Stack, StackOptions};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_requests_get_documented_answers_and_never_a_5xx() {
     // A Rust worker registers the templates the document's request example names, so positive
-    // cases reach task creation and the steps that follow it.
-    let stack = Stack::start(Some(&lang("rust")), StackOptions::default()).await;
+    // cases reach task creation and the steps that follow it. The server asks for tokens, as
+    // the document says: requests carry one that may do everything (and the negative cases
+    // check what comes without it).
+    let opts = StackOptions {
+        env: vec![("TASKER_AUTH".into(), "tokens".into())],
+        ..StackOptions::default()
+    };
+    let stack = Stack::start(Some(&lang("rust")), opts).await;
+    let token = stack.create_token("fuzz", &["*"], None);
     let schemathesis = python_interpreter().with_file_name("schemathesis");
     assert!(
         schemathesis.exists(),
@@ -32,6 +39,8 @@ async fn generated_requests_get_documented_answers_and_never_a_5xx() {
             "--workers",
             "1",
             "--no-color",
+            "--header",
+            &format!("Authorization: Bearer {token}"),
             // An endless text/event-stream: tested on its own in tests/observability.rs.
             "--exclude-operation-id",
             "streamEvents",

@@ -5,7 +5,10 @@
 //! cancel, a 500-step task); the script checks what an operator sees and does, writes a
 //! screenshot of each page under `target/ui-screenshots/` and runs axe-core on each page.
 //!
-//! A second test fills a server with 100,000 tasks and measures that a page deep in the
+//! A second test runs the server behind API tokens (`tests/ui/signin.test.mjs`): sign-in, the
+//! namespaces a token may read, an action with its actor, sign-out.
+//!
+//! A third test fills a server with 100,000 tasks and measures that a page deep in the
 //! listing answers as fast as the first one.
 
 use std::path::PathBuf;
@@ -184,6 +187,61 @@ async fn an_operator_finds_watches_retries_and_cancels_tasks_in_the_browser_in_e
     assert!(
         slow_tasks.iter().all(|(s,)| s == "cancelled"),
         "cancelled from the browser: {slow_tasks:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_tokens_the_dashboard_signs_in_shows_only_readable_namespaces_and_records_the_actor() {
+    let rust = tasker_e2e::lang("rust");
+    let opts = StackOptions {
+        env: vec![("TASKER_AUTH".into(), "tokens".into())],
+        ..StackOptions::default()
+    };
+    let mut stack = Stack::start(Some(&rust), opts).await;
+    let (cs_ns, tests_ns) = (rust.namespace("customer_success"), rust.namespace("tasker_tests"));
+    stack.http = tasker_e2e::client_with_token(&stack.create_token("harness", &["*"], None));
+    let reader = stack.create_token("reader", &[&format!("{cs_ns}:read")], None);
+    let writer = stack.create_token("writer", &[&format!("{tests_ns}:write")], None);
+
+    // A refund the reader may see, the payments task it delegates, which it may not, and a
+    // slow task of a third namespace for the writer to cancel.
+    let refund = stack
+        .create_ok(&json!({"namespace": cs_ns, "name": "process_refund", "context": {
+            "ticket_id": "ticket_ui_1", "customer_id": "cust_premium_456", "refund_amount": 1500,
+            "refund_reason": "Product defective", "customer_email": "ui@example.com", "requires_approval": true}}))
+        .await;
+    let task = stack.wait_for_task(refund, WAIT).await;
+    assert_eq!(task["status"], "complete", "{task}");
+    let delegated = step_map(&task)["execute_refund_workflow"]["result"]["delegated_task_id"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("task_")
+        .to_string();
+    let slow = stack
+        .create_ok(&diamond(
+            &rust,
+            json!({"n": 1, "behaviors": {"start": {"mode": "sleep", "ms": 20000}}}),
+        ))
+        .await;
+
+    let fixture = json!({
+        "reader": {"name": "reader", "secret": reader, "namespaces": [cs_ns]},
+        "writer": {"name": "writer", "secret": writer},
+        "readable_task": refund,
+        "hidden_tasks": [delegated, slow],
+        "slow_task": slow,
+    });
+    let server_url = stack.server_url.clone();
+    tokio::task::spawn_blocking(move || run_browser_suite("signin.test.mjs", &server_url, &fixture))
+        .await
+        .expect("browser suite");
+
+    let task = stack.task(slow).await;
+    assert_eq!(task["status"], "cancelled", "{task}");
+    assert_eq!(
+        task["actions"][0]["actor"],
+        json!({"kind": "token", "name": "writer"}),
+        "{task}"
     );
 }
 

@@ -20,12 +20,14 @@ const WORKER_ENV: [&str; 7] = [
     "TASKER_ENV",
     "TASKER_VISIBILITY_TIMEOUT_MS",
 ];
-const SERVER_ENV: [&str; 5] = [
+const SERVER_ENV: [&str; 7] = [
     "DATABASE_URL",
     "TASKER_BIND",
     "TASKER_SWEEP_INTERVAL_MS",
     "TASKER_SWEEP_IDLE_MS",
     "TASKER_LOG_FORMAT",
+    "TASKER_AUTH",
+    "TASKER_OPEN",
 ];
 
 fn compose() -> Value {
@@ -203,6 +205,11 @@ fn the_server_binds_where_it_is_published_and_health_checked() {
     assert!(
         env["TASKER_BIND"].starts_with("0.0.0.0:"),
         "server: bind all interfaces inside the container"
+    );
+    assert_eq!(
+        env.get("TASKER_AUTH").map(String::as_str),
+        Some("tokens"),
+        "server: a published port asks for API tokens"
     );
     assert_eq!(health_port("server", server), port);
     let published: Vec<String> = server["ports"]

@@ -7,27 +7,18 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
+import { accessible, launchChromium } from './browser.mjs';
 
-const require = createRequire(import.meta.url);
 const BASE = process.env.TASKER_URL;
 const FIXTURE = JSON.parse(readFileSync(process.env.TASKER_UI_FIXTURE, 'utf8'));
 const SHOTS = process.env.TASKER_UI_SCREENSHOTS;
-const AXE = require.resolve('axe-core/axe.min.js');
 const WAIT = 30_000;
 
 let browser;
 let context;
 
-// playwright-core starts Chromium with a fresh temporary profile of its own (and refuses a
-// --user-data-dir argument), removed when the browser closes.
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.TASKER_CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
+  browser = await launchChromium();
   // bypassCSP lets the test inject axe-core; the pages themselves allow only their own script.
   context = await browser.newContext({ viewport: { width: 1400, height: 1000 }, bypassCSP: true });
   context.setDefaultTimeout(WAIT);
@@ -52,17 +43,6 @@ async function shot(page, name) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
-// axe-core on the page as it is: serious and critical WCAG 2 A/AA violations fail the test.
-async function accessible(page, what) {
-  await page.addScriptTag({ path: AXE });
-  const result = await page.evaluate(async () => {
-    // eslint-disable-next-line no-undef
-    const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  });
-  const bad = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad, [], `${what}: accessibility violations: ${JSON.stringify(bad, null, 1)}`);
-}
 
 // Creates a task through the API (as a client would) and returns its uuid.
 async function createTask(body) {

@@ -55,6 +55,9 @@ impl ApiError {
         let text = |key: &str| err.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
         let (code, message, field) = (text("code"), text("message"), text("field"));
         let mut out = format!("error: HTTP {} {code}: {message}\n", self.status);
+        if self.status == 401 {
+            out.push_str("  hint: pass an API token with --token or TASKER_TOKEN (see `tasker token create`)\n");
+        }
         if !field.is_empty() {
             out.push_str(&format!("  field: {field}\n"));
         }
@@ -96,13 +99,22 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
-    /// A client of the server at `base` (`http://host:port`; this build speaks no TLS).
-    pub fn new(base: &str) -> Result<Self> {
+    /// A client of the server at `base` (`http://host:port`; this build speaks no TLS) that
+    /// sends `token`, if any, as `Authorization: Bearer <token>` with every request.
+    pub fn new(base: &str, token: Option<&str>) -> Result<Self> {
         let base = base.trim().trim_end_matches('/').to_owned();
         if !base.starts_with("http://") {
             bail!("--url must be an http:// URL (this build has no TLS), got {base:?}");
         }
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .context("--token / TASKER_TOKEN is not a valid header value")?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .build()
@@ -353,9 +365,9 @@ mod tests {
 
     #[test]
     fn only_http_urls() {
-        assert!(ApiClient::new("https://example.invalid").is_err());
+        assert!(ApiClient::new("https://example.invalid", None).is_err());
         assert_eq!(
-            ApiClient::new("http://127.0.0.1:8080/").unwrap().base,
+            ApiClient::new("http://127.0.0.1:8080/", None).unwrap().base,
             "http://127.0.0.1:8080"
         );
     }

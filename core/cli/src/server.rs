@@ -49,6 +49,30 @@ pub struct ServerArgs {
     #[arg(long, env = "TASKER_HTTP_MAX_CONNECTIONS", default_value_t = 1024,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     http_max_connections: u64,
+    /// How requests are authenticated: `tokens` (API tokens, `tasker token create`) or `none`.
+    /// Default: `none` when bound to a loopback address only, else `tokens`; `none` on any
+    /// other address must be asked for and is logged as a warning.
+    #[arg(long, env = "TASKER_AUTH")]
+    auth: Option<tasker_orchestration::AuthMode>,
+    /// Routes open without a token under `--auth tokens`: `ready`, `metrics` (comma-separated
+    /// or repeated). `/health`, the OpenAPI document and the dashboard's sign-in always are.
+    #[arg(long = "open", env = "TASKER_OPEN", value_delimiter = ',', default_value = "ready")]
+    open: Vec<tasker_orchestration::OpenRoute>,
+}
+
+/// The authentication a server bound to `bind` runs with: `asked`, else `none` on loopback
+/// and `tokens` anywhere else.
+fn auth_mode(bind: SocketAddr, asked: Option<tasker_orchestration::AuthMode>) -> tasker_orchestration::AuthMode {
+    use tasker_orchestration::AuthMode;
+    match asked {
+        Some(AuthMode::None) if !bind.ip().is_loopback() => {
+            tracing::warn!(%bind, "authentication is off (--auth none) on a non-loopback address: anyone who reaches this port may read and change every task");
+            AuthMode::None
+        }
+        Some(mode) => mode,
+        None if bind.ip().is_loopback() => AuthMode::None,
+        None => AuthMode::Tokens,
+    }
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (else `default_level`, without PostgreSQL's
@@ -120,6 +144,12 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
         max_connections: args.http_max_connections as usize,
     };
 
+    config.auth = tasker_orchestration::AuthConfig {
+        mode: auth_mode(args.bind, args.auth),
+        open: args.open,
+    };
+    tracing::info!(auth = %config.auth.mode, open = ?config.auth.open, "authentication");
+
     let server = tasker_orchestration::start(config, shutdown)
         .await
         .context("the orchestration server did not start")?;
@@ -139,5 +169,23 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     } else {
         // The serving task ended without being asked to (its error is already logged).
         anyhow::bail!("the server stopped unexpectedly")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tasker_orchestration::AuthMode;
+
+    #[test]
+    fn only_a_loopback_server_runs_without_tokens_unless_told() {
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let local6: SocketAddr = "[::1]:8080".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        assert_eq!(auth_mode(local, None), AuthMode::None);
+        assert_eq!(auth_mode(local6, None), AuthMode::None);
+        assert_eq!(auth_mode(any, None), AuthMode::Tokens);
+        assert_eq!(auth_mode(any, Some(AuthMode::None)), AuthMode::None);
+        assert_eq!(auth_mode(local, Some(AuthMode::Tokens)), AuthMode::Tokens);
     }
 }

@@ -14,12 +14,23 @@ use uuid::Uuid;
 
 use crate::client::{is_complete, is_terminal, status_of, ApiClient, ApiError};
 
-/// `--url`, shared by every task command.
+/// `--url` and `--token`, shared by every command that talks to the server.
 #[derive(Debug, Args)]
 pub struct ServerUrl {
     /// Base URL of the orchestration server.
     #[arg(long, env = "TASKER_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    /// API token (`tasker token create`), sent as `Authorization: Bearer <token>`. Needed
+    /// unless the server runs with `--auth none`.
+    #[arg(long, env = "TASKER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+impl ServerUrl {
+    /// A client of this server with this token.
+    pub fn client(&self) -> anyhow::Result<ApiClient> {
+        ApiClient::new(&self.url, self.token.as_deref())
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,23 +143,23 @@ pub async fn run(cmd: TaskCommand) -> Result<ExitCode> {
     match cmd {
         TaskCommand::Create(args) => create(args).await,
         TaskCommand::Get { uuid, server } => {
-            let task = ApiClient::new(&server.url)?.get_task(uuid).await?;
+            let task = server.client()?.get_task(uuid).await?;
             print_json(&task)?;
             Ok(ExitCode::SUCCESS)
         }
         TaskCommand::Events { uuid, server } => {
-            let events = ApiClient::new(&server.url)?.task_events(uuid).await?;
+            let events = server.client()?.task_events(uuid).await?;
             print_json(&events)?;
             Ok(ExitCode::SUCCESS)
         }
         TaskCommand::List(args) => list(args).await,
         TaskCommand::Cancel { uuid, server } => {
-            let task = ApiClient::new(&server.url)?.cancel_task(uuid).await?;
+            let task = server.client()?.cancel_task(uuid).await?;
             print_json(&task)?;
             Ok(ExitCode::SUCCESS)
         }
         TaskCommand::RetryStep { uuid, step, server } => {
-            let task = ApiClient::new(&server.url)?.retry_step(uuid, &step).await?;
+            let task = server.client()?.retry_step(uuid, &step).await?;
             print_json(&task)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -157,7 +168,7 @@ pub async fn run(cmd: TaskCommand) -> Result<ExitCode> {
             timeout_secs,
             server,
         } => {
-            let client = ApiClient::new(&server.url)?;
+            let client = server.client()?;
             crate::watch::watch(&client, uuid, Duration::from_secs(timeout_secs)).await
         }
     }
@@ -237,7 +248,7 @@ fn print_json(v: &Value) -> Result<()> {
 
 async fn create(args: CreateArgs) -> Result<ExitCode> {
     let request = build_request(&args)?;
-    let client = ApiClient::new(&args.server.url)?;
+    let client = args.server.client()?;
     let (status, answer) = client.create_task(&request).await?;
     if status >= 400 {
         return Err(ApiError { status, body: answer }.into());
@@ -280,7 +291,7 @@ async fn list(args: ListArgs) -> Result<ExitCode> {
             query.push((key, v));
         }
     }
-    let page = ApiClient::new(&args.server.url)?.list_tasks(&query).await?;
+    let page = args.server.client()?.list_tasks(&query).await?;
     let text = |t: &Value, key: &str| t.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
     let rows: Vec<Vec<String>> = page
         .get("tasks")

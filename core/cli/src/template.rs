@@ -168,7 +168,7 @@ async fn register(dir: &Path, db: DatabaseArgs, env: Option<String>) -> Result<E
 }
 
 async fn list(server: crate::task::ServerUrl) -> Result<ExitCode> {
-    let answer = crate::client::ApiClient::new(&server.url)?.list_templates().await?;
+    let answer = server.client()?.list_templates().await?;
     let list: tasker_orchestration::TemplateList =
         serde_json::from_value(answer).context("the server's template list is not as documented")?;
     let rows: Vec<Vec<String>> = list

@@ -25,9 +25,7 @@ pub async fn run(cmd: WorkerCommand) -> Result<ExitCode> {
 }
 
 async fn list(server: crate::task::ServerUrl, namespace: Option<String>) -> Result<ExitCode> {
-    let answer = crate::client::ApiClient::new(&server.url)?
-        .list_workers(namespace.as_deref())
-        .await?;
+    let answer = server.client()?.list_workers(namespace.as_deref()).await?;
     let list: tasker_orchestration::WorkerList =
         serde_json::from_value(answer).context("the server's worker list is not as documented")?;
     let rows: Vec<Vec<String>> = list

@@ -8,6 +8,7 @@ use tasker_step::{CreateTaskError, CreatedTask, TaskRequest};
 use tasker_templates::InputViolation;
 use uuid::Uuid;
 
+use crate::actor::{act_as, Actor};
 use crate::locked::{record_created, LockedTask};
 use crate::reconcile::reconcile_locked;
 use crate::registry::{hex, Lookup};
@@ -248,15 +249,17 @@ fn request_hash(namespace: &str, name: &str, version: &str, context: &Value) -> 
 impl Engine {
     /// Creates a task (§0.3). `Ok` carries `created: false` for an idempotent replay.
     pub async fn create_task(&self, req: &TaskRequest) -> Result<CreatedTask, CreateError> {
-        self.create_task_in_trace(req, None).await
+        self.create_task_by(req, None, None).await
     }
 
-    /// [`Engine::create_task`] of a task whose steps continue `trace` (the W3C context of the
+    /// [`Engine::create_task`] for `actor` (recorded as the task's `created_by` and on its
+    /// creation's audit row), of a task whose steps continue `trace` (the W3C context of the
     /// request's span or of the attempt that delegates it). An idempotent replay keeps the
-    /// first creation's trace.
-    pub async fn create_task_in_trace(
+    /// first creation's actor and trace.
+    pub async fn create_task_by(
         &self,
         req: &TaskRequest,
+        actor: Option<&Actor>,
         trace: Option<&tasker_step::TraceContext>,
     ) -> Result<CreatedTask, CreateError> {
         check_task_request(req)?;
@@ -299,10 +302,12 @@ impl Engine {
             "tags": req.tags, "priority": req.priority,
         });
         let mut tx = self.pool.begin().await?;
+        act_as(&mut tx, actor).await?;
         let inserted = sqlx::query(
             "INSERT INTO tasker_tasks (task_uuid, namespace, name, version, status, correlation_id,
-                 parent_correlation_id, context, annotations, idempotency_key, request_hash, traceparent, tracestate)
-             VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10, $12, $13)
+                 parent_correlation_id, context, annotations, idempotency_key, request_hash, traceparent, tracestate,
+                 created_by)
+             VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10, $12, $13, $14)
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(task_uuid)
@@ -318,6 +323,7 @@ impl Engine {
         .bind(TaskStatus::Pending)
         .bind(trace.map(|t| &t.traceparent))
         .bind(trace.and_then(|t| t.tracestate.as_ref()))
+        .bind(actor.map(Actor::to_string))
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -27,6 +27,7 @@
 //! Errors are kinds ([`EngineErrorKind`], [`CreateErrorKind`]); HTTP statuses are the API's
 //! business (`tasker-orchestration`).
 
+mod actor;
 mod claim;
 mod complete;
 mod create;
@@ -48,6 +49,7 @@ use std::sync::{Arc, Mutex};
 
 use sqlx::PgPool;
 
+pub use actor::{ActionKind, Actor, TaskAction};
 pub use claim::{AttemptClaim, ClaimedStep};
 pub use complete::CompleteOutcome;
 pub use create::{check_task_request, CreateError, CreateErrorKind, ErrorDetail};

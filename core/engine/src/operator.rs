@@ -3,6 +3,7 @@
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::actor::{act_as, Actor};
 use crate::locked::{lock_task, set_step_status, set_task_status, step_states, LockedTask};
 use crate::reconcile::reconcile_locked;
 use crate::state::{StepStatus, TaskStatus};
@@ -17,8 +18,10 @@ async fn locked(tx: &mut sqlx::PgConnection, task_uuid: Uuid) -> Result<LockedTa
 impl Engine {
     /// Cancels a task: steps not yet running become `cancelled`; running attempts finish and are
     /// recorded as `cancelled`.
-    pub async fn cancel_task(&self, task_uuid: Uuid) -> Result<(), EngineError> {
+    /// `actor` is recorded on every audit row of the action.
+    pub async fn cancel_task(&self, task_uuid: Uuid, actor: Option<&Actor>) -> Result<(), EngineError> {
         let mut tx = self.pool.begin().await?;
+        act_as(&mut tx, actor).await?;
         let mut task = locked(&mut tx, task_uuid).await?;
         if !task.status.can_become(TaskStatus::Cancelled) {
             return Err(EngineError::Conflict(format!(
@@ -43,8 +46,10 @@ impl Engine {
 
     /// Operator action: gives a step in `error` a fresh set of attempts. When no other step is in
     /// error, the task resumes at once.
-    pub async fn retry_step(&self, task_uuid: Uuid, step_name: &str) -> Result<(), EngineError> {
+    /// `actor` is recorded on every audit row of the action.
+    pub async fn retry_step(&self, task_uuid: Uuid, step_name: &str, actor: Option<&Actor>) -> Result<(), EngineError> {
         let mut tx = self.pool.begin().await?;
+        act_as(&mut tx, actor).await?;
         let mut task = locked(&mut tx, task_uuid).await?;
         if task.status.is_terminal() && task.status != TaskStatus::Error {
             return Err(EngineError::Conflict(format!(

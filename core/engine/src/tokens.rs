@@ -126,6 +126,13 @@ impl Scopes {
         })
     }
 
+    /// Whether `access` is granted in every namespace (a `*` scope at that level or above).
+    pub fn allows_everywhere(&self, access: Access) -> bool {
+        self.0
+            .iter()
+            .any(|s| s.access >= access && s.namespaces == Namespaces::All)
+    }
+
     /// The namespaces it may read: `None` for all of them.
     pub fn readable(&self) -> Option<Vec<String>> {
         if self.0.iter().any(|s| s.namespaces == Namespaces::All) {
@@ -402,6 +409,8 @@ mod tests {
         assert!(all.allows("anything", Access::Read) && !all.allows("anything", Access::Write));
         assert_eq!(all.readable(), None);
         assert!(scopes(&["*"]).allows("x", Access::Admin));
+        assert!(all.allows_everywhere(Access::Read) && !all.allows_everywhere(Access::Write));
+        assert!(!s.allows_everywhere(Access::Read));
     }
 
     #[test]

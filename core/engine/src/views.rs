@@ -6,6 +6,7 @@ use serde_json::Value;
 use sqlx::{Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
+use crate::actor::{Actor, TaskAction};
 use crate::state::{StepStatus, TaskStatus};
 use crate::{Engine, EngineError};
 
@@ -29,6 +30,13 @@ pub struct TaskView {
     pub created_at: DateTime<Utc>,
     #[schema(required)]
     pub completed_at: Option<DateTime<Utc>>,
+    /// Who created the task: the API token of the request, or the task whose handler
+    /// delegated it; null when the server ran without authentication.
+    #[schema(required)]
+    pub created_by: Option<Actor>,
+    /// Operator actions taken on the task (cancel, step retries) with who took them, oldest
+    /// first.
+    pub actions: Vec<TaskAction>,
     pub steps: Vec<StepView>,
 }
 
@@ -90,6 +98,8 @@ pub struct TaskFilter {
     pub limit: i64,
     /// The last `task_uuid` of the previous page (uuids are time-ordered v7).
     pub cursor: Option<Uuid>,
+    /// Only these namespaces (what the caller may read); `None` for every namespace.
+    pub within: Option<Vec<String>>,
 }
 
 impl TaskFilter {
@@ -99,6 +109,9 @@ impl TaskFilter {
         qb.push(" WHERE true");
         if let Some(ns) = &self.namespace {
             qb.push(" AND namespace = ").push_bind(ns);
+        }
+        if let Some(within) = &self.within {
+            qb.push(" AND namespace = ANY(").push_bind(within).push(")");
         }
         if let Some(name) = &self.name {
             qb.push(" AND name = ").push_bind(name);
@@ -181,7 +194,7 @@ impl Engine {
     pub async fn get_task(&self, task_uuid: Uuid) -> Result<Option<TaskView>, EngineError> {
         let Some(t) = sqlx::query(
             "SELECT namespace, name, version, status, correlation_id, parent_correlation_id, context,
-                    created_at, completed_at
+                    created_at, completed_at, created_by
                FROM tasker_tasks WHERE task_uuid = $1",
         )
         .bind(task_uuid)
@@ -242,8 +255,20 @@ impl Engine {
             context: t.try_get("context")?,
             created_at: t.try_get("created_at")?,
             completed_at: t.try_get("completed_at")?,
+            created_by: crate::actor::actor_of(t.try_get("created_by")?)?,
+            actions: crate::actor::task_actions(&self.pool, task_uuid).await?,
             steps,
         }))
+    }
+
+    /// The namespace of a task, `None` when there is no such task.
+    pub async fn task_namespace(&self, task_uuid: Uuid) -> Result<Option<String>, EngineError> {
+        Ok(
+            sqlx::query_scalar("SELECT namespace FROM tasker_tasks WHERE task_uuid = $1")
+                .bind(task_uuid)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn list_tasks(&self, f: &TaskFilter) -> Result<TaskList, EngineError> {

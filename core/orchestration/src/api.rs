@@ -10,13 +10,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tasker_engine::{Engine, LifecycleEvent, TaskFilter, TaskList, TaskStatus, TaskView, TemplateSummary};
+use tasker_engine::{Access, Engine, LifecycleEvent, TaskFilter, TaskList, TaskStatus, TaskView, TemplateSummary};
 use tasker_step::{CreatedTask, TaskRequest};
 use uuid::Uuid;
 
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::auth::{AuthConfig, Caller};
 use crate::error::{ApiError, ErrorBody};
 use crate::request::{json_body, path_param, query};
 
@@ -25,6 +26,7 @@ pub(crate) struct AppState {
     pub(crate) engine: Engine,
     /// Set when the server begins to stop: event streams end so the shutdown need not wait.
     pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
+    pub(crate) auth: std::sync::Arc<AuthConfig>,
 }
 
 /// The largest request body accepted (413 beyond).
@@ -36,9 +38,13 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// The API routes over one engine. Every request gets an `x-request-id` (the client's, or a new
 /// uuid) that its answer carries and every log line of its handling names; a 5xx is logged with
-/// its cause under that id.
-pub fn router(engine: Engine, stopping: tokio::sync::watch::Receiver<bool>) -> Router {
-    let state = AppState { engine, stopping };
+/// its cause under that id. Requests are authenticated as `auth` says ([`crate::auth`]).
+pub fn router(engine: Engine, stopping: tokio::sync::watch::Receiver<bool>, auth: AuthConfig) -> Router {
+    let state = AppState {
+        engine,
+        stopping,
+        auth: std::sync::Arc::new(auth),
+    };
     Router::new()
         .route("/v1/tasks", post(create_task).get(list_tasks))
         .route("/v1/tasks/{task_uuid}", get(get_task))
@@ -61,6 +67,10 @@ pub fn router(engine: Engine, stopping: tokio::sync::watch::Receiver<bool>) -> R
                 "this route does not take that method",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ))
         .with_state(state)
         .layer(axum::middleware::from_fn(record_request))
         // Inside the router, so the span knows the matched route (`POST /v1/tasks/{task_uuid}/cancel`).
@@ -78,7 +88,7 @@ pub fn router(engine: Engine, stopping: tokio::sync::watch::Receiver<bool>) -> R
                     };
                     let span = tracing::info_span!("request", request_id = %id, method = %req.method(),
                         path = %req.uri().path(), otel.name = %name, otel.kind = "server",
-                        http.response.status_code = tracing::field::Empty);
+                        http.response.status_code = tracing::field::Empty, token = tracing::field::Empty);
                     // A W3C `traceparent` makes the request part of the caller's trace.
                     tasker_telemetry::traces::set_parent(&span, incoming_trace(req.headers()).as_ref());
                     span
@@ -180,6 +190,7 @@ fn task_uuid(raw: RawPath<String>) -> ApiResult<Uuid> {
     ))]
 async fn create_task(
     State(s): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Response> {
@@ -201,10 +212,12 @@ async fn create_task(
             }
         })?;
         let req: TaskRequest = json_body(&headers, &body)?;
+        caller.require(&req.namespace, Access::Write)?;
         // The task's steps continue this request's trace (its span when traces are exported,
         // else the caller's `traceparent` as received).
         let trace = tasker_telemetry::traces::context_of(&tracing::Span::current(), incoming_trace(&headers));
-        Ok::<_, ApiError>(s.engine.create_task_in_trace(&req, trace.as_ref()).await?)
+        let actor = caller.actor();
+        Ok::<_, ApiError>(s.engine.create_task_by(&req, actor.as_ref(), trace.as_ref()).await?)
     }
     .await;
     match created {
@@ -237,9 +250,11 @@ async fn create_task(
         (status = 404, description = "TASK_NOT_FOUND", body = ErrorBody),
         (status = 503, description = "ENGINE_UNAVAILABLE", body = ErrorBody),
     ))]
-async fn get_task(State(s): State<AppState>, raw: RawPath<String>) -> ApiResult<Json<TaskView>> {
+async fn get_task(State(s): State<AppState>, caller: Caller, raw: RawPath<String>) -> ApiResult<Json<TaskView>> {
     let uuid = task_uuid(raw)?;
-    task_view(&s.engine, uuid).await
+    let view = task_view(&s.engine, uuid).await?;
+    caller.require(&view.namespace, Access::Read)?;
+    Ok(view)
 }
 
 /// A task's lifecycle events (spec §5.1), in causal order.
@@ -259,11 +274,20 @@ pub struct EventList {
         (status = 404, description = "TASK_NOT_FOUND", body = ErrorBody),
         (status = 503, description = "ENGINE_UNAVAILABLE", body = ErrorBody),
     ))]
-async fn task_events(State(s): State<AppState>, raw: RawPath<String>) -> ApiResult<Json<EventList>> {
+async fn task_events(State(s): State<AppState>, caller: Caller, raw: RawPath<String>) -> ApiResult<Json<EventList>> {
     let uuid = task_uuid(raw)?;
+    require_on_task(&s.engine, &caller, uuid, Access::Read).await?;
     Ok(Json(EventList {
         events: s.engine.task_events(uuid).await?,
     }))
+}
+
+/// 404 when the task does not exist, 403 when the caller lacks `access` to its namespace.
+async fn require_on_task(engine: &Engine, caller: &Caller, uuid: Uuid, access: Access) -> ApiResult<()> {
+    match engine.task_namespace(uuid).await? {
+        Some(ns) => caller.require(&ns, access),
+        None => Err(tasker_engine::EngineError::TaskNotFound(uuid).into()),
+    }
 }
 
 async fn task_view(engine: &Engine, uuid: Uuid) -> ApiResult<Json<TaskView>> {
@@ -310,9 +334,12 @@ struct ListQuery {
         (status = 400, description = "INVALID_REQUEST: a parameter; `field` names it", body = ErrorBody),
         (status = 503, description = "ENGINE_UNAVAILABLE", body = ErrorBody),
     ))]
-async fn list_tasks(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<Json<TaskList>> {
+async fn list_tasks(State(s): State<AppState>, caller: Caller, RawQuery(raw): RawQuery) -> ApiResult<Json<TaskList>> {
     let q: ListQuery = query(raw.as_deref())?;
     no_nul("/namespace", q.namespace.as_deref())?;
+    if let Some(ns) = &q.namespace {
+        caller.require(ns, Access::Read)?;
+    }
     no_nul("/name", q.name.as_deref())?;
     let limit = match q.limit {
         None => 50,
@@ -325,6 +352,7 @@ async fn list_tasks(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiRe
         status: q.status,
         limit,
         cursor: q.cursor,
+        within: caller.within(),
         ..TaskFilter::default()
     };
     Ok(Json(s.engine.list_tasks(&filter).await?))
@@ -352,13 +380,15 @@ pub struct ActionRequest {}
     ))]
 async fn cancel_task(
     State(s): State<AppState>,
+    caller: Caller,
     raw: RawPath<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<TaskView>> {
     let uuid = task_uuid(raw)?;
     let ActionRequest {} = json_body(&headers, &body)?;
-    s.engine.cancel_task(uuid).await?;
+    require_on_task(&s.engine, &caller, uuid, Access::Write).await?;
+    s.engine.cancel_task(uuid, caller.actor().as_ref()).await?;
     task_view(&s.engine, uuid).await
 }
 
@@ -380,6 +410,7 @@ async fn cancel_task(
     ))]
 async fn retry_step(
     State(s): State<AppState>,
+    caller: Caller,
     raw: RawPath<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
@@ -387,7 +418,8 @@ async fn retry_step(
     let Path((raw_uuid, step_name)) = raw.map_err(|e| ApiError::invalid("/step_name", e.body_text()))?;
     let uuid = path_param("task_uuid", &raw_uuid, "a task uuid")?;
     let ActionRequest {} = json_body(&headers, &body)?;
-    s.engine.retry_step(uuid, &step_name).await?;
+    require_on_task(&s.engine, &caller, uuid, Access::Write).await?;
+    s.engine.retry_step(uuid, &step_name, caller.actor().as_ref()).await?;
     task_view(&s.engine, uuid).await
 }
 
@@ -404,10 +436,10 @@ pub struct TemplateList {
         (status = 200, description = "Every registered template version", body = TemplateList),
         (status = 503, description = "ENGINE_UNAVAILABLE", body = ErrorBody),
     ))]
-async fn list_templates(State(s): State<AppState>) -> ApiResult<Json<TemplateList>> {
-    Ok(Json(TemplateList {
-        templates: s.engine.list_templates().await?,
-    }))
+async fn list_templates(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<TemplateList>> {
+    let mut templates = s.engine.list_templates().await?;
+    templates.retain(|t| caller.can_read(&t.namespace));
+    Ok(Json(TemplateList { templates }))
 }
 
 /// Filters of `GET /v1/workers`.
@@ -435,12 +467,23 @@ pub struct WorkerList {
         (status = 400, description = "INVALID_REQUEST: a parameter; `field` names it", body = ErrorBody),
         (status = 503, description = "ENGINE_UNAVAILABLE", body = ErrorBody),
     ))]
-async fn list_workers(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<Json<WorkerList>> {
+async fn list_workers(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<WorkerList>> {
     let q: WorkerQuery = query(raw.as_deref())?;
     no_nul("/namespace", q.namespace.as_deref())?;
-    Ok(Json(WorkerList {
-        workers: s.engine.list_workers(q.namespace.as_deref()).await?,
-    }))
+    if let Some(ns) = &q.namespace {
+        caller.require(ns, Access::Read)?;
+    }
+    let mut workers = s.engine.list_workers(q.namespace.as_deref()).await?;
+    // A worker is listed with the namespaces the caller may read, if it serves any.
+    for w in &mut workers {
+        w.namespaces.retain(|ns| caller.can_read(ns));
+    }
+    workers.retain(|w| !w.namespaces.is_empty());
+    Ok(Json(WorkerList { workers }))
 }
 
 /// This document.

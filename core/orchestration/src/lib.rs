@@ -7,6 +7,7 @@
 //! whatever crashed. The server keeps no state of its own, so killing it loses nothing.
 
 mod api;
+pub mod auth;
 mod error;
 pub mod openapi;
 pub mod request;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use tasker_engine::{Engine, EngineConfig};
 
 pub use api::{router, ApiDoc, ServiceStatus, TemplateList, WorkerList};
+pub use auth::{AuthConfig, AuthMode, OpenRoute};
 pub use error::{ApiError, ErrorBody, ErrorObject};
 pub use serve::HttpLimits;
 
@@ -43,6 +45,8 @@ pub struct ServerConfig {
     pub retry_delay_scale: Option<f64>,
     /// Timeouts and the connection cap of the HTTP server.
     pub http: HttpLimits,
+    /// How requests are authenticated (`--auth`, `--open`).
+    pub auth: AuthConfig,
 }
 
 impl ServerConfig {
@@ -56,6 +60,7 @@ impl ServerConfig {
             environment: None,
             retry_delay_scale: None,
             http: HttpLimits::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -138,7 +143,7 @@ pub async fn start(
         shutdown.await;
         let _ = stopping_tx.send(true);
     };
-    let app = router(engine.clone(), stopping);
+    let app = router(engine.clone(), stopping, config.auth.clone());
     let limits = config.http.clone();
     let handle = tokio::spawn(async move {
         serve::serve(listener, app, limits, shutdown, Duration::from_secs(30)).await;

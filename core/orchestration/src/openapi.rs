@@ -9,6 +9,7 @@ use utoipa::OpenApi;
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     let mut doc = serde_json::to_value(crate::api::ApiDoc::openapi()).expect("the OpenAPI document serialises");
     camel_case_links(&mut doc);
+    secure(&mut doc);
     serde_json::to_string_pretty(&doc).expect("the OpenAPI document serialises")
 });
 
@@ -37,6 +38,60 @@ fn camel_case_links(doc: &mut serde_json::Value) {
                 link.insert(to.to_string(), v);
             }
         }
+    }
+}
+
+/// Operations open to anyone, and those an operator may open (`--open`): every other one
+/// needs a token when the server runs with `--auth tokens` (`crate::auth`).
+const OPEN: &[&str] = &["getHealth", "getOpenApi"];
+const OPENABLE: &[&str] = &["getReady", "getMetrics"];
+
+/// The bearer-token security scheme, required by every operation but the open ones, with the
+/// 401 and 403 answers it brings.
+fn secure(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    doc["components"]["securitySchemes"] = json!({"bearer": {
+        "type": "http", "scheme": "bearer",
+        "description": "An API token (`tasker token create`), as `Authorization: Bearer tkr_...`. Its scopes (`<namespace>:read|write|admin`, `*:...`) decide what it may read and do. Required unless the server runs with `--auth none`."
+    }});
+    doc["security"] = json!([{"bearer": []}]);
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    let error = |description: &str| {
+        json!({"description": description,
+               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}})
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+    {
+        let id = op["operationId"].as_str().unwrap_or_default().to_string();
+        if OPEN.contains(&id.as_str()) {
+            op["security"] = json!([]);
+            continue;
+        }
+        if OPENABLE.contains(&id.as_str()) {
+            op["security"] = json!([{}, {"bearer": []}]);
+        }
+        let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else {
+            continue;
+        };
+        responses.insert(
+            "401".into(),
+            error("UNAUTHENTICATED: no token, or one unknown, expired or revoked (with `WWW-Authenticate: Bearer`)"),
+        );
+        let forbidden = if id == "getMetrics" {
+            "FORBIDDEN: closed, `/metrics` needs a `*:read` token; `details` name the scope"
+        } else {
+            "FORBIDDEN: the token lacks the scope this needs; `details` name it"
+        };
+        responses.insert("403".into(), error(forbidden));
+        // Statuses in ascending order, as the rest of the document.
+        let mut sorted: Vec<_> = std::mem::take(responses).into_iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        responses.extend(sorted);
     }
 }
 
@@ -94,6 +149,19 @@ mod tests {
             }
         }
         assert_eq!(operations, 13);
+        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        assert_eq!(doc["paths"]["/health"]["get"]["security"], serde_json::json!([]));
+        for (path, method) in [
+            ("/v1/tasks", "post"),
+            ("/v1/tasks/{task_uuid}", "get"),
+            ("/v1/events/stream", "get"),
+        ] {
+            let responses = &doc["paths"][path][method]["responses"];
+            assert!(
+                responses["401"].is_object() && responses["403"].is_object(),
+                "{method} {path}"
+            );
+        }
         let link = &doc["paths"]["/v1/tasks"]["post"]["responses"]["201"]["links"]["GetCreatedTask"];
         assert_eq!(link["operationId"], "getTask", "{link}");
         let statuses = &doc["components"]["schemas"]["TaskStatus"]["enum"];

@@ -15,10 +15,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tasker_engine::{Engine, EventPosition, LifecycleEvent};
+use tasker_engine::{Access, Engine, EventPosition, LifecycleEvent};
 use uuid::Uuid;
 
 use crate::api::AppState;
+use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::request::query;
 
@@ -52,6 +53,7 @@ pub(crate) struct StreamQuery {
     ))]
 pub(crate) async fn event_stream(
     State(s): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -62,6 +64,14 @@ pub(crate) async fn event_stream(
             "namespace contains a NUL character (U+0000)",
         ));
     }
+    // A token sees the namespaces it may read; asking for another one is refused.
+    let namespaces = match q.namespace {
+        Some(ns) => {
+            caller.require(&ns, Access::Read)?;
+            Some(vec![ns])
+        }
+        None => caller.within(),
+    };
     let start = match headers.get("last-event-id") {
         None => s.engine.event_position_now().await?,
         Some(value) => {
@@ -83,7 +93,7 @@ pub(crate) async fn event_stream(
     let reader = Reader {
         engine: s.engine.clone(),
         at: start,
-        namespaces: q.namespace.map(|n| vec![n]),
+        namespaces,
         stopping: s.stopping.clone(),
         buffer: VecDeque::new(),
     };

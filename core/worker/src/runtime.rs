@@ -60,11 +60,13 @@ const EVENT_DRAIN: Duration = Duration::from_secs(1);
 
 /// Creates tasks for handlers (`StepContext::create_task`) straight through the engine, with the
 /// same validation and errors as the REST API. The creating task's correlation id becomes the
-/// new task's `parent_correlation_id`, and the new task's steps continue the creating attempt's
+/// new task's `parent_correlation_id`, the creating task is its actor (`created_by`), and the new task's steps continue the creating attempt's
 /// trace.
 struct EngineTaskCreator {
     engine: Engine,
     parent_correlation_id: String,
+    /// The creating task: the new task's actor.
+    creator: tasker_engine::Actor,
     /// The creating attempt's trace context: the new task joins the same trace.
     trace: Option<tasker_step::TraceContext>,
 }
@@ -76,7 +78,7 @@ impl TaskCreator for EngineTaskCreator {
             request.parent_correlation_id = Some(self.parent_correlation_id.clone());
         }
         self.engine
-            .create_task_in_trace(&request, self.trace.as_ref())
+            .create_task_by(&request, Some(&self.creator), self.trace.as_ref())
             .await
             .map_err(Into::into)
     }
@@ -388,6 +390,9 @@ impl Worker {
         let creator: Arc<dyn TaskCreator> = Arc::new(EngineTaskCreator {
             engine: self.engine.clone(),
             parent_correlation_id: context.correlation_id.clone(),
+            creator: tasker_engine::Actor::Task {
+                task_uuid: context.task_uuid,
+            },
             trace: context.trace.clone(),
         });
         let ctx = StepContext::new(context, Some(creator));

@@ -238,11 +238,27 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * @description An operator action on a task.
+         * @enum {string}
+         */
+        ActionKind: "cancel" | "retry";
+        /**
          * @description The body of an operator action: an empty JSON object. Required (with
          *     `Content-Type: application/json`) so that a page on another site cannot trigger the action
          *     with a plain form post, which a browser sends without asking.
          */
         ActionRequest: Record<string, unknown>;
+        /** @description Who made a change. */
+        Actor: {
+            /** @enum {string} */
+            kind: "token";
+            name: string;
+        } | {
+            /** @enum {string} */
+            kind: "task";
+            /** Format: uuid */
+            task_uuid: string;
+        };
         /** @description The answer to a successful creation (201) or an idempotent replay (200, `created: false`). */
         CreatedTask: {
             correlation_id: string;
@@ -388,6 +404,15 @@ export interface components {
             /** Format: uuid */
             step_uuid: string;
         };
+        /** @description One operator action taken on a task, from its audit trail. */
+        TaskAction: {
+            action: components["schemas"]["ActionKind"];
+            actor: null | components["schemas"]["Actor"];
+            /** Format: date-time */
+            at: string;
+            /** @description The step retried; null for a cancel. */
+            step_name: string | null;
+        };
         /** @description A page of tasks, newest first. */
         TaskList: {
             /**
@@ -471,6 +496,11 @@ export interface components {
         };
         /** @description `GET /v1/tasks/{uuid}`: a task with its steps. */
         TaskView: {
+            /**
+             * @description Operator actions taken on the task (cancel, step retries) with who took them, oldest
+             *     first.
+             */
+            actions: components["schemas"]["TaskAction"][];
             /** Format: date-time */
             completed_at: string | null;
             /** @description The task's input, as given at creation. */
@@ -478,6 +508,7 @@ export interface components {
             correlation_id: string;
             /** Format: date-time */
             created_at: string;
+            created_by: null | components["schemas"]["Actor"];
             name: string;
             namespace: string;
             parent_correlation_id: string | null;
@@ -600,6 +631,24 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            /** @description UNAUTHENTICATED: no token, or one unknown, expired or revoked (with `WWW-Authenticate: Bearer`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description FORBIDDEN: closed, `/metrics` needs a `*:read` token; `details` name the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getReady: {
@@ -618,6 +667,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ServiceStatus"];
+                };
+            };
+            /** @description UNAUTHENTICATED: no token, or one unknown, expired or revoked (with `WWW-Authenticate: Bearer`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description FORBIDDEN: the token lacks the scope this needs; `details` name it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Database unavailable or migrations pending */
@@ -657,6 +724,24 @@ export interface operations {
             };
             /** @description INVALID_REQUEST: a parameter or `Last-Event-ID` is malformed; `field` names it */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description UNAUTHENTICATED: no token, or one unknown, expired or revoked (with `WWW-Authenticate: Bearer`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description FORBIDDEN: the token lacks the scope this needs; `details` name it */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -742,6 +827,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description UNAUTHENTICATED: no token, or one unknown, expired or revoked (with `WWW-Authenticate: Bearer`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description FORBIDDEN: the token lacks the scope this needs; `details` name it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description ENGINE_UNAVAILABLE */
             503: {
                 headers: {
@@ -791,6 +894,24 @@ export interface operations {
             };
             /** @description INVALID_REQUEST: the request's shape; `field` names the part */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description UNAUTHENTICATED: no token, or one unknown, expired or revoked (with `WWW-Authenticate: Bearer`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description FORBIDDEN: the token lacks the scope this needs; `details` name it */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -893,6 +1014,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description UNAUTHENTICATED: no token, or one unknown, expired or revoked (with `WWW-Authenticate: Bearer`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description FORBIDDEN: the token lacks the scope this needs; `details` name it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description TASK_NOT_FOUND */
             404: {
                 headers: {
@@ -940,6 +1079,24 @@ export interface operations {
             };
             /** @description INVALID_REQUEST: not a uuid */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description UNAUTHENTICATED: no token, or one unknown, expired or revoked (with `WWW-Authenticate: Bearer`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description FORBIDDEN: the token lacks the scope this needs; `details` name it */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1015,6 +1172,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description UNAUTHENTICATED: no token, or one unknown, expired or revoked (with `WWW-Authenticate: Bearer`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description FORBIDDEN: the token lacks the scope this needs; `details` name it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description TASK_NOT_FOUND */
             404: {
                 headers: {
@@ -1064,6 +1239,24 @@ export interface operations {
             };
             /** @description INVALID_REQUEST: not a uuid */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description UNAUTHENTICATED: no token, or one unknown, expired or revoked (with `WWW-Authenticate: Bearer`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description FORBIDDEN: the token lacks the scope this needs; `details` name it */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1127,6 +1320,24 @@ export interface operations {
                     "application/json": components["schemas"]["TemplateList"];
                 };
             };
+            /** @description UNAUTHENTICATED: no token, or one unknown, expired or revoked (with `WWW-Authenticate: Bearer`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description FORBIDDEN: the token lacks the scope this needs; `details` name it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description ENGINE_UNAVAILABLE */
             503: {
                 headers: {
@@ -1161,6 +1372,24 @@ export interface operations {
             };
             /** @description INVALID_REQUEST: a parameter; `field` names it */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description UNAUTHENTICATED: no token, or one unknown, expired or revoked (with `WWW-Authenticate: Bearer`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description FORBIDDEN: the token lacks the scope this needs; `details` name it */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -184,7 +184,7 @@ async fn every_attempt_of_a_task_receives_the_trace_it_was_created_in() {
         tracestate: Some("vendor=1".into()),
     };
     engine
-        .create_task_in_trace(&TaskRequest::new(NS, "linear", json!({"n": 1})), Some(&trace))
+        .create_task_by(&TaskRequest::new(NS, "linear", json!({"n": 1})), None, Some(&trace))
         .await
         .unwrap();
     let first = claim_vt(&engine, 0).await.pop().expect("a claimed");

@@ -44,16 +44,7 @@ async fn listing_filters_by_version_creation_range_and_search_and_counts_every_s
 
     let list = |f: TaskFilter| {
         let engine = engine.clone();
-        async move {
-            engine
-                .list_tasks(&f)
-                .await
-                .unwrap()
-                .tasks
-                .iter()
-                .map(|t| t.task_uuid)
-                .collect::<Vec<_>>()
-        }
+        async move { listed(&engine, &f).await }
     };
     assert_eq!(list(filter()).await, vec![once, newer, old], "newest first");
     let by_version = TaskFilter {

@@ -162,7 +162,7 @@ async fn nothing_waits_in_limbo_after_an_operator_retry_of_another_step() {
     let (_, t) = complete(&engine, &right.claim, permanent("BROKEN")).await;
     assert_eq!(t, TaskStatus::Error);
     assert_eq!(queued(&engine).await, 0);
-    engine.retry_step(uuid, "right").await.unwrap();
+    engine.retry_step(uuid, "right", None).await.unwrap();
     assert_eq!(queued(&engine).await, 2, "right enqueued, left's retry re-sent");
     let mut both = claim_all_when_due(&engine, &["left", "right"], Duration::from_secs(2)).await;
     let (left, right) = (both.remove("left").unwrap(), both.remove("right").unwrap());

@@ -3,6 +3,7 @@
 //! test, and no server or worker process: the test plays the worker, claiming and completing
 //! steps through the engine's API.
 
+mod actors;
 mod creation;
 mod dashboard;
 mod errors;

@@ -107,7 +107,7 @@ fn committed_changes_are_counted_once_and_rolled_back_ones_never() {
         let linear = create(&engine, "linear", json!({"n": 1})).await;
         claim_vt(&engine, 0).await.pop().expect("a claimed");
         claim_when_due(&engine, "a", Duration::from_secs(5)).await;
-        engine.cancel_task(linear).await.unwrap();
+        engine.cancel_task(linear, None).await.unwrap();
 
         let seen = counts(&snapshotter);
         let lost = key(

@@ -247,3 +247,15 @@ pub async fn assert_transitions_follow_the_table(engine: &Engine) {
 pub fn ctx() -> Value {
     json!({"n": 1})
 }
+
+/// The uuids a listing with this filter shows, in order.
+pub async fn listed(engine: &Engine, filter: &tasker_engine::TaskFilter) -> Vec<Uuid> {
+    engine
+        .list_tasks(filter)
+        .await
+        .unwrap()
+        .tasks
+        .iter()
+        .map(|t| t.task_uuid)
+        .collect()
+}

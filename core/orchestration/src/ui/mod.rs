@@ -8,6 +8,11 @@
 //! The script keeps pages live from the event stream (`/v1/events/stream`): on an event it asks
 //! for the page's live part again (`?partial=1`), so the server renders every state. Actions go
 //! through the JSON API, whose `application/json` bodies a cross-site form cannot send.
+//!
+//! With `--auth tokens` every page needs a signed-in token (else it leads to `/ui/login`,
+//! which keeps the token in an HttpOnly, SameSite=Strict session cookie) and shows only the
+//! namespaces the token may read; the script sends [`crate::auth::CSRF_HEADER`] with each
+//! action.
 
 mod dag;
 mod pages;
@@ -16,16 +21,17 @@ mod timeline;
 use std::collections::HashMap;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
-use tasker_engine::{attempts_from_events, EngineError, StepStatus, TaskFilter, TaskStatus};
+use tasker_engine::{attempts_from_events, Access, EngineError, StepStatus, TaskFilter, TaskStatus};
 use uuid::Uuid;
 
 use crate::api::AppState;
+use crate::auth::{refusal, AuthMode, Caller, SESSION_COOKIE};
 use crate::error::ApiError;
 use crate::request::{path_param, query};
 use pages::*;
@@ -39,6 +45,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/ui/tasks/{task_uuid}", get(task_page))
         .route("/ui/workflows", get(workflows_page))
         .route("/ui/workers", get(workers_page))
+        .route("/ui/login", get(login_page).post(login))
+        .route("/ui/logout", post(logout))
         .route("/ui/assets/app.css", get(stylesheet))
         .route("/ui/assets/app.js", get(script))
         .route("/ui/assets/favicon.svg", get(favicon))
@@ -120,6 +128,7 @@ fn html<T: askama::Template>(page: Result<T, ApiError>) -> Response {
 fn error_page(e: ApiError) -> Response {
     let page = ErrorPage {
         nav: "",
+        who: None,
         status: e.status.as_u16(),
         code: e.body.code.clone(),
         message: e.body.message.clone(),
@@ -243,6 +252,7 @@ impl Filters {
             search: f.q.clone(),
             limit: limit.unwrap_or(50),
             cursor,
+            within: None,
         };
         Ok((Filters { status, limit, ..f }, engine_filter))
     }
@@ -275,16 +285,22 @@ impl Filters {
     }
 }
 
-async fn tasks_page(State(s): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+async fn tasks_page(State(s): State<AppState>, caller: Caller, RawQuery(raw): RawQuery) -> Response {
     let q: TasksQuery = match query(raw.as_deref()) {
         Ok(q) => q,
         Err(e) => return error_page(e),
     };
     let partial = q.partial.is_some();
-    let (filters, engine_filter) = match Filters::parse(q) {
+    let (filters, mut engine_filter) = match Filters::parse(q) {
         Ok(f) => f,
         Err(e) => return error_page(e),
     };
+    if let Some(ns) = &engine_filter.namespace {
+        if let Err(e) = caller.require(ns, Access::Read) {
+            return error_page(e);
+        }
+    }
+    engine_filter.within = caller.within();
     // The live refresh needs only the results; the filter options (templates) are the full page's.
     let templates = async {
         if partial {
@@ -293,7 +309,7 @@ async fn tasks_page(State(s): State<AppState>, RawQuery(raw): RawQuery) -> Respo
             s.engine.list_templates().await
         }
     };
-    let (list, counts, templates) = match tokio::try_join!(
+    let (list, counts, mut templates) = match tokio::try_join!(
         s.engine.list_tasks(&engine_filter),
         s.engine.count_tasks_by_status(&engine_filter),
         templates,
@@ -301,11 +317,14 @@ async fn tasks_page(State(s): State<AppState>, RawQuery(raw): RawQuery) -> Respo
         Ok(v) => v,
         Err(e) => return error_page(e.into()),
     };
+    templates.retain(|t| caller.can_read(&t.namespace));
     let results = TasksResults::new(&filters, engine_filter.cursor.is_some(), &list, &counts);
     if partial {
         return html(Ok(results));
     }
-    html(Ok(TasksPage::new(filters, templates, results)))
+    let mut page = TasksPage::new(filters, templates, results);
+    page.who = caller.name().map(str::to_string);
+    html(Ok(page))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -317,6 +336,7 @@ struct TaskQuery {
 
 async fn task_page(
     State(s): State<AppState>,
+    caller: Caller,
     raw: Result<Path<String>, axum::extract::rejection::PathRejection>,
     RawQuery(rq): RawQuery,
 ) -> Response {
@@ -329,6 +349,7 @@ async fn task_page(
         let Some(task) = s.engine.get_task(uuid).await? else {
             return Err(EngineError::TaskNotFound(uuid).into());
         };
+        caller.require(&task.namespace, Access::Read)?;
         let (events, related, configs) = tokio::try_join!(
             s.engine.task_events(uuid),
             s.engine.related_tasks(uuid),
@@ -374,7 +395,11 @@ async fn task_page(
     .await;
     match page {
         Ok((true, live)) => html(Ok(live)),
-        Ok((false, live)) => html(Ok(TaskPage { nav: "tasks", live })),
+        Ok((false, live)) => html(Ok(TaskPage {
+            nav: "tasks",
+            who: caller.name().map(str::to_string),
+            live,
+        })),
         Err(e) => error_page(e),
     }
 }
@@ -388,7 +413,7 @@ struct WorkflowsQuery {
 /// The windows the workflows page offers, with their length in hours.
 pub(crate) const WINDOWS: &[(&str, i64)] = &[("1h", 1), ("24h", 24), ("7d", 24 * 7), ("30d", 24 * 30)];
 
-async fn workflows_page(State(s): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+async fn workflows_page(State(s): State<AppState>, caller: Caller, RawQuery(raw): RawQuery) -> Response {
     let page = async {
         let q: WorkflowsQuery = query(raw.as_deref())?;
         let window = given(q.window).unwrap_or_else(|| "24h".to_string());
@@ -402,24 +427,131 @@ async fn workflows_page(State(s): State<AppState>, RawQuery(raw): RawQuery) -> R
             ));
         };
         let since = Utc::now() - chrono::Duration::hours(hours);
-        let (templates, stats, workers) = tokio::try_join!(
+        let (mut templates, mut stats, workers) = tokio::try_join!(
             s.engine.list_templates(),
             s.engine.workflow_stats(since),
             s.engine.list_workers(None),
         )?;
-        Ok(WorkflowsPage::new(&window, &templates, &stats, &workers))
+        templates.retain(|t| caller.can_read(&t.namespace));
+        stats.retain(|w| caller.can_read(&w.namespace));
+        let mut page = WorkflowsPage::new(&window, &templates, &stats, &readable_workers(&caller, workers));
+        page.who = caller.name().map(str::to_string);
+        Ok(page)
     }
     .await;
     html(page)
 }
 
-async fn workers_page(State(s): State<AppState>) -> Response {
+async fn workers_page(State(s): State<AppState>, caller: Caller) -> Response {
     let page = async {
-        let (workers, templates) = tokio::try_join!(s.engine.list_workers(None), s.engine.list_templates())?;
-        Ok::<_, ApiError>(WorkersPage::new(&workers, &templates, Utc::now()))
+        let (workers, mut templates) = tokio::try_join!(s.engine.list_workers(None), s.engine.list_templates())?;
+        templates.retain(|t| caller.can_read(&t.namespace));
+        let mut page = WorkersPage::new(&readable_workers(&caller, workers), &templates, Utc::now());
+        page.who = caller.name().map(str::to_string);
+        Ok::<_, ApiError>(page)
     }
     .await;
     html(page)
+}
+
+/// Workers with the namespaces the caller may read, if they serve any.
+fn readable_workers(caller: &Caller, mut workers: Vec<tasker_engine::WorkerView>) -> Vec<tasker_engine::WorkerView> {
+    for w in &mut workers {
+        w.namespaces.retain(|ns| caller.can_read(ns));
+    }
+    workers.retain(|w| !w.namespaces.is_empty());
+    workers
+}
+
+/// The sign-in form's query and body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginForm {
+    next: Option<String>,
+    reason: Option<String>,
+    token: Option<String>,
+}
+
+/// Where a sign-in may lead: a dashboard path only (never another site).
+fn next_page(next: Option<String>) -> String {
+    match given(next) {
+        Some(n) if (n == "/ui" || n.starts_with("/ui/")) && !n.contains("//") && !n.contains('\\') => n,
+        _ => "/ui/tasks".to_string(),
+    }
+}
+
+fn login_form(next: String, problem: Option<String>, status: StatusCode) -> Response {
+    let page = LoginPage {
+        nav: "login",
+        who: None,
+        next,
+        problem,
+    };
+    let mut res = html(Ok(page));
+    *res.status_mut() = status;
+    res
+}
+
+async fn login_page(State(s): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+    let form: LoginForm = match query(raw.as_deref()) {
+        Ok(f) => f,
+        Err(e) => return error_page(e),
+    };
+    if s.auth.mode == AuthMode::None {
+        return Redirect::to("/ui/tasks").into_response();
+    }
+    login_form(next_page(form.next), given(form.reason), StatusCode::OK)
+}
+
+/// Checks the token and keeps it in the session cookie: HttpOnly (no script reads it),
+/// SameSite=Strict (no other site's request carries it), for the browser session.
+async fn login(State(s): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let form: LoginForm = match serde_urlencoded::from_bytes(&body) {
+        Ok(f) => f,
+        Err(e) => return error_page(ApiError::invalid("/token", format!("the sign-in form: {e}"))),
+    };
+    let next = next_page(form.next);
+    let Some(token) = given(form.token) else {
+        return login_form(next, Some("Paste an API token.".into()), StatusCode::BAD_REQUEST);
+    };
+    match s.engine.authenticate(&token).await {
+        Ok(Ok(principal)) => {
+            tracing::info!(token = %principal.name, "dashboard sign-in");
+            let secure = headers
+                .get("x-forwarded-proto")
+                .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
+            let cookie = cookie::Cookie::build((SESSION_COOKIE, token))
+                .http_only(true)
+                .same_site(cookie::SameSite::Strict)
+                .secure(secure)
+                .path("/");
+            let mut res = Redirect::to(&next).into_response();
+            if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
+                res.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            res
+        }
+        Ok(Err(failure)) => login_form(
+            next,
+            Some(format!("Not signed in: {}.", refusal(failure))),
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(e) => error_page(e.into()),
+    }
+}
+
+/// Forgets the session cookie.
+async fn logout() -> Response {
+    let cookie = cookie::Cookie::build((SESSION_COOKIE, ""))
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .path("/")
+        .max_age(cookie::time::Duration::ZERO);
+    let mut res = Redirect::to("/ui/login").into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    res
 }
 
 #[cfg(test)]

@@ -27,6 +27,15 @@ fn short(uuid: &uuid::Uuid) -> String {
     format!("{}…{}", &s[..8], &s[s.len() - 4..])
 }
 
+/// Who did something, as the page says it.
+fn actor_text(actor: Option<&tasker_engine::Actor>) -> String {
+    match actor {
+        Some(tasker_engine::Actor::Token { name }) => format!("token {name}"),
+        Some(tasker_engine::Actor::Task { task_uuid }) => format!("task {task_uuid}"),
+        None => "anyone (no authentication)".to_string(),
+    }
+}
+
 fn label(status: &str) -> String {
     status.replace('_', " ")
 }
@@ -56,6 +65,8 @@ fn took(from: DateTime<Utc>, to: Option<DateTime<Utc>>) -> String {
 #[template(path = "ui/error.html")]
 pub(crate) struct ErrorPage {
     pub nav: &'static str,
+    /// The signed-in token's name (none without authentication).
+    pub who: Option<String>,
     pub status: u16,
     pub code: String,
     pub message: String,
@@ -85,6 +96,8 @@ fn choices(values: impl IntoIterator<Item = String>, current: Option<&str>) -> V
 #[template(path = "ui/tasks.html")]
 pub(crate) struct TasksPage {
     pub nav: &'static str,
+    /// The signed-in token's name (none without authentication).
+    pub who: Option<String>,
     pub namespaces: Vec<Choice>,
     pub workflows: Vec<Choice>,
     pub statuses: Vec<Choice>,
@@ -102,6 +115,7 @@ impl TasksPage {
         let workflows: BTreeSet<String> = templates.iter().map(|t| t.name.clone()).collect();
         TasksPage {
             nav: "tasks",
+            who: None,
             namespaces: choices(namespaces, f.namespace.as_deref()),
             workflows: choices(workflows, f.workflow.as_deref()),
             statuses: TaskStatus::ALL
@@ -289,10 +303,24 @@ pub(crate) struct StepDetails {
     pub events: Vec<EventRow>,
 }
 
+/// The sign-in form.
+#[derive(Template)]
+#[template(path = "ui/login.html")]
+pub(crate) struct LoginPage {
+    pub nav: &'static str,
+    pub who: Option<String>,
+    /// Where to go once signed in (a dashboard path).
+    pub next: String,
+    /// Why the last attempt (or the session) was refused.
+    pub problem: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "ui/task.html")]
 pub(crate) struct TaskPage {
     pub nav: &'static str,
+    /// The signed-in token's name (none without authentication).
+    pub who: Option<String>,
     pub live: TaskLive,
 }
 
@@ -412,6 +440,21 @@ impl TaskLive {
             facts.push(Fact {
                 term: "Parent correlation id",
                 value: p.clone(),
+            });
+        }
+        facts.push(Fact {
+            term: "Created by",
+            value: actor_text(task.created_by.as_ref()),
+        });
+        for a in &task.actions {
+            let what = match (a.action, &a.step_name) {
+                (tasker_engine::ActionKind::Retry, Some(step)) => format!("retry of {step}"),
+                (tasker_engine::ActionKind::Retry, None) => "retry".to_string(),
+                (tasker_engine::ActionKind::Cancel, _) => "cancel".to_string(),
+            };
+            facts.push(Fact {
+                term: "Operator action",
+                value: format!("{what} by {} at {}", actor_text(a.actor.as_ref()), when(a.at)),
             });
         }
         let selected = selected.and_then(|name| {
@@ -592,6 +635,8 @@ pub(crate) struct WorkflowRow {
 #[template(path = "ui/workflows.html")]
 pub(crate) struct WorkflowsPage {
     pub nav: &'static str,
+    /// The signed-in token's name (none without authentication).
+    pub who: Option<String>,
     pub windows: Vec<Choice>,
     pub window: String,
     pub rows: Vec<WorkflowRow>,
@@ -662,6 +707,7 @@ impl WorkflowsPage {
             .collect();
         WorkflowsPage {
             nav: "workflows",
+            who: None,
             windows: choices(WINDOWS.iter().map(|(w, _)| w.to_string()), Some(window)),
             window: window.to_string(),
             rows,
@@ -694,6 +740,8 @@ pub(crate) struct NamespaceRow {
 #[template(path = "ui/workers.html")]
 pub(crate) struct WorkersPage {
     pub nav: &'static str,
+    /// The signed-in token's name (none without authentication).
+    pub who: Option<String>,
     pub namespaces: Vec<NamespaceRow>,
     pub unserved: usize,
     pub workers: Vec<WorkerRow>,
@@ -720,6 +768,7 @@ impl WorkersPage {
             .collect();
         WorkersPage {
             nav: "workers",
+            who: None,
             unserved: namespaces.iter().filter(|n| n.workers == 0).count(),
             namespaces,
             workers: workers
