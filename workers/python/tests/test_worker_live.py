@@ -17,6 +17,8 @@ import pytest
 from tasker_core import Client, StepHandler, _native
 from tasker_core.errors import (
     ApiError,
+    AuthenticationError,
+    PermissionDeniedError,
     TaskCreationError,
     TaskNotFoundError,
     WaitTimeoutError,
@@ -72,26 +74,31 @@ def stack():
     registry = HandlerRegistry()
     runner = WorkerRunner(worker, registry, threads=4)
     runner.start()
+    server, base = start_server(env)
+    yield {"client": Client(base), "worker": worker, "runner": runner, "registry": registry, "env": env}
+    runner.stop()
+    runner.wait()
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def start_server(env):
+    """A `tasker server` with this environment on a free port, once ready: (process, base url)."""
     port = free_port()
-    env["TASKER_BIND"] = f"127.0.0.1:{port}"
-    server = subprocess.Popen([str(server_bin), "server"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = dict(env, TASKER_BIND=f"127.0.0.1:{port}")
+    server = subprocess.Popen([str(bin_dir() / "tasker"), "server"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
         try:
             with urllib.request.urlopen(base + "/ready", timeout=1) as r:
                 if r.status == 200:
-                    break
+                    return server, base
         except OSError:
             pass
         assert server.poll() is None, f"server exited: {server.stderr.read().decode() if server.stderr else ''}"
         assert time.monotonic() < deadline, "server not ready after 30 s"
         time.sleep(0.05)
-    yield {"client": Client(base), "worker": worker, "runner": runner, "registry": registry}
-    runner.stop()
-    runner.wait()
-    server.terminate()
-    server.wait(timeout=10)
 
 
 def test_worker_boots_and_reports_namespaces_and_health(stack):
@@ -378,3 +385,45 @@ def test_a_subscriber_without_call_is_refused(stack):
         stack["worker"].subscribe(NoCall())
     with pytest.raises(TypeError, match="event_names"):
         stack["worker"].subscribe(object())
+
+
+def test_client_sends_its_token_and_raises_typed_errors_for_401_and_403(stack, monkeypatch):
+    env = stack["env"]
+
+    def token(*args):
+        out = subprocess.run([str(bin_dir() / "tasker"), "token", *args], env=env, check=True, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    suffix = uuid.uuid4().hex[:8]
+    reader = token("create", "--name", f"py-reader-{suffix}", "--scope", "tasker_tests_py:read")
+    writer = token("create", "--name", f"py-writer-{suffix}", "--scope", "tasker_tests_py:write")
+    server, base = start_server(dict(env, TASKER_AUTH="tokens"))
+    try:
+        monkeypatch.delenv("TASKER_TOKEN", raising=False)
+        with pytest.raises(AuthenticationError) as e:
+            Client(base).list_tasks()
+        assert (e.value.status, e.value.code, e.value.field) == (401, "UNAUTHENTICATED", "/headers/authorization")
+        with pytest.raises(AuthenticationError):
+            Client(base).create_task("tasker_tests_py", "diamond_workflow", {"n": 1})
+
+        created = Client(base, token=writer).create_task("tasker_tests_py", "diamond_workflow", {"n": 1})
+        with pytest.raises(PermissionDeniedError) as e:
+            Client(base, token=reader).create_task("tasker_tests_py", "diamond_workflow", {"n": 1})
+        assert (e.value.status, e.value.code, e.value.scope) == (403, "FORBIDDEN", "tasker_tests_py:write")
+        with pytest.raises(PermissionDeniedError) as e:
+            Client(base, token=reader).cancel_task(created["task_uuid"])
+        assert e.value.scope == "tasker_tests_py:write"
+
+        # TASKER_TOKEN when no token is passed; the task names the token that created it.
+        monkeypatch.setenv("TASKER_TOKEN", reader)
+        task = Client(base).get_task(created["task_uuid"])
+        assert task["created_by"] == {"kind": "token", "name": f"py-writer-{suffix}"}
+        assert "tkr_" not in repr(Client(base))
+
+        token("revoke", f"py-reader-{suffix}")
+        with pytest.raises(AuthenticationError) as e:
+            Client(base).get_task(created["task_uuid"])
+        assert e.value.message == "the token has been revoked"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -9,13 +9,26 @@
  * const done = await client.waitForTask(task.task_uuid, { timeoutMs: 30_000 });
  * ```
  *
+ * A server that asks for API tokens gets the one passed as `token`, else `TASKER_TOKEN`, as
+ * `Authorization: Bearer <token>`.
+ *
  * Errors are the typed errors of `errors.ts`: `TaskCreationError` (with the §0.3 `code`,
  * `field` and `details`) from `createTask`, `TaskNotFoundError` for an unknown uuid,
- * `ServerUnavailableError` when the server cannot be reached or fails, `ApiError` otherwise.
+ * `ServerUnavailableError` when the server cannot be reached or fails, and from every method
+ * `AuthenticationError` (401: no token, or one unknown, expired or revoked) and
+ * `PermissionDeniedError` (403, with the `scope` the token lacks); `ApiError` otherwise.
  */
 
 import type { components } from "./api";
-import { ApiError, ServerUnavailableError, TaskCreationError, TaskNotFoundError, WaitTimeoutError } from "./errors";
+import {
+  ApiError,
+  AuthenticationError,
+  PermissionDeniedError,
+  ServerUnavailableError,
+  TaskCreationError,
+  TaskNotFoundError,
+  WaitTimeoutError,
+} from "./errors";
 import { toJsonText } from "./json";
 import { checkCreatedTask, taskRequest, type CreatedTask, type CreateTaskOptions } from "./types";
 
@@ -84,12 +97,29 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** 401 and 403 as their own errors, whatever the call. */
+function throwIfRefused(status: number, payload: unknown): void {
+  if (status !== 401 && status !== 403) {
+    return;
+  }
+  const err = errorBody(payload);
+  const message = err.message ?? `server answered ${status}`;
+  if (status === 401) {
+    throw new AuthenticationError(status, err.code ?? "UNAUTHENTICATED", message, err.field ?? null);
+  }
+  const first = err.details?.[0];
+  const scope = isObject(first) && typeof first.message === "string" ? first.message : null;
+  throw new PermissionDeniedError(status, err.code ?? "FORBIDDEN", message, err.field ?? null, scope);
+}
+
 /** Speaks the orchestration server's REST API (`/v1`). */
 export class Client {
   readonly url: string;
   readonly timeoutMs: number;
+  readonly #token: string | null;
 
-  constructor(url = "http://127.0.0.1:8080", options: { timeoutMs?: number } = {}) {
+  /** `options.token`: the API token to send (default `TASKER_TOKEN`, if set). */
+  constructor(url = "http://127.0.0.1:8080", options: { timeoutMs?: number; token?: string } = {}) {
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -101,10 +131,15 @@ export class Client {
     }
     this.url = url.replace(/\/+$/, "");
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    const token = (options.token ?? process.env.TASKER_TOKEN ?? "").trim();
+    this.#token = token === "" ? null : token;
   }
 
   async #request(method: string, path: string, body?: unknown): Promise<[number, unknown]> {
     const headers: Record<string, string> = { accept: "application/json" };
+    if (this.#token !== null) {
+      headers.authorization = `Bearer ${this.#token}`;
+    }
     let text: string | undefined;
     if (body !== undefined) {
       text = toJsonText(body);
@@ -157,6 +192,7 @@ export class Client {
     if ((status === 200 || status === 201) && isObject(payload)) {
       return checkCreatedTask(payload, "POST /v1/tasks");
     }
+    throwIfRefused(status, payload);
     const err = errorBody(payload);
     throw new TaskCreationError(
       err.code ?? (status >= 500 ? "INTERNAL_ERROR" : "INVALID_REQUEST"),
@@ -237,6 +273,7 @@ export class Client {
     if (status >= 200 && status < 300 && isObject(payload)) {
       return payload as T;
     }
+    throwIfRefused(status, payload);
     const err = errorBody(payload);
     const code = err.code ?? "UNKNOWN";
     const message = err.message ?? `server answered ${status}`;

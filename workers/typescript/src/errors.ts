@@ -223,6 +223,21 @@ export class ApiError extends TaskerError {
 /** No task has this uuid. */
 export class TaskNotFoundError extends ApiError {}
 
+/** 401 `UNAUTHENTICATED`: the server asks for an API token and none was sent, or the one sent is
+ * unknown, expired or revoked (`message` says which). Pass `token` or set `TASKER_TOKEN`. */
+export class AuthenticationError extends ApiError {}
+
+/** 403 `FORBIDDEN`: the token lacks the scope this call needs; `scope` names it (for example
+ * `payments:write`). */
+export class PermissionDeniedError extends ApiError {
+  readonly scope: string | null;
+
+  constructor(status: number, code: string, message: string, field: string | null = null, scope: string | null = null) {
+    super(status, code, message, field);
+    this.scope = scope;
+  }
+}
+
 /** The server could not be reached or answered 5xx. */
 export class ServerUnavailableError extends ApiError {}
 

@@ -30,6 +30,7 @@ export {
 export { StepContext, type StepContextData, type StepLogger } from "./context";
 export {
   ApiError,
+  AuthenticationError,
   ConfigurationError,
   DatabaseError,
   EngineError,
@@ -37,6 +38,7 @@ export {
   InvalidContextError,
   NATIVE_ERROR_KINDS,
   PermanentError,
+  PermissionDeniedError,
   RetryableError,
   ServerUnavailableError,
   StepError,

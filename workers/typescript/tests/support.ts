@@ -90,12 +90,22 @@ export async function waitFor<T>(what: string, timeoutMs: number, check: () => P
   }
 }
 
-/** A `tasker server` on a free port over `databaseUrl`, ready; `stop()` ends it. */
-export async function startServer(databaseUrl: string): Promise<{ base: string; stop: () => Promise<void> }> {
+/** A `tasker server` on a free port over `databaseUrl` (with `env` added), ready; `stop()` ends it. */
+export async function startServer(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<{ base: string; stop: () => Promise<void> }> {
   const bin = serverBin();
   const port = await freePort();
   const server = spawn(bin, ["server"], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, TASKER_ENV: "test", RUST_LOG: "warn", TASKER_BIND: `127.0.0.1:${port}` },
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      TASKER_ENV: "test",
+      RUST_LOG: "warn",
+      ...env,
+      TASKER_BIND: `127.0.0.1:${port}`,
+    },
     stdio: ["ignore", "ignore", "pipe"],
   });
   let log = "";
@@ -120,4 +130,13 @@ export async function startServer(databaseUrl: string): Promise<{ base: string; 
     throw e;
   }
   return { base, stop };
+}
+
+/** `tasker token ARGS` over `databaseUrl`: its stdout, trimmed (a new token's secret). */
+export function taskerToken(databaseUrl: string, ...args: string[]): string {
+  const out = spawnSync(serverBin(), ["token", ...args], { env: { ...process.env, DATABASE_URL: databaseUrl }, encoding: "utf8" });
+  if (out.status !== 0) {
+    throw new Error(`tasker token ${args.join(" ")}: ${out.stderr}`);
+  }
+  return out.stdout.trim();
 }

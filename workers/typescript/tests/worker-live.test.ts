@@ -10,9 +10,11 @@ import { after, before, describe, it } from "node:test";
 
 import {
   ApiError,
+  AuthenticationError,
   Client,
   HandlerRegistry,
   PermanentError,
+  PermissionDeniedError,
   StepHandler,
   TaskCreationError,
   TaskNotFoundError,
@@ -27,7 +29,7 @@ import {
   type TaskView,
 } from "../src/index";
 import type { LifecycleEvent } from "../src/client";
-import { freePort, freshDatabase, startServer, TEST_HANDLERS, TEST_TEMPLATES } from "./support";
+import { freePort, freshDatabase, startServer, taskerToken, TEST_HANDLERS, TEST_TEMPLATES } from "./support";
 
 const NS = "tasker_tests_ts";
 
@@ -37,10 +39,12 @@ let registry: HandlerRegistry;
 let stopServer: () => Promise<void> = async () => {};
 let client: Client;
 let dropDatabase: () => void = () => {};
+let databaseUrl = "";
 
 before(async () => {
   const db = await freshDatabase("nodetest");
   dropDatabase = db.drop;
+  databaseUrl = db.url;
   worker = await Worker.start({
     databaseUrl: db.url,
     templatePath: TEST_TEMPLATES,
@@ -307,6 +311,52 @@ describe("REST client", () => {
       return true;
     });
     assert.equal((await client.waitForTask(t.task_uuid, { timeoutMs: 30_000 })).status, "complete");
+  });
+});
+
+describe("REST client behind API tokens", () => {
+  it("sends its token and rejects with AuthenticationError and PermissionDeniedError", async () => {
+    const suffix = randomUUID().slice(0, 8);
+    const reader = taskerToken(databaseUrl, "create", "--name", `ts-reader-${suffix}`, "--scope", `${NS}:read`);
+    const writer = taskerToken(databaseUrl, "create", "--name", `ts-writer-${suffix}`, "--scope", `${NS}:write`);
+    const server = await startServer(databaseUrl, { TASKER_AUTH: "tokens" });
+    const saved = process.env.TASKER_TOKEN;
+    delete process.env.TASKER_TOKEN;
+    try {
+      for (const call of [(c: Client) => c.listTasks(), (c: Client) => c.createTask(NS, "diamond_workflow", { n: 1 })]) {
+        await assert.rejects(call(new Client(server.base)), (e: unknown) => {
+          assert.ok(e instanceof AuthenticationError, String(e));
+          assert.deepEqual([e.status, e.code, e.field], [401, "UNAUTHENTICATED", "/headers/authorization"]);
+          return true;
+        });
+      }
+      const created = await new Client(server.base, { token: writer }).createTask(NS, "diamond_workflow", { n: 1 });
+      const asReader = new Client(server.base, { token: reader });
+      for (const call of [() => asReader.createTask(NS, "diamond_workflow", { n: 1 }), () => asReader.cancelTask(created.task_uuid)]) {
+        await assert.rejects(call(), (e: unknown) => {
+          assert.ok(e instanceof PermissionDeniedError, String(e));
+          assert.deepEqual([e.status, e.code, e.scope], [403, "FORBIDDEN", `${NS}:write`]);
+          return true;
+        });
+      }
+      // TASKER_TOKEN when no token is passed; the task names the token that created it.
+      process.env.TASKER_TOKEN = reader;
+      const task = await new Client(server.base).getTask(created.task_uuid);
+      assert.deepEqual(task.created_by, { kind: "token", name: `ts-writer-${suffix}` });
+      taskerToken(databaseUrl, "revoke", `ts-reader-${suffix}`);
+      await assert.rejects(new Client(server.base).getTask(created.task_uuid), (e: unknown) => {
+        assert.ok(e instanceof AuthenticationError);
+        assert.equal(e.message, "the token has been revoked");
+        return true;
+      });
+    } finally {
+      if (saved === undefined) {
+        delete process.env.TASKER_TOKEN;
+      } else {
+        process.env.TASKER_TOKEN = saved;
+      }
+      await server.stop();
+    }
   });
 });
 

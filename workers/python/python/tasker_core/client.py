@@ -5,21 +5,35 @@
     task = client.create_task("ecommerce_py", "ecommerce_order_processing", {...})
     final = client.wait_for_task(task["task_uuid"], timeout=30)
 
+A server that asks for API tokens gets the one passed as ``token=``, else ``TASKER_TOKEN``, as
+``Authorization: Bearer <token>``.
+
 Errors are the typed exceptions of :mod:`tasker_core.errors`: :class:`TaskCreationError` (with the
 §0.3 ``code``, ``field`` and ``details``) from :meth:`Client.create_task`, :class:`TaskNotFoundError`
-for an unknown uuid, :class:`ServerUnavailableError` when the server cannot be reached or fails.
+for an unknown uuid, :class:`ServerUnavailableError` when the server cannot be reached or fails, and
+from every method :class:`AuthenticationError` (401: no token, or one unknown, expired or revoked)
+and :class:`PermissionDeniedError` (403, with the ``scope`` the token lacks).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from .errors import ApiError, ServerUnavailableError, TaskCreationError, TaskNotFoundError, WaitTimeoutError
+from .errors import (
+    ApiError,
+    AuthenticationError,
+    PermissionDeniedError,
+    ServerUnavailableError,
+    TaskCreationError,
+    TaskNotFoundError,
+    WaitTimeoutError,
+)
 
 #: The OpenAPI operation id of every task and template operation, and the method that calls it.
 OPERATIONS: Dict[str, str] = {
@@ -37,17 +51,25 @@ OPERATIONS: Dict[str, str] = {
 class Client:
     """Speaks the orchestration server's REST API (``/v1``)."""
 
-    def __init__(self, url: str = "http://127.0.0.1:8080", timeout: float = 10.0) -> None:
+    def __init__(self, url: str = "http://127.0.0.1:8080", timeout: float = 10.0, token: Optional[str] = None) -> None:
         parsed = urllib.parse.urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError(f"url must look like http://host:port, got {url!r}")
         self.url = url.rstrip("/")
         self.timeout = timeout
+        token = token if token is not None else os.environ.get("TASKER_TOKEN")
+        self._token = token.strip() if token and token.strip() else None
+
+    def __repr__(self) -> str:
+        # Never the token.
+        return f"Client({self.url!r}, token={'set' if self._token else 'none'})"
 
     def _request(self, method: str, path: str, body: Optional[Any] = None) -> Tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode("utf-8")
         req = urllib.request.Request(self.url + path, data=data, method=method)
         req.add_header("Accept", "application/json")
+        if self._token:
+            req.add_header("Authorization", f"Bearer {self._token}")
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
@@ -96,6 +118,7 @@ class Client:
             raise TaskCreationError("ENGINE_UNAVAILABLE", e.message, transient=True) from e
         if status in (200, 201) and isinstance(payload, dict):
             return payload
+        _raise_if_refused(status, payload)
         err = _error_body(payload)
         raise TaskCreationError(
             err.get("code") or ("INTERNAL_ERROR" if status >= 500 else "INVALID_REQUEST"),
@@ -172,6 +195,7 @@ class Client:
     def _ok(self, status: int, payload: Any) -> Dict[str, Any]:
         if 200 <= status < 300 and isinstance(payload, dict):
             return payload
+        _raise_if_refused(status, payload)
         err = _error_body(payload)
         code = err.get("code") or "UNKNOWN"
         message = err.get("message") or f"server answered {status}"
@@ -180,6 +204,20 @@ class Client:
         if status >= 500:
             raise ServerUnavailableError(status, code, message, err.get("field"))
         raise ApiError(status, code, message, err.get("field"))
+
+
+def _raise_if_refused(status: int, payload: Any) -> None:
+    """401 and 403 as their own exceptions, whatever the call."""
+    if status not in (401, 403):
+        return
+    err = _error_body(payload)
+    code = err.get("code") or ("UNAUTHENTICATED" if status == 401 else "FORBIDDEN")
+    message = err.get("message") or f"server answered {status}"
+    if status == 401:
+        raise AuthenticationError(status, code, message, err.get("field"))
+    details = err.get("details") or []
+    scope = details[0].get("message") if details and isinstance(details[0], dict) else None
+    raise PermissionDeniedError(status, code, message, err.get("field"), scope=scope)
 
 
 def _segment(value: str) -> str:

@@ -157,6 +157,21 @@ class TaskNotFoundError(ApiError):
     """No task has this uuid."""
 
 
+class AuthenticationError(ApiError):
+    """401 ``UNAUTHENTICATED``: the server asks for an API token and none was sent, or the one
+    sent is unknown, expired or revoked (``message`` says which). Pass ``token=`` or set
+    ``TASKER_TOKEN``."""
+
+
+class PermissionDeniedError(ApiError):
+    """403 ``FORBIDDEN``: the token lacks the scope this call needs; ``scope`` names it (for
+    example ``payments:write``)."""
+
+    def __init__(self, status: int, code: str, message: str, field: Optional[str] = None, scope: Optional[str] = None) -> None:
+        super().__init__(status, code, message, field)
+        self.scope = scope
+
+
 class ServerUnavailableError(ApiError):
     """The server could not be reached or answered 5xx."""
 
@@ -198,6 +213,8 @@ __all__ = [
     "TaskCreationError",
     "ApiError",
     "TaskNotFoundError",
+    "AuthenticationError",
+    "PermissionDeniedError",
     "ServerUnavailableError",
     "WaitTimeoutError",
     "NATIVE_ERROR_KINDS",

@@ -13,9 +13,14 @@ module TaskerCore
   #   task = client.create_task("ecommerce_rb", "ecommerce_order_processing", { "cart_items" => [...] })
   #   final = client.wait_for_task(task["task_uuid"], timeout: 30)
   #
+  # A server that asks for API tokens gets the one passed as +token:+, else +TASKER_TOKEN+, as
+  # <tt>Authorization: Bearer <token></tt>.
+  #
   # Errors are the typed exceptions of {Errors}: {Errors::TaskCreationError} (with the §0.3 +code+,
   # +field+ and +details+) from {#create_task}, {Errors::TaskNotFoundError} for an unknown uuid,
-  # {Errors::ServerUnavailableError} when the server cannot be reached or fails.
+  # {Errors::ServerUnavailableError} when the server cannot be reached or fails, and from every
+  # method {Errors::AuthenticationError} (401: no token, or one unknown, expired or revoked) and
+  # {Errors::PermissionDeniedError} (403, with the +scope+ the token lacks).
   class Client
     # The OpenAPI operation id of every task, template and worker operation, and the method that
     # calls it.
@@ -32,7 +37,12 @@ module TaskerCore
 
     attr_reader :url
 
-    def initialize(url = "http://127.0.0.1:8080", timeout: 10.0)
+    # Never shows the token.
+    def inspect
+      "#<TaskerCore::Client #{@url} token=#{@token ? 'set' : 'none'}>"
+    end
+
+    def initialize(url = "http://127.0.0.1:8080", timeout: 10.0, token: nil)
       uri = URI.parse(url)
       unless %w[http https].include?(uri.scheme) && uri.host && !uri.host.empty?
         raise ArgumentError, "url must look like http://host:port, got #{url.inspect}"
@@ -41,6 +51,8 @@ module TaskerCore
       @uri = uri
       @url = url.chomp("/")
       @timeout = timeout
+      token = ENV.fetch("TASKER_TOKEN", nil) if token.nil?
+      @token = token.to_s.strip.empty? ? nil : token.to_s.strip
     rescue URI::InvalidURIError
       raise ArgumentError, "url must look like http://host:port, got #{url.inspect}"
     end
@@ -56,6 +68,7 @@ module TaskerCore
       end
       return payload if [200, 201].include?(status) && payload.is_a?(Hash)
 
+      raise_if_refused(status, payload)
       err = error_body(payload)
       raise Errors::TaskCreationError.new(
         err["code"] || (status >= 500 ? "INTERNAL_ERROR" : "INVALID_REQUEST"),
@@ -135,6 +148,7 @@ module TaskerCore
       http.read_timeout = @timeout
       req = method == :post ? Net::HTTP::Post.new(path) : Net::HTTP::Get.new(path)
       req["Accept"] = "application/json"
+      req["Authorization"] = "Bearer #{@token}" if @token
       unless body.nil?
         req["Content-Type"] = "application/json"
         req.body = JSON.generate(body)
@@ -156,9 +170,25 @@ module TaskerCore
       error.is_a?(Hash) ? error : {}
     end
 
+    # 401 and 403 as their own exceptions, whatever the call.
+    def raise_if_refused(status, payload)
+      return unless [401, 403].include?(status)
+
+      err = error_body(payload)
+      message = err["message"] || "server answered #{status}"
+      if status == 401
+        raise Errors::AuthenticationError.new(status, err["code"] || "UNAUTHENTICATED", message, field: err["field"])
+      end
+
+      first = (err["details"] || []).first
+      raise Errors::PermissionDeniedError.new(status, err["code"] || "FORBIDDEN", message,
+                                              field: err["field"], scope: first.is_a?(Hash) ? first["message"] : nil)
+    end
+
     def ok(status, payload)
       return payload if status.between?(200, 299) && payload.is_a?(Hash)
 
+      raise_if_refused(status, payload)
       err = error_body(payload)
       code = err["code"] || "UNKNOWN"
       message = err["message"] || "server answered #{status}"

@@ -151,6 +151,21 @@ module TaskerCore
 
     # No task has this uuid.
     class TaskNotFoundError < ApiError; end
+
+    # 401 +UNAUTHENTICATED+: the server asks for an API token and none was sent, or the one sent
+    # is unknown, expired or revoked (+reason+ says which). Pass +token:+ or set +TASKER_TOKEN+.
+    class AuthenticationError < ApiError; end
+
+    # 403 +FORBIDDEN+: the token lacks the scope this call needs; +scope+ names it (for example
+    # +payments:write+).
+    class PermissionDeniedError < ApiError
+      attr_reader :scope
+
+      def initialize(status, code, message, field: nil, scope: nil)
+        super(status, code, message, field: field)
+        @scope = scope
+      end
+    end
     # The server could not be reached or answered 5xx.
     class ServerUnavailableError < ApiError; end
 

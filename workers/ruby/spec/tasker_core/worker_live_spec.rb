@@ -47,9 +47,17 @@ module LiveStack
     registry = TaskerCore::Registry.new
     runner = TaskerCore::WorkerRunner.new(worker, registry, threads: 4)
     runner.start
+    env = { "DATABASE_URL" => url, "TASKER_ENV" => "test", "RUST_LOG" => "warn" }
+    server, base = start_server(env)
+    { client: TaskerCore::Client.new(base), worker: worker, runner: runner, registry: registry, server: server,
+      env: env }
+  end
+
+  # A `tasker server` with this environment on a free port, once ready: [pid, base url].
+  def start_server(env)
     port = free_port
-    env = { "DATABASE_URL" => url, "TASKER_ENV" => "test", "RUST_LOG" => "warn", "TASKER_BIND" => "127.0.0.1:#{port}" }
-    server = Process.spawn(env, server_bin, "server", out: File::NULL, err: File::NULL)
+    server = Process.spawn(env.merge("TASKER_BIND" => "127.0.0.1:#{port}"), File.join(bin_dir, "tasker"), "server",
+                           out: File::NULL, err: File::NULL)
     base = "http://127.0.0.1:#{port}"
     deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 30
     loop do
@@ -59,7 +67,15 @@ module LiveStack
 
       sleep 0.05
     end
-    { client: TaskerCore::Client.new(base), worker: worker, runner: runner, registry: registry, server: server }
+    [server, base]
+  end
+
+  # `tasker token ARGS` on the stack's database: its stdout, stripped.
+  def tasker_token(env, *args)
+    out, err, status = Open3.capture3(env, File.join(bin_dir, "tasker"), "token", *args)
+    raise "tasker token #{args.join(' ')}: #{err}" unless status.success?
+
+    out.strip
   end
 
   def stop(stack)
@@ -308,6 +324,67 @@ RSpec.describe "the hosted worker and the client against a live stack" do
       expect { worker.subscribe(Object.new) }.to raise_error(TypeError, /event_names/)
     end
   end
+end
+
+RSpec.describe TaskerCore::Client, "behind API tokens" do
+  # rubocop:disable RSpec/InstanceVariable -- one stack for the group, like a module fixture
+  before(:all) do
+    @stack = LiveStack.start
+    env = @stack[:env]
+    suffix = SecureRandom.hex(4)
+    @writer_name = "rb-writer-#{suffix}"
+    @reader = LiveStack.tasker_token(env, "create", "--name", "rb-reader-#{suffix}", "--scope", "tasker_tests_rb:read")
+    @writer = LiveStack.tasker_token(env, "create", "--name", @writer_name, "--scope", "tasker_tests_rb:write")
+    @server, @base = LiveStack.start_server(env.merge("TASKER_AUTH" => "tokens"))
+  end
+
+  after(:all) do
+    Process.kill("TERM", @server) if @server
+    Process.wait(@server) if @server
+    LiveStack.stop(@stack) if @stack
+  end
+
+  around do |example|
+    saved = ENV.delete("TASKER_TOKEN")
+    example.run
+  ensure
+    saved.nil? ? ENV.delete("TASKER_TOKEN") : ENV["TASKER_TOKEN"] = saved
+  end
+
+  it "raises AuthenticationError without a token, on reads and on creation" do
+    expect { described_class.new(@base).list_tasks }.to raise_error(TaskerCore::Errors::AuthenticationError) { |e|
+      expect([e.status, e.code, e.field]).to eq([401, "UNAUTHENTICATED", "/headers/authorization"])
+    }
+    expect { described_class.new(@base).create_task("tasker_tests_rb", "diamond_workflow", { "n" => 1 }) }
+      .to raise_error(TaskerCore::Errors::AuthenticationError)
+  end
+
+  it "raises PermissionDeniedError naming the scope a token lacks, and reads with TASKER_TOKEN" do
+    created = described_class.new(@base, token: @writer).create_task("tasker_tests_rb", "diamond_workflow", { "n" => 1 })
+    reader = described_class.new(@base, token: @reader)
+    expect { reader.create_task("tasker_tests_rb", "diamond_workflow", { "n" => 1 }) }
+      .to raise_error(TaskerCore::Errors::PermissionDeniedError) { |e|
+        expect([e.status, e.code, e.scope]).to eq([403, "FORBIDDEN", "tasker_tests_rb:write"])
+      }
+    expect { reader.cancel_task(created["task_uuid"]) }
+      .to raise_error(TaskerCore::Errors::PermissionDeniedError) { |e| expect(e.scope).to eq("tasker_tests_rb:write") }
+    ENV["TASKER_TOKEN"] = @reader
+    task = described_class.new(@base).get_task(created["task_uuid"])
+    expect(task["created_by"]).to eq("kind" => "token", "name" => @writer_name)
+    expect(described_class.new(@base).inspect).not_to include("tkr_")
+  end
+
+  it "raises AuthenticationError for a revoked token, saying so" do
+    name = "rb-revoked-#{SecureRandom.hex(4)}"
+    client = described_class.new(@base, token: LiveStack.tasker_token(@stack[:env], "create", "--name", name,
+                                                                       "--scope", "tasker_tests_rb:read"))
+    client.list_tasks
+    LiveStack.tasker_token(@stack[:env], "revoke", name)
+    expect { client.list_tasks }.to raise_error(TaskerCore::Errors::AuthenticationError) { |e|
+      expect(e.reason).to eq("the token has been revoked")
+    }
+  end
+  # rubocop:enable RSpec/InstanceVariable
 end
 
 RSpec.describe TaskerCore::Client, "against the OpenAPI document" do
