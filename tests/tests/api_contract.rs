@@ -864,6 +864,13 @@ async fn tokens_guard_the_api_the_dashboard_and_the_operational_routes() {
     assert_eq!(r.status(), 403);
     let (_, list) = get_with(&stranger, &url("/v1/tasks")).await;
     assert_eq!(list["tasks"], json!([]), "{list}");
+    // A stream open when its token is revoked ends (the token is checked every few seconds).
+    let streamer = client_with_token(&stack.create_token("streamer", &[&format!("{ns}:read")], None));
+    let open = streamer.get(url("/v1/events/stream")).send().await.unwrap();
+    assert_eq!(open.status(), 200);
+    stack.tasker_token(&["revoke", "streamer"]);
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(20), open.text()).await;
+    assert!(ended.is_ok(), "the stream outlived its revoked token");
 
     // The dashboard: a page leads to the sign-in, which keeps the token in a strict cookie.
     let r = plain.get(url("/ui/tasks")).send().await.unwrap();

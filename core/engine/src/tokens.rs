@@ -322,6 +322,18 @@ impl Engine {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Whether the token of this name may still be used now (neither revoked nor expired): what
+    /// a long-lived request authenticated earlier checks from time to time.
+    pub async fn token_active(&self, name: &str) -> Result<bool, EngineError> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM tasker_api_tokens
+                             WHERE name = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()))",
+        )
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// The token a secret belongs to, if it is valid now.
     pub async fn authenticate(&self, secret: &str) -> Result<Result<Principal, AuthFailure>, EngineError> {
         let Some((id, key)) = split_secret(secret.trim()) else {

@@ -4,7 +4,7 @@
 //! that reconnects with `Last-Event-ID` resumes right after that event: the stream reads after
 //! the event's position ([`tasker_engine::Engine::read_events`]), so nothing is skipped or
 //! repeated. The stream keeps its position through database errors and ends when the server
-//! begins to stop.
+//! begins to stop, or within [`TOKEN_RECHECK`] of its token being revoked or expiring.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -27,6 +27,8 @@ use crate::request::query;
 const POLL: Duration = Duration::from_millis(100);
 /// Events read per query.
 const BATCH: i64 = 200;
+/// How often a stream opened with a token checks that the token may still be used.
+pub(crate) const TOKEN_RECHECK: Duration = Duration::from_secs(5);
 
 /// Filters of the stream.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -96,6 +98,8 @@ pub(crate) async fn event_stream(
         namespaces,
         stopping: s.stopping.clone(),
         buffer: VecDeque::new(),
+        token: caller.name().map(str::to_string),
+        checked: tokio::time::Instant::now(),
     };
     let stream = futures::stream::unfold(reader, |mut r| async move {
         r.next().await.map(|e| (Ok::<_, Infallible>(sse_event(&e)), r))
@@ -119,13 +123,16 @@ struct Reader {
     namespaces: Option<Vec<String>>,
     stopping: tokio::sync::watch::Receiver<bool>,
     buffer: VecDeque<LifecycleEvent>,
+    /// The token the stream was opened with, if any, and when it was last found usable.
+    token: Option<String>,
+    checked: tokio::time::Instant,
 }
 
 impl Reader {
-    /// The next event; `None` once the server is stopping.
+    /// The next event; `None` once the server is stopping or the token may no longer be used.
     async fn next(&mut self) -> Option<LifecycleEvent> {
         loop {
-            if *self.stopping.borrow() {
+            if *self.stopping.borrow() || !self.token_still_active().await {
                 return None;
             }
             if let Some(e) = self.buffer.pop_front() {
@@ -146,6 +153,31 @@ impl Reader {
                     tracing::warn!(error = %e, "event stream could not read; retrying");
                     self.pause(Duration::from_millis(500)).await;
                 }
+            }
+        }
+    }
+
+    /// Whether the stream's token may still be used, asked of the database every
+    /// [`TOKEN_RECHECK`] (a database error keeps the stream: it is asked again next time).
+    async fn token_still_active(&mut self) -> bool {
+        let Some(name) = &self.token else {
+            return true;
+        };
+        if self.checked.elapsed() < TOKEN_RECHECK {
+            return true;
+        }
+        match self.engine.token_active(name).await {
+            Ok(true) => {
+                self.checked = tokio::time::Instant::now();
+                true
+            }
+            Ok(false) => {
+                tracing::info!(token = %name, "event stream ended: its token was revoked or has expired");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "event stream could not check its token; will ask again");
+                true
             }
         }
     }

@@ -60,6 +60,7 @@ async fn an_expired_token_is_refused_and_listed_as_expired() {
         .await
         .unwrap();
     assert!(engine.authenticate(secret.expose()).await.unwrap().is_ok());
+    assert!(engine.token_active("short").await.unwrap());
     sqlx::query("UPDATE tasker_api_tokens SET expires_at = now() - interval '1 second'")
         .execute(engine.pool())
         .await
@@ -69,6 +70,20 @@ async fn an_expired_token_is_refused_and_listed_as_expired() {
         Err(AuthFailure::Expired)
     );
     assert_eq!(engine.list_tokens().await.unwrap()[0].state(Utc::now()), "expired");
+    assert!(!engine.token_active("short").await.unwrap());
+}
+
+#[tokio::test]
+async fn a_revoked_or_unknown_token_is_no_longer_active() {
+    let engine = engine(&[], 1.0).await;
+    engine
+        .create_token("streamer", &scopes(&["a:read"]), None)
+        .await
+        .unwrap();
+    assert!(engine.token_active("streamer").await.unwrap());
+    assert!(engine.revoke_token("streamer").await.unwrap());
+    assert!(!engine.token_active("streamer").await.unwrap());
+    assert!(!engine.token_active("nobody").await.unwrap());
 }
 
 #[tokio::test]
