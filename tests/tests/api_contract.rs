@@ -936,3 +936,38 @@ async fn tokens_guard_the_api_the_dashboard_and_the_operational_routes() {
         "past the checks, the task has ended: {body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_with_wait_answers_once_the_task_has_ended_or_the_time_is_up() {
+    let stack = stack_with_templates().await;
+    let slow = json!({"namespace": "tasker_tests_rs", "name": "diamond_workflow",
+        "context": {"n": 1, "behaviors": {"start": {"mode": "sleep", "ms": 1500}}}});
+    let uuid = stack.create_ok(&slow).await;
+    // Not ended yet: `wait=0` answers at once, as it is.
+    let (status, now) = stack.get(&format!("/v1/tasks/{uuid}?wait=0")).await;
+    assert_eq!((status, &now["terminal"]), (200, &json!(false)), "{now}");
+    // A short wait ends with the time, the task still running.
+    let (status, early) = stack.get(&format!("/v1/tasks/{uuid}?wait=0.2")).await;
+    assert_eq!((status, &early["terminal"]), (200, &json!(false)), "{early}");
+    // A long one ends with the task.
+    let (status, done) = stack.get(&format!("/v1/tasks/{uuid}?wait=30")).await;
+    assert_eq!((status, &done["status"]), (200, &json!("complete")), "{done}");
+    for bad in ["31", "-1", "soon", "NaN"] {
+        let (status, body) = stack.get(&format!("/v1/tasks/{uuid}?wait={bad}")).await;
+        assert_eq!(
+            (status, err(&body)),
+            (400, ("INVALID_REQUEST", Some("/wait"))),
+            "{bad}: {body}"
+        );
+    }
+    let (status, body) = stack.get(&format!("/v1/tasks/{}?wait=1", uuid::Uuid::now_v7())).await;
+    assert_eq!((status, err(&body).0), (404, "TASK_NOT_FOUND"));
+    // The CLI's --wait uses it.
+    let mut args: Vec<&str> = "task create --wait --namespace tasker_tests_rs --name diamond_workflow --context"
+        .split(' ')
+        .collect();
+    args.push(r#"{"n": 1, "behaviors": {"start": {"mode": "sleep", "ms": 300}}}"#);
+    let (code, out, stderr) = cli(&stack, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.contains("complete"), "{out}");
+}

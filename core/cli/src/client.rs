@@ -13,8 +13,11 @@ use tasker_engine::TaskStatus;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-/// How often a task is polled while waiting for it or watching it.
+/// How often a task is polled while watching it without an event stream, and the pause before
+/// asking again a server that could not be reached.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// The longest wait asked of the server in one request (its limit is 30 s).
+const MAX_WAIT: Duration = Duration::from_secs(25);
 
 /// Whether a task document is in a terminal state: the server says so in its `terminal` field,
 /// so the client keeps no list of its own.
@@ -244,13 +247,45 @@ impl ApiClient {
         }))
     }
 
-    /// Polls the task every [`POLL_INTERVAL`] until its status is terminal or `timeout` has
-    /// passed, and returns the last snapshot: check its status, it is not terminal on timeout.
+    /// Waits until the task is terminal or `timeout` has passed, and returns the last snapshot:
+    /// check its status, it is not terminal on timeout. The server answers
+    /// `GET /v1/tasks/{uuid}?wait=` as soon as the task ends, so nothing polls; a wait longer
+    /// than the server's longest is asked again. A server that cannot be reached for a while
+    /// once the task has been seen (a restart) is retried until the deadline.
     pub async fn wait_for_task(&self, uuid: Uuid, timeout: Duration) -> Result<Value> {
-        self.follow_task(uuid, timeout, |_| {}).await
+        let deadline = Instant::now() + timeout;
+        let mut last: Option<Value> = None;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now()).min(MAX_WAIT);
+            let request = self
+                .http
+                .get(self.url(&format!("/v1/tasks/{uuid}")))
+                .query(&[("wait", format!("{:.3}", wait.as_secs_f64()))])
+                .timeout(wait + Duration::from_secs(30));
+            match self.ok_json(request).await {
+                Ok(task) => {
+                    let done = is_terminal(&task);
+                    last = Some(task);
+                    if done || Instant::now() >= deadline {
+                        break;
+                    }
+                }
+                Err(e) if e.is::<ApiError>() || last.is_none() => return Err(e),
+                Err(e) => {
+                    if Instant::now() + POLL_INTERVAL > deadline {
+                        break;
+                    }
+                    tracing::debug!(error = %format!("{e:#}"), "waiting for the task failed; retrying");
+                    tokio::time::sleep(POLL_INTERVAL).await;
+                }
+            }
+        }
+        last.with_context(|| format!("no answer from {} about task {uuid} within {timeout:?}", self.base))
     }
 
-    /// As [`ApiClient::wait_for_task`], calling `on_snapshot` with every snapshot fetched.
+    /// Reads the task every [`POLL_INTERVAL`] until it is terminal or `timeout` has passed,
+    /// calling `on_snapshot` with every snapshot fetched (what `watch` shows when the server
+    /// has no event stream), and returns the last one.
     /// Once the task has been seen, a server that cannot be reached for a while (a restart) is
     /// retried until the deadline; an HTTP error answer (the task does not exist) or a failure
     /// of the first request ends the wait at once.

@@ -116,17 +116,21 @@ pub(crate) async fn set_task_status(
         return Ok(());
     }
     check_task(task.status, to)?;
-    let age_seconds: f64 = sqlx::query_scalar(
+    // A task that ends also raises `TASK_ENDED_CHANNEL` with its uuid, delivered at commit: what
+    // clients waiting for its result wake on.
+    let (age_seconds, _): (f64, i64) = sqlx::query_as(
         "WITH u AS (UPDATE tasker_tasks SET status = $3, updated_at = now(),
                            completed_at = CASE WHEN $4 THEN now() ELSE NULL END
                      WHERE task_uuid = $1 RETURNING task_uuid, created_at),
-              tr AS (INSERT INTO tasker_transitions (task_uuid, from_state, to_state) SELECT task_uuid, $2, $3 FROM u)
-         SELECT GREATEST(EXTRACT(EPOCH FROM now() - created_at), 0)::float8 FROM u",
+              tr AS (INSERT INTO tasker_transitions (task_uuid, from_state, to_state) SELECT task_uuid, $2, $3 FROM u),
+              n AS (SELECT pg_notify($5, u.task_uuid::text) FROM u WHERE $4)
+         SELECT GREATEST(EXTRACT(EPOCH FROM now() - created_at), 0)::float8, (SELECT count(*) FROM n) FROM u",
     )
     .bind(task.task_uuid)
     .bind(task.status)
     .bind(to)
     .bind(to.is_terminal())
+    .bind(tasker_store::TASK_ENDED_CHANNEL)
     .fetch_one(&mut *conn)
     .await?;
     crate::events::record_task_ended(conn, task.task_uuid, to).await?;

@@ -20,6 +20,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use crate::auth::{AuthConfig, Caller};
 use crate::error::{ApiError, ErrorBody};
 use crate::request::{json_body, path_param, query};
+use crate::waiters::TaskWaiters;
 
 #[derive(Clone)]
 pub(crate) struct AppState {
@@ -27,6 +28,8 @@ pub(crate) struct AppState {
     /// Set when the server begins to stop: event streams end so the shutdown need not wait.
     pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
     pub(crate) auth: std::sync::Arc<AuthConfig>,
+    /// Requests waiting for tasks to end (`?wait=`).
+    pub(crate) waiters: TaskWaiters,
 }
 
 /// The largest request body accepted (413 beyond).
@@ -39,11 +42,23 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// The API routes over one engine. Every request gets an `x-request-id` (the client's, or a new
 /// uuid) that its answer carries and every log line of its handling names; a 5xx is logged with
 /// its cause under that id. Requests are authenticated as `auth` says ([`crate::auth`]).
+/// Waiting for a task (`?wait=`) needs the server's listener ([`crate::start`] runs one); here
+/// a waiter reads the task again every [`crate::waiters::RECHECK`].
 pub fn router(engine: Engine, stopping: tokio::sync::watch::Receiver<bool>, auth: AuthConfig) -> Router {
+    router_with(engine, stopping, auth, TaskWaiters::default())
+}
+
+pub(crate) fn router_with(
+    engine: Engine,
+    stopping: tokio::sync::watch::Receiver<bool>,
+    auth: AuthConfig,
+    waiters: TaskWaiters,
+) -> Router {
     let state = AppState {
         engine,
         stopping,
         auth: std::sync::Arc::new(auth),
+        waiters,
     };
     Router::new()
         .route("/v1/tasks", post(create_task).get(list_tasks))
@@ -238,23 +253,76 @@ async fn create_task(
     }
 }
 
-/// One task with its steps (spec §0.4).
+/// Query of `GET /v1/tasks/{task_uuid}`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct GetTaskQuery {
+    /// Wait up to this many seconds (0 to 30, fractions allowed) for the task to end: the
+    /// answer comes as soon as it has (pushed by the database at the commit that ends it), or
+    /// with the task as it is when the time is up. Check `terminal`.
+    #[param(minimum = 0, maximum = 30)]
+    wait: Option<f64>,
+}
+
+/// The longest `?wait=` accepted, in seconds.
+pub const MAX_WAIT_SECONDS: f64 = 30.0;
+
+/// One task with its steps (spec §0.4); with `?wait=SECONDS`, once it has ended (or the time is
+/// up).
 #[utoipa::path(get, path = "/v1/tasks/{task_uuid}", tag = "tasks", operation_id = "getTask",
-    params(("task_uuid" = Uuid, Path, description = "The task's uuid")),
+    params(("task_uuid" = Uuid, Path, description = "The task's uuid"), GetTaskQuery),
     responses(
         (status = 200, description = "The task", body = TaskView, links(
             ("RetryFirstStep" = (operation_id = "retryStep", parameters(("task_uuid" = "$response.body#/task_uuid"),
                 ("step_name" = "$response.body#/steps/0/name")), description = "Retry the task's first step")),
         )),
-        (status = 400, description = "INVALID_REQUEST: not a uuid", body = ErrorBody),
+        (status = 400, description = "INVALID_REQUEST: not a uuid, or `wait` out of range", body = ErrorBody),
         (status = 404, description = "TASK_NOT_FOUND", body = ErrorBody),
         (status = 503, description = "ENGINE_UNAVAILABLE", body = ErrorBody),
     ))]
-async fn get_task(State(s): State<AppState>, caller: Caller, raw: RawPath<String>) -> ApiResult<Json<TaskView>> {
+async fn get_task(
+    State(s): State<AppState>,
+    caller: Caller,
+    raw: RawPath<String>,
+    RawQuery(rq): RawQuery,
+) -> ApiResult<Json<TaskView>> {
     let uuid = task_uuid(raw)?;
-    let view = task_view(&s.engine, uuid).await?;
-    caller.require(&view.namespace, Access::Read)?;
-    Ok(view)
+    let q: GetTaskQuery = query(rq.as_deref())?;
+    let wait = match q.wait {
+        None => None,
+        Some(w) if w.is_finite() && (0.0..=MAX_WAIT_SECONDS).contains(&w) => {
+            Some(std::time::Duration::from_secs_f64(w))
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "/wait",
+                format!("wait must be a number of seconds from 0 to {MAX_WAIT_SECONDS}"),
+            ))
+        }
+    };
+    let Some(wait) = wait else {
+        let view = task_view(&s.engine, uuid).await?;
+        caller.require(&view.namespace, Access::Read)?;
+        return Ok(view);
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut stopping = s.stopping.clone();
+    loop {
+        // Registered before the read: an end committed in between still wakes this request.
+        let mut waiter = s.waiters.register(uuid);
+        let view = task_view(&s.engine, uuid).await?;
+        caller.require(&view.namespace, Access::Read)?;
+        let now = tokio::time::Instant::now();
+        if view.terminal || now >= deadline || *stopping.borrow() {
+            return Ok(view);
+        }
+        tokio::select! {
+            _ = &mut waiter.woken => {}
+            _ = tokio::time::sleep_until(deadline.min(now + crate::waiters::RECHECK)) => {}
+            _ = stopping.changed() => {}
+        }
+    }
 }
 
 /// A task's lifecycle events (spec §5.1), in causal order.

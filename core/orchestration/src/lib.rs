@@ -15,6 +15,7 @@ mod serve;
 mod stream;
 mod sweep;
 mod ui;
+mod waiters;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -143,7 +144,13 @@ pub async fn start(
         shutdown.await;
         let _ = stopping_tx.send(true);
     };
-    let app = router(engine.clone(), stopping, config.auth.clone());
+    let waiters = waiters::TaskWaiters::default();
+    tokio::spawn(waiters::listen(
+        engine.pool().clone(),
+        waiters.clone(),
+        stopping.clone(),
+    ));
+    let app = api::router_with(engine.clone(), stopping, config.auth.clone(), waiters);
     let limits = config.http.clone();
     let handle = tokio::spawn(async move {
         serve::serve(listener, app, limits, shutdown, Duration::from_secs(30)).await;

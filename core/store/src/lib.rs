@@ -120,6 +120,10 @@ pub fn queue_table(namespace: &str) -> String {
     format!("pgmq.q_{}", queue_name(namespace))
 }
 
+/// The LISTEN/NOTIFY channel raised, with the task's uuid as payload, when a task ends
+/// (complete, error, cancelled, resolved manually), once its transaction commits.
+pub const TASK_ENDED_CHANNEL: &str = "tasker_task_ended";
+
 /// The LISTEN/NOTIFY channel raised when a namespace's queue receives a message.
 pub fn queue_channel(namespace: &str) -> String {
     format!("{CHANNEL_PREFIX}{namespace}")

@@ -125,7 +125,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One task with its steps (spec §0.4). */
+        /**
+         * One task with its steps (spec §0.4); with `?wait=SECONDS`, once it has ended (or the time is
+         *     up).
+         */
         get: operations["getTask"];
         put?: never;
         post?: never;
@@ -986,7 +989,14 @@ export interface operations {
     };
     getTask: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Wait up to this many seconds (0 to 30, fractions allowed) for the task to end: the
+                 *     answer comes as soon as it has (pushed by the database at the commit that ends it), or
+                 *     with the task as it is when the time is up. Check `terminal`.
+                 */
+                wait?: number;
+            };
             header?: never;
             path: {
                 /** @description The task's uuid */
@@ -1005,7 +1015,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskView"];
                 };
             };
-            /** @description INVALID_REQUEST: not a uuid */
+            /** @description INVALID_REQUEST: not a uuid, or `wait` out of range */
             400: {
                 headers: {
                     [name: string]: unknown;

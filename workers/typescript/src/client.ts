@@ -95,7 +95,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** The longest wait asked of the server in one request (its limit is 30 s). */
+const MAX_WAIT_MS = 25_000;
 
 /** 401 and 403 as their own errors, whatever the call. */
 function throwIfRefused(status: number, payload: unknown): void {
@@ -135,7 +136,7 @@ export class Client {
     this.#token = token === "" ? null : token;
   }
 
-  async #request(method: string, path: string, body?: unknown): Promise<[number, unknown]> {
+  async #request(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<[number, unknown]> {
     const headers: Record<string, string> = { accept: "application/json" };
     if (this.#token !== null) {
       headers.authorization = `Bearer ${this.#token}`;
@@ -151,7 +152,7 @@ export class Client {
         method,
         headers,
         body: text,
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
@@ -249,23 +250,22 @@ export class Client {
     return this.#ok<WorkerList>(...(await this.#request("GET", `/v1/workers${qs}`)));
   }
 
-  /** Polls until the server reports the task `terminal`; rejects with `WaitTimeoutError` after
-   * `timeoutMs` (default 30 s). */
-  async waitForTask(taskUuid: string, options: { timeoutMs?: number; pollIntervalMs?: number } = {}): Promise<TaskView> {
+  /** The task once the server reports it `terminal`; rejects with `WaitTimeoutError` after
+   * `timeoutMs` (default 30 s). The server answers `GET /v1/tasks/{uuid}?wait=` as soon as the
+   * task ends (nothing polls); a longer wait than the server's longest is asked again. */
+  async waitForTask(taskUuid: string, options: { timeoutMs?: number } = {}): Promise<TaskView> {
     const timeoutMs = options.timeoutMs ?? 30_000;
-    const pollMs = options.pollIntervalMs ?? 50;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const task = await this.getTask(taskUuid);
-      const last = typeof task.status === "string" ? task.status : null;
+      const waitMs = Math.min(Math.max(0, deadline - Date.now()), MAX_WAIT_MS);
+      const path = `/v1/tasks/${encodeURIComponent(taskUuid)}?wait=${(waitMs / 1000).toFixed(3)}`;
+      const task = this.#ok<TaskView>(...(await this.#request("GET", path, undefined, waitMs + this.timeoutMs)));
       if (task.terminal === true) {
         return task;
       }
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new WaitTimeoutError(taskUuid, timeoutMs, last);
+      if (Date.now() >= deadline) {
+        throw new WaitTimeoutError(taskUuid, timeoutMs, typeof task.status === "string" ? task.status : null);
       }
-      await sleep(Math.min(pollMs, left));
     }
   }
 

@@ -449,3 +449,36 @@ async fn events_older_than_the_retention_are_pruned() {
     assert!(engine.event_position(id).await.unwrap().is_some());
     assert_eq!(engine.event_position(Uuid::now_v7()).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_task_that_ends_raises_its_uuid_on_the_ended_channel_once_committed() {
+    let engine = engine(&[LINEAR], 1.0).await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(engine.pool()).await.unwrap();
+    listener.listen(tasker_store::TASK_ENDED_CHANNEL).await.unwrap();
+    let wait = Duration::from_secs(5);
+
+    // Moving on (claimed, waiting for a retry) raises nothing; ending does, once.
+    let done = create(&engine, "linear", ctx()).await;
+    for _ in 0..3 {
+        let c = claim(&engine).await.remove(0);
+        complete(&engine, &c.claim, success(json!({"value": 1}))).await;
+    }
+    let n = tokio::time::timeout(wait, listener.recv())
+        .await
+        .expect("a notification")
+        .unwrap();
+    assert_eq!(n.payload(), done.to_string());
+    let cancelled = create(&engine, "linear", ctx()).await;
+    engine.cancel_task(cancelled, None).await.unwrap();
+    let n = tokio::time::timeout(wait, listener.recv())
+        .await
+        .expect("a notification")
+        .unwrap();
+    assert_eq!(n.payload(), cancelled.to_string());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), listener.recv())
+            .await
+            .is_err(),
+        "one notification per ended task"
+    );
+}

@@ -35,6 +35,9 @@ from .errors import (
     WaitTimeoutError,
 )
 
+#: The longest wait asked of the server in one request, in seconds (its limit is 30).
+_MAX_WAIT = 25.0
+
 #: The OpenAPI operation id of every task and template operation, and the method that calls it.
 OPERATIONS: Dict[str, str] = {
     "createTask": "create_task",
@@ -64,7 +67,9 @@ class Client:
         # Never the token.
         return f"Client({self.url!r}, token={'set' if self._token else 'none'})"
 
-    def _request(self, method: str, path: str, body: Optional[Any] = None) -> Tuple[int, Any]:
+    def _request(
+        self, method: str, path: str, body: Optional[Any] = None, timeout: Optional[float] = None
+    ) -> Tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode("utf-8")
         req = urllib.request.Request(self.url + path, data=data, method=method)
         req.add_header("Accept", "application/json")
@@ -73,7 +78,7 @@ class Client:
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
                 return resp.status, _json_or_none(resp.read())
         except urllib.error.HTTPError as e:
             return e.code, _json_or_none(e.read())
@@ -178,19 +183,20 @@ class Client:
         status, payload = self._request("GET", "/v1/workers" + (f"?{query}" if query else ""))
         return self._ok(status, payload)
 
-    def wait_for_task(self, task_uuid: str, timeout: float = 30.0, poll_interval: float = 0.05) -> Dict[str, Any]:
-        """Polls until the server reports the task ``terminal``; raises :class:`WaitTimeoutError`
-        after ``timeout`` seconds."""
+    def wait_for_task(self, task_uuid: str, timeout: float = 30.0) -> Dict[str, Any]:
+        """The task once the server reports it ``terminal``; raises :class:`WaitTimeoutError` after
+        ``timeout`` seconds. The server answers ``GET /v1/tasks/{uuid}?wait=`` as soon as the task
+        ends (nothing polls); a longer wait than the server's longest is asked again."""
         deadline = time.monotonic() + timeout
-        last: Optional[str] = None
+        path = f"/v1/tasks/{_segment(task_uuid)}"
         while True:
-            task = self.get_task(task_uuid)
-            last = task.get("status")
+            wait = min(max(0.0, deadline - time.monotonic()), _MAX_WAIT)
+            status, payload = self._request("GET", f"{path}?wait={wait:.3f}", timeout=wait + self.timeout)
+            task = self._ok(status, payload)
             if task.get("terminal") is True:
                 return task
             if time.monotonic() >= deadline:
-                raise WaitTimeoutError(task_uuid, timeout, last)
-            time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+                raise WaitTimeoutError(task_uuid, timeout, task.get("status"))
 
     def _ok(self, status: int, payload: Any) -> Dict[str, Any]:
         if 200 <= status < 300 and isinstance(payload, dict):

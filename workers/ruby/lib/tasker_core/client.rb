@@ -119,19 +119,22 @@ module TaskerCore
       ok(*request(:get, "/v1/workers#{query.empty? ? '' : "?#{query}"}"))
     end
 
-    # Polls until the server reports the task +terminal+; raises {Errors::WaitTimeoutError}
-    # after +timeout+ seconds.
-    def wait_for_task(task_uuid, timeout: 30.0, poll_interval: 0.05)
+    # The longest wait asked of the server in one request, in seconds (its limit is 30).
+    MAX_WAIT = 25.0
+
+    # The task once the server reports it +terminal+; raises {Errors::WaitTimeoutError} after
+    # +timeout+ seconds. The server answers <tt>GET /v1/tasks/{uuid}?wait=</tt> as soon as the
+    # task ends (nothing polls); a longer wait than the server's longest is asked again.
+    def wait_for_task(task_uuid, timeout: 30.0)
       deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
       loop do
-        task = get_task(task_uuid)
-        last = task["status"]
+        wait = (deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)).clamp(0.0, MAX_WAIT)
+        path = "/v1/tasks/#{escape(task_uuid)}?wait=#{format('%.3f', wait)}"
+        task = ok(*request(:get, path, nil, read_timeout: wait + @timeout))
         return task if task["terminal"] == true
-
-        left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
-        raise Errors::WaitTimeoutError.new(task_uuid, timeout, last) if left <= 0
-
-        sleep([poll_interval, left].min)
+        if Process.clock_gettime(Process::CLOCK_MONOTONIC) >= deadline
+          raise Errors::WaitTimeoutError.new(task_uuid, timeout, task["status"])
+        end
       end
     end
 
@@ -141,11 +144,11 @@ module TaskerCore
       ERB::Util.url_encode(segment.to_s)
     end
 
-    def request(method, path, body = nil)
+    def request(method, path, body = nil, read_timeout: @timeout)
       http = Net::HTTP.new(@uri.host, @uri.port)
       http.use_ssl = @uri.scheme == "https"
       http.open_timeout = @timeout
-      http.read_timeout = @timeout
+      http.read_timeout = read_timeout
       req = method == :post ? Net::HTTP::Post.new(path) : Net::HTTP::Get.new(path)
       req["Accept"] = "application/json"
       req["Authorization"] = "Bearer #{@token}" if @token
