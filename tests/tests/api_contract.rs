@@ -883,6 +883,17 @@ async fn tokens_guard_the_api_the_dashboard_and_the_operational_routes() {
             .body(format!("next=%2Fui%2Ftasks&token={token}"))
             .send()
     };
+    // A sign-in posted by another site's page is refused.
+    let r = plain
+        .post(url("/ui/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "cross-site")
+        .body(format!("token={reader_secret}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("set-cookie").is_none());
     let r = login("tkr_nope").await.unwrap();
     assert_eq!(r.status(), 401);
     assert!(r

@@ -506,6 +506,20 @@ async fn login_page(State(s): State<AppState>, RawQuery(raw): RawQuery) -> Respo
 /// Checks the token and keeps it in the session cookie: HttpOnly (no script reads it),
 /// SameSite=Strict (no other site's request carries it), for the browser session.
 async fn login(State(s): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    // Signed in only from the dashboard's own form: a browser says where a request comes from,
+    // and a form on another site must not sign this browser in with someone else's token.
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if !matches!(site, "same-origin" | "none") {
+            return error_page(
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "FORBIDDEN",
+                    "sign in from the dashboard's own page",
+                )
+                .with_field("/headers/sec-fetch-site", "origin", format!("a {site} request")),
+            );
+        }
+    }
     let form: LoginForm = match serde_urlencoded::from_bytes(&body) {
         Ok(f) => f,
         Err(e) => return error_page(ApiError::invalid("/token", format!("the sign-in form: {e}"))),
