@@ -182,8 +182,10 @@ fn lifecycle_server(final_status: &'static str) -> (String, Arc<Mutex<Vec<Reques
     })
 }
 
+/// `--wait` asks the server to wait (`GET /v1/tasks/{uuid}?wait=`), again after an answer that
+/// is not terminal (a wait that ran out), until the task has ended.
 #[test]
-fn create_wait_polls_until_the_task_ends() {
+fn create_wait_asks_the_server_to_wait_until_the_task_ends() {
     let (url, seen) = lifecycle_server("complete");
     let out = tasker(&[
         "task",
@@ -208,9 +210,16 @@ fn create_wait_polls_until_the_task_ends() {
     );
     let reqs = seen.lock().unwrap().clone();
     assert!(reqs.len() >= 6, "{reqs:?}");
-    assert!(reqs[1..]
-        .iter()
-        .all(|r| r.method == "GET" && r.path == format!("/v1/tasks/{TASK_UUID}")));
+    for r in &reqs[1..] {
+        let wait = r
+            .path
+            .strip_prefix(&format!("/v1/tasks/{TASK_UUID}?wait="))
+            .and_then(|w| w.parse::<f64>().ok());
+        assert!(
+            r.method == "GET" && wait.is_some_and(|w| (0.0..=25.0).contains(&w) && w > 15.0),
+            "{r:?}"
+        );
+    }
 
     let (url, _) = lifecycle_server("error");
     let out = tasker(&[
