@@ -9,14 +9,16 @@
 //! other row it touches belongs to a task it holds. Results, cancels and sweeps take the task
 //! lock first, then that task's messages; so no cycle of waits, and no deadlock, can form.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{json, Value};
 use sqlx::{PgConnection, Row};
 use tasker_step::{codes, StepContextData, StepError, StepOutcome};
 use uuid::Uuid;
 
-use crate::complete::{apply_outcome_locked, lock_step};
+use crate::complete::{apply_outcome_locked, RunningStep, TASK_STEP_COLUMNS};
 use crate::events::EventName;
-use crate::locked::{try_lock_task, TryLock};
+use crate::locked::LockedTask;
 use crate::metrics::Observation;
 use crate::state::{StepStatus, TaskStatus};
 use crate::{queue, Engine, EngineError};
@@ -41,13 +43,84 @@ pub struct ClaimedStep {
     pub timeout_seconds: u32,
 }
 
-/// What became of one message read by a claim.
+/// What became of one message read by a claim whose task it holds.
 enum Claim {
     Step(Box<ClaimedStep>),
-    /// Its task is held by another transaction: left for a later claim.
-    Busy,
-    /// Nothing to run (malformed, superseded, task ended or gone, last attempt lost): deleted.
+    /// Nothing to run (superseded, task ended, last attempt lost): deleted.
     Dropped,
+}
+
+/// The rows a claim holds: for each message, its task and step locked (`SKIP LOCKED`), or the
+/// step named as busy (another transaction holds its task). A message in neither names a task or
+/// step that is gone.
+struct ClaimLocks {
+    tasks: HashMap<Uuid, LockedTask>,
+    steps: HashMap<Uuid, RunningStep>,
+    busy: HashSet<Uuid>,
+}
+
+/// Locks the task and step of every message in one statement, skipping rows another
+/// transaction holds, so a claim never waits for a lock.
+async fn lock_for_claim(conn: &mut PgConnection, wanted: &[(Uuid, Uuid)]) -> Result<ClaimLocks, EngineError> {
+    let (tasks, steps): (Vec<Uuid>, Vec<Uuid>) = wanted.iter().copied().unzip();
+    let rows = sqlx::query(&format!(
+        "SELECT {TASK_STEP_COLUMNS}
+           FROM tasker_steps s JOIN tasker_tasks t ON t.task_uuid = s.task_uuid
+          WHERE s.step_uuid = ANY($2) AND t.task_uuid = ANY($1)
+            FOR UPDATE OF t, s SKIP LOCKED"
+    ))
+    .bind(&tasks)
+    .bind(&steps)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut locks = ClaimLocks {
+        tasks: HashMap::new(),
+        steps: HashMap::new(),
+        busy: HashSet::new(),
+    };
+    for r in &rows {
+        let step = RunningStep::from_row(r)?;
+        let task = LockedTask::from_row(r)?;
+        if !wanted.contains(&(task.task_uuid, step.step_uuid)) {
+            continue;
+        }
+        locks.steps.insert(step.step_uuid, step);
+        locks.tasks.entry(task.task_uuid).or_insert(task);
+    }
+    if locks.steps.len() < wanted.len() {
+        // Skipped or gone: a step that exists was skipped because its task is held.
+        let (tasks, steps): (Vec<Uuid>, Vec<Uuid>) = wanted
+            .iter()
+            .filter(|(_, s)| !locks.steps.contains_key(s))
+            .copied()
+            .unzip();
+        let held: Vec<Uuid> =
+            sqlx::query_scalar("SELECT step_uuid FROM tasker_steps WHERE step_uuid = ANY($2) AND task_uuid = ANY($1)")
+                .bind(&tasks)
+                .bind(&steps)
+                .fetch_all(&mut *conn)
+                .await?;
+        locks.busy.extend(held);
+    }
+    Ok(locks)
+}
+
+/// A step of a task this transaction holds, as it is now.
+async fn read_step(
+    conn: &mut PgConnection,
+    task_uuid: Uuid,
+    step_uuid: Uuid,
+) -> Result<Option<RunningStep>, EngineError> {
+    sqlx::query(&format!(
+        "SELECT {TASK_STEP_COLUMNS} FROM tasker_tasks t JOIN tasker_steps s ON s.task_uuid = t.task_uuid
+          WHERE t.task_uuid = $1 AND s.step_uuid = $2"
+    ))
+    .bind(task_uuid)
+    .bind(step_uuid)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|r| RunningStep::from_row(&r))
+    .transpose()
 }
 
 fn parse_message(message: &Value) -> Option<(Uuid, Uuid)> {
@@ -81,23 +154,50 @@ impl Engine {
             return Ok(vec![]);
         }
         msgs.sort_by_key(|(_, _, m, _)| parse_message(m));
+        let wanted: Vec<(Uuid, Uuid)> = msgs.iter().filter_map(|(_, _, m, _)| parse_message(m)).collect();
+        let mut locks = lock_for_claim(&mut tx, &wanted).await?;
+        // Tasks this claim already changed: a later message of one reads its step again.
+        let mut changed = std::collections::HashSet::new();
         let mut claimed = Vec::new();
         let mut waits = Vec::new();
         let mut busy = Vec::new();
+        let mut dropped = Vec::new();
         let mut observed = Vec::new();
         for (msg_id, read_ct, message, waited) in msgs {
-            match self
-                .claim_one(&mut tx, namespace, msg_id, read_ct, &message, &mut observed)
-                .await?
-            {
+            let Some((task_uuid, step_uuid)) = parse_message(&message) else {
+                tracing::warn!(msg_id, %message, "dropping malformed step message");
+                dropped.push(msg_id);
+                continue;
+            };
+            if locks.busy.contains(&step_uuid) {
+                busy.push(msg_id);
+                continue;
+            }
+            let Some(task) = locks.tasks.get_mut(&task_uuid) else {
+                dropped.push(msg_id);
+                continue;
+            };
+            let step = match locks.steps.remove(&step_uuid) {
+                Some(step) if !changed.contains(&task_uuid) => Some(step),
+                _ => read_step(&mut tx, task_uuid, step_uuid).await?,
+            };
+            let Some(step) = step else {
+                dropped.push(msg_id);
+                continue;
+            };
+            let claim = self
+                .claim_one(&mut tx, namespace, msg_id, read_ct, task, step, &mut observed)
+                .await?;
+            changed.insert(task_uuid);
+            match claim {
                 Claim::Step(step) => {
                     claimed.push(*step);
                     waits.push(waited);
                 }
-                Claim::Busy => busy.push(msg_id),
-                Claim::Dropped => {}
+                Claim::Dropped => dropped.push(msg_id),
             }
         }
+        queue::delete(&mut tx, namespace, &dropped).await?;
         // A message whose task another transaction holds is visible again at once: the next
         // claim (this worker's or another's) takes it.
         queue::release(&mut tx, namespace, &busy).await?;
@@ -109,43 +209,29 @@ impl Engine {
         Ok(claimed)
     }
 
+    /// Starts one attempt of a step whose task (and step row) this claim holds. A message that
+    /// carries nothing to run (task ended, message superseded, step not runnable) is `Dropped`
+    /// and deleted by the caller.
+    #[allow(clippy::too_many_arguments)]
     async fn claim_one(
         &self,
         conn: &mut PgConnection,
         namespace: &str,
         msg_id: i64,
         read_ct: i32,
-        message: &Value,
+        task: &mut LockedTask,
+        step: RunningStep,
         observed: &mut Vec<Observation>,
     ) -> Result<Claim, EngineError> {
-        let Some((task_uuid, step_uuid)) = parse_message(message) else {
-            tracing::warn!(msg_id, %message, "dropping malformed step message");
-            queue::delete(conn, namespace, msg_id).await?;
+        let (task_uuid, step_uuid) = (task.task_uuid, step.step_uuid);
+        if step.msg_id != Some(msg_id) || task.status.is_terminal() {
+            // The task ended, or this message was superseded: nothing to run.
             return Ok(Claim::Dropped);
-        };
-        let mut task = match try_lock_task(conn, task_uuid).await? {
-            TryLock::Locked(task) => task,
-            TryLock::Busy => return Ok(Claim::Busy),
-            TryLock::Missing => {
-                queue::delete(conn, namespace, msg_id).await?;
-                return Ok(Claim::Dropped);
-            }
-        };
-        let step = match lock_step(conn, step_uuid).await? {
-            Some(s) if s.msg_id == Some(msg_id) && !task.status.is_terminal() => s,
-            _ => {
-                // The task ended, or this message was superseded: nothing to run.
-                queue::delete(conn, namespace, msg_id).await?;
-                return Ok(Claim::Dropped);
-            }
-        };
+        }
         let redelivered = match step.status {
             StepStatus::Enqueued | StepStatus::WaitingForRetry => false,
             StepStatus::InProgress => true,
-            _ => {
-                queue::delete(conn, namespace, msg_id).await?;
-                return Ok(Claim::Dropped);
-            }
+            _ => return Ok(Claim::Dropped),
         };
         if redelivered {
             observed.push(Observation::AttemptLost {
@@ -164,7 +250,7 @@ impl Engine {
             .into();
             apply_outcome_locked(
                 conn,
-                &mut task,
+                task,
                 &step,
                 &StepOutcome::Failure(err),
                 self.config.retry_delay_scale,
@@ -226,6 +312,10 @@ impl Engine {
         .bind(namespace)
         .fetch_one(&mut *conn)
         .await?;
+        if CLAIM_STARTS.contains(&task.status) {
+            task.status = TaskStatus::InProgress;
+            task.touched = true;
+        }
         let attempt: i32 = row.try_get("attempts")?;
         let deps: std::collections::BTreeMap<String, Value> =
             serde_json::from_value(row.try_get::<Value, _>("dependency_results")?)

@@ -2,6 +2,7 @@
 //! durable transaction with everything it causes (spec §0.9 rules 2-4).
 
 use serde_json::json;
+use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use tasker_step::StepOutcome;
 use tasker_templates::{Backoff, RetryPolicy};
@@ -9,8 +10,8 @@ use uuid::Uuid;
 
 use crate::claim::AttemptClaim;
 use crate::events::{ms_since, EventName};
-use crate::locked::{lock_task, LockedTask};
-use crate::reconcile::reconcile_locked;
+use crate::locked::{LockedTask, StepState, STEP_STATE_COLUMNS};
+use crate::reconcile::{reconcile_locked, reconcile_steps};
 use crate::state::{check_step, StepStatus, TaskStatus};
 use crate::{queue, Engine, EngineError};
 
@@ -38,36 +39,55 @@ pub(crate) struct RunningStep {
     pub policy: RetryPolicy,
 }
 
-pub(crate) async fn lock_step(conn: &mut PgConnection, step_uuid: Uuid) -> Result<Option<RunningStep>, EngineError> {
-    let Some(r) = sqlx::query(
-        "SELECT name, status, attempts, msg_id, claim_read_ct, retryable, max_attempts, backoff,
-                backoff_base_ms, max_backoff_ms
-           FROM tasker_steps WHERE step_uuid = $1 FOR UPDATE",
-    )
+/// The step columns of [`RunningStep`] and the task columns of [`LockedTask`], for a statement
+/// over `tasker_tasks t` joined with `tasker_steps s`.
+pub(crate) const TASK_STEP_COLUMNS: &str = "t.task_uuid, t.namespace, t.name, t.status,
+    s.step_uuid, s.name AS step_name, s.status AS step_status, s.attempts, s.msg_id, s.claim_read_ct,
+    s.retryable, s.max_attempts, s.backoff, s.backoff_base_ms, s.max_backoff_ms";
+
+impl RunningStep {
+    pub(crate) fn from_row(r: &PgRow) -> Result<Self, EngineError> {
+        let backoff: String = r.try_get("backoff")?;
+        let backoff: Backoff = serde_json::from_value(json!(backoff))
+            .map_err(|_| EngineError::Corrupt(format!("unknown backoff {backoff}")))?;
+        Ok(RunningStep {
+            step_uuid: r.try_get("step_uuid")?,
+            name: r.try_get("step_name")?,
+            status: r.try_get("step_status")?,
+            attempts: r.try_get("attempts")?,
+            msg_id: r.try_get("msg_id")?,
+            claim_read_ct: r.try_get("claim_read_ct")?,
+            policy: RetryPolicy {
+                retryable: r.try_get("retryable")?,
+                max_attempts: r.try_get::<i32, _>("max_attempts")? as u32,
+                backoff,
+                backoff_base_ms: r.try_get::<i64, _>("backoff_base_ms")? as u64,
+                max_backoff_ms: r.try_get::<i64, _>("max_backoff_ms")? as u64,
+            },
+        })
+    }
+}
+
+/// Locks a task and one of its steps in one statement (waiting for the lock); None when either
+/// is gone. Locking the step row too makes a statement that waited for the task read the step's
+/// newest version.
+pub(crate) async fn lock_task_step(
+    conn: &mut PgConnection,
+    task_uuid: Uuid,
+    step_uuid: Uuid,
+) -> Result<Option<(LockedTask, RunningStep)>, EngineError> {
+    let Some(r) = sqlx::query(&format!(
+        "SELECT {TASK_STEP_COLUMNS} FROM tasker_tasks t JOIN tasker_steps s ON s.task_uuid = t.task_uuid
+          WHERE t.task_uuid = $1 AND s.step_uuid = $2 FOR UPDATE OF t, s"
+    ))
+    .bind(task_uuid)
     .bind(step_uuid)
     .fetch_optional(&mut *conn)
     .await?
     else {
         return Ok(None);
     };
-    let backoff: String = r.try_get("backoff")?;
-    let backoff: Backoff = serde_json::from_value(json!(backoff))
-        .map_err(|_| EngineError::Corrupt(format!("unknown backoff {backoff}")))?;
-    Ok(Some(RunningStep {
-        step_uuid,
-        name: r.try_get("name")?,
-        status: r.try_get("status")?,
-        attempts: r.try_get("attempts")?,
-        msg_id: r.try_get("msg_id")?,
-        claim_read_ct: r.try_get("claim_read_ct")?,
-        policy: RetryPolicy {
-            retryable: r.try_get("retryable")?,
-            max_attempts: r.try_get::<i32, _>("max_attempts")? as u32,
-            backoff,
-            backoff_base_ms: r.try_get::<i64, _>("backoff_base_ms")? as u64,
-            max_backoff_ms: r.try_get::<i64, _>("max_backoff_ms")? as u64,
-        },
-    }))
+    Ok(Some((LockedTask::from_row(&r)?, RunningStep::from_row(&r)?)))
 }
 
 /// Where an attempt's outcome takes its step (spec §0.9 rules 2-4; a result arriving for a
@@ -146,6 +166,7 @@ pub(crate) async fn apply_outcome_locked(
         // this retry is due, instead of finding it at their fallback poll.
         queue::notify(conn, &ns).await?;
         tracing::debug!(step_uuid = %step.step_uuid, %next, delay_ms, "retry scheduled");
+        reconcile_locked(conn, task).await?;
     } else {
         let detail = match &error {
             Some(e) => json!({"error_code": e["error_code"]}),
@@ -157,18 +178,24 @@ pub(crate) async fn apply_outcome_locked(
             StepStatus::Error => Some(EventName::StepFailed),
             _ => None,
         };
-        sqlx::query(concat!(
+        // One statement: the step's result, transition and event, its message deleted, the
+        // task touched, and the task's steps read for reconciliation (as they were before this
+        // statement: the one step it moves is patched below).
+        let mut steps = sqlx::query(&format!(
             "WITH u AS (UPDATE tasker_steps SET status = $2, result = COALESCE($3, result),
                                metadata = COALESCE($4, metadata), error = COALESCE($5, error),
                                completed_at = now(), next_retry_at = NULL, msg_id = NULL
                          WHERE step_uuid = $1
-                     RETURNING task_uuid, step_uuid, attempts, ",
-            ms_since!("started_at"),
-            " AS duration_ms),
+                     RETURNING task_uuid, step_uuid, attempts, {duration} AS duration_ms),
                   tr AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, detail)
-                         SELECT task_uuid, step_uuid, $6, $2, attempts, $7 FROM u)
-             INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, attempt, duration_ms, error)
-             SELECT $8, task_uuid, $9, step_uuid, attempts, duration_ms, $5 FROM u WHERE $8::text IS NOT NULL"
+                         SELECT task_uuid, step_uuid, $6, $2, attempts, $7 FROM u),
+                  ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, attempt, duration_ms, error)
+                         SELECT $8, task_uuid, $9, step_uuid, attempts, duration_ms, $5 FROM u WHERE $8::text IS NOT NULL),
+                  d AS (DELETE FROM {queue} WHERE msg_id = $10),
+                  tk AS (UPDATE tasker_tasks SET updated_at = now() WHERE task_uuid = $11)
+             SELECT {STEP_STATE_COLUMNS} FROM tasker_steps s WHERE s.task_uuid = $11 ORDER BY s.position",
+            duration = ms_since!("started_at"),
+            queue = tasker_store::queue_table(&ns),
         ))
         .bind(step.step_uuid)
         .bind(to)
@@ -179,13 +206,20 @@ pub(crate) async fn apply_outcome_locked(
         .bind(&detail)
         .bind(event)
         .bind(&ns)
-        .execute(&mut *conn)
-        .await?;
-        if let Some(m) = step.msg_id {
-            queue::delete(conn, &ns, m).await?;
+        .bind(step.msg_id)
+        .bind(task.task_uuid)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(StepState::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        task.touched = true;
+        for s in steps.iter_mut().filter(|s| s.step_uuid == step.step_uuid) {
+            s.status = to;
+            s.msg_id = None;
         }
+        reconcile_steps(conn, task, steps).await?;
     }
-    reconcile_locked(conn, task).await?;
     Ok(to)
 }
 
@@ -199,17 +233,14 @@ impl Engine {
         outcome: &StepOutcome,
     ) -> Result<CompleteOutcome, EngineError> {
         let mut tx = self.pool.begin().await?;
-        let Some(mut task) = lock_task(&mut tx, claim.task_uuid).await? else {
-            return Ok(CompleteOutcome::Stale);
-        };
-        let current = match lock_step(&mut tx, claim.step_uuid).await? {
-            Some(s)
+        let (mut task, current) = match lock_task_step(&mut tx, claim.task_uuid, claim.step_uuid).await? {
+            Some((task, s))
                 if s.status == StepStatus::InProgress
                     && s.attempts == claim.attempt
                     && s.msg_id == Some(claim.msg_id)
                     && s.claim_read_ct == Some(claim.read_ct) =>
             {
-                s
+                (task, s)
             }
             _ => {
                 tx.rollback().await?;

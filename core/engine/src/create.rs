@@ -9,8 +9,7 @@ use tasker_templates::InputViolation;
 use uuid::Uuid;
 
 use crate::actor::{act_as, Actor};
-use crate::locked::{record_created, LockedTask};
-use crate::reconcile::reconcile_locked;
+use crate::events::EventName;
 use crate::registry::{hex, Lookup};
 use crate::state::{StepStatus, TaskStatus};
 use crate::{Engine, EngineError, EngineErrorKind};
@@ -303,31 +302,22 @@ impl Engine {
         });
         let mut tx = self.pool.begin().await?;
         act_as(&mut tx, actor).await?;
-        let inserted = sqlx::query(
-            "INSERT INTO tasker_tasks (task_uuid, namespace, name, version, status, correlation_id,
-                 parent_correlation_id, context, annotations, idempotency_key, request_hash, traceparent, tracestate,
-                 created_by)
-             VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10, $12, $13, $14)
-             ON CONFLICT (idempotency_key) DO NOTHING",
+        let inserted = insert_task(
+            &mut tx,
+            &NewTask {
+                task_uuid,
+                req,
+                template,
+                version: &version,
+                correlation_id: &correlation_id,
+                annotations: &annotations,
+                hash: &hash,
+                trace,
+                actor,
+            },
         )
-        .bind(task_uuid)
-        .bind(&req.namespace)
-        .bind(&req.name)
-        .bind(&version)
-        .bind(&correlation_id)
-        .bind(&req.parent_correlation_id)
-        .bind(&req.context)
-        .bind(&annotations)
-        .bind(&req.idempotency_key)
-        .bind(&hash)
-        .bind(TaskStatus::Pending)
-        .bind(trace.map(|t| &t.traceparent))
-        .bind(trace.and_then(|t| t.tracestate.as_ref()))
-        .bind(actor.map(Actor::to_string))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
+        .await?;
+        if !inserted {
             // A concurrent request with the same key won the race.
             tx.rollback().await?;
             let key = req.idempotency_key.as_deref().unwrap_or_default();
@@ -336,54 +326,8 @@ impl Engine {
                 None => Err(EngineError::Conflict("idempotent task vanished".into()).into()),
             };
         }
-        record_created(&mut tx, task_uuid, &req.namespace).await?;
-        let mut uuids = std::collections::HashMap::new();
-        for (position, step) in template.steps.iter().enumerate() {
-            let step_uuid = Uuid::now_v7();
-            uuids.insert(step.name.as_str(), step_uuid);
-            let r = &step.retry;
-            sqlx::query(
-                "INSERT INTO tasker_steps (step_uuid, task_uuid, name, position, status, callable,
-                     initialization, retryable, max_attempts, backoff, backoff_base_ms, max_backoff_ms, timeout_seconds)
-                 VALUES ($1, $2, $3, $4, $13, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(step_uuid)
-            .bind(task_uuid)
-            .bind(&step.name)
-            .bind(position as i32)
-            .bind(&step.handler.callable)
-            .bind(&step.handler.initialization)
-            .bind(r.retryable)
-            .bind(r.max_attempts as i32)
-            .bind(
-                serde_json::to_value(r.backoff)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string)),
-            )
-            .bind(r.backoff_base_ms as i64)
-            .bind(r.max_backoff_ms as i64)
-            .bind(step.timeout_seconds as i32)
-            .bind(StepStatus::Pending)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for step in &template.steps {
-            for dep in &step.dependencies {
-                sqlx::query(
-                    "INSERT INTO tasker_step_edges (task_uuid, from_step_uuid, to_step_uuid) VALUES ($1, $2, $3)",
-                )
-                .bind(task_uuid)
-                .bind(uuids[dep.as_str()])
-                .bind(uuids[step.name.as_str()])
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        let mut task = LockedTask::new(task_uuid, req.namespace.clone(), req.name.clone(), TaskStatus::Pending);
-        reconcile_locked(&mut tx, &mut task).await?;
         tx.commit().await?;
         tasker_telemetry::task_created(&req.namespace, &req.name);
-        crate::metrics::publish(task.observed);
         tracing::info!(%task_uuid, %correlation_id, namespace = %req.namespace, name = %req.name, %version, "task created");
         Ok(CreatedTask {
             task_uuid,
@@ -421,4 +365,114 @@ impl Engine {
             correlation_id: row.try_get("correlation_id")?,
         }))
     }
+}
+
+/// What [`insert_task`] writes.
+struct NewTask<'a> {
+    task_uuid: Uuid,
+    req: &'a TaskRequest,
+    template: &'a tasker_templates::TaskTemplate,
+    version: &'a str,
+    correlation_id: &'a str,
+    annotations: &'a Value,
+    hash: &'a str,
+    trace: Option<&'a tasker_step::TraceContext>,
+    actor: Option<&'a Actor>,
+}
+
+/// Inserts the task, its `pending` transition and `task.created` event, every step and edge, and
+/// enqueues the root steps (message, `enqueued` status and transition, the namespace's
+/// notification), all in one set-based statement: the rows a reconcile of the new task would
+/// write, without reading any of them back. False when the idempotency key is already taken
+/// (nothing is written).
+async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<bool, CreateError> {
+    crate::state::check_step(StepStatus::Pending, StepStatus::Enqueued)?;
+    let steps = &t.template.steps;
+    let uuids: Vec<Uuid> = steps.iter().map(|_| Uuid::now_v7()).collect();
+    let index: std::collections::HashMap<&str, Uuid> =
+        steps.iter().zip(&uuids).map(|(s, u)| (s.name.as_str(), *u)).collect();
+    let (mut from, mut to) = (vec![], vec![]);
+    for (step, uuid) in steps.iter().zip(&uuids) {
+        for dep in &step.dependencies {
+            from.push(index[dep.as_str()]);
+            to.push(*uuid);
+        }
+    }
+    let roots: Vec<bool> = steps.iter().map(|s| s.dependencies.is_empty()).collect();
+    let backoff: Vec<Option<String>> = steps
+        .iter()
+        .map(|s| {
+            serde_json::to_value(s.retry.backoff)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+        })
+        .collect();
+    let ns = &t.req.namespace;
+    let inserted: i64 = sqlx::query_scalar(&format!(
+        "WITH t AS (INSERT INTO tasker_tasks (task_uuid, namespace, name, version, status, correlation_id,
+                        parent_correlation_id, context, annotations, idempotency_key, request_hash, traceparent,
+                        tracestate, created_by)
+                    VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10, $12, $13, $14)
+                    ON CONFLICT (idempotency_key) DO NOTHING RETURNING task_uuid),
+              tt AS (INSERT INTO tasker_transitions (task_uuid, to_state) SELECT task_uuid, $11 FROM t RETURNING task_uuid),
+              te AS (INSERT INTO tasker_events (event_name, task_uuid, namespace) SELECT $15, task_uuid, $2 FROM t),
+              r AS (SELECT * FROM unnest($16::uuid[], $17::text[], $18::text[], $19::jsonb[], $20::bool[], $21::int[],
+                                         $22::text[], $23::bigint[], $24::bigint[], $25::int[], $26::bool[])
+                                  WITH ORDINALITY AS r(step_uuid, name, callable, initialization, retryable,
+                                       max_attempts, backoff, backoff_base_ms, max_backoff_ms, timeout_seconds,
+                                       root, ord)),
+              q AS (INSERT INTO {queue} (vt, message)
+                    SELECT clock_timestamp(),
+                           jsonb_build_object('task_uuid', t.task_uuid, 'step_uuid', r.step_uuid, 'step_name', r.name)
+                      FROM t, r WHERE r.root ORDER BY r.ord
+                    RETURNING msg_id, (message->>'step_uuid')::uuid AS step_uuid),
+              s AS (INSERT INTO tasker_steps (step_uuid, task_uuid, name, position, status, callable, initialization,
+                        retryable, max_attempts, backoff, backoff_base_ms, max_backoff_ms, timeout_seconds, msg_id)
+                    SELECT r.step_uuid, t.task_uuid, r.name, r.ord - 1, CASE WHEN q.msg_id IS NULL THEN $27 ELSE $28 END,
+                           r.callable, r.initialization, r.retryable, r.max_attempts, r.backoff, r.backoff_base_ms,
+                           r.max_backoff_ms, r.timeout_seconds, q.msg_id
+                      FROM t, r LEFT JOIN q ON q.step_uuid = r.step_uuid),
+              e AS (INSERT INTO tasker_step_edges (task_uuid, from_step_uuid, to_step_uuid)
+                    SELECT t.task_uuid, x.from_uuid, x.to_uuid FROM t, unnest($29::uuid[], $30::uuid[]) AS x(from_uuid, to_uuid)),
+              -- After the task's row (it reads tt): the audit trail keeps causal order.
+              st AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt)
+                     SELECT tt.task_uuid, q.step_uuid, $27, $28, 0 FROM tt, q),
+              n AS (SELECT pg_notify($31, '') FROM t LIMIT 1)
+         SELECT (SELECT count(*) FROM t) + 0 * (SELECT count(*) FROM n)",
+        queue = tasker_store::queue_table(ns)
+    ))
+    .bind(t.task_uuid)
+    .bind(ns)
+    .bind(&t.req.name)
+    .bind(t.version)
+    .bind(t.correlation_id)
+    .bind(&t.req.parent_correlation_id)
+    .bind(&t.req.context)
+    .bind(t.annotations)
+    .bind(&t.req.idempotency_key)
+    .bind(t.hash)
+    .bind(TaskStatus::Pending)
+    .bind(t.trace.map(|c| &c.traceparent))
+    .bind(t.trace.and_then(|c| c.tracestate.as_ref()))
+    .bind(t.actor.map(Actor::to_string))
+    .bind(EventName::TaskCreated)
+    .bind(&uuids)
+    .bind(steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>())
+    .bind(steps.iter().map(|s| s.handler.callable.as_str()).collect::<Vec<_>>())
+    .bind(steps.iter().map(|s| &s.handler.initialization).collect::<Vec<_>>())
+    .bind(steps.iter().map(|s| s.retry.retryable).collect::<Vec<_>>())
+    .bind(steps.iter().map(|s| s.retry.max_attempts as i32).collect::<Vec<_>>())
+    .bind(&backoff)
+    .bind(steps.iter().map(|s| s.retry.backoff_base_ms as i64).collect::<Vec<_>>())
+    .bind(steps.iter().map(|s| s.retry.max_backoff_ms as i64).collect::<Vec<_>>())
+    .bind(steps.iter().map(|s| s.timeout_seconds as i32).collect::<Vec<_>>())
+    .bind(&roots)
+    .bind(StepStatus::Pending)
+    .bind(StepStatus::Enqueued)
+    .bind(&from)
+    .bind(&to)
+    .bind(tasker_store::queue_channel(ns))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(inserted == 1)
 }

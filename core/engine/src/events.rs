@@ -2,7 +2,7 @@
 //! report, read back in causal order.
 //!
 //! **Invariant:** an event is inserted by the same statement or transaction as its state change
-//! (`locked::record_created`, `claim`, `complete`, `locked::set_task_status`), so a committed transition always has
+//! (`create`, `claim`, `complete`, `locked::set_task_status`), so a committed transition always has
 //! its event and a rolled-back one never does, and no commit is added for it.
 //!
 //! **Invariant:** readers see a stable, gap-free sequence. [`Engine::read_events`] returns only
@@ -25,7 +25,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgHasArrayType, PgRow, PgTypeInfo, PgValu
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::state::{status_enum, StepStatus, UnknownStatus};
+use crate::state::{status_enum, UnknownStatus};
 use crate::{Engine, EngineError};
 
 status_enum! {
@@ -214,38 +214,6 @@ pub(crate) async fn record_attempt_lost(
     .bind(namespace)
     .bind(step_uuid)
     .bind(error)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Records `task.completed` or `task.failed` (with the first step that errored) for a task
-/// entering `complete` or `error`; nothing for other states.
-pub(crate) async fn record_task_ended(
-    conn: &mut PgConnection,
-    task_uuid: Uuid,
-    to: crate::TaskStatus,
-) -> Result<(), sqlx::Error> {
-    let name = match to {
-        crate::TaskStatus::Complete => EventName::TaskCompleted,
-        crate::TaskStatus::Error => EventName::TaskFailed,
-        _ => return Ok(()),
-    };
-    let first_error_of = (name == EventName::TaskFailed).then_some(StepStatus::Error);
-    sqlx::query(concat!(
-        "INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, duration_ms, error)
-         SELECT $1, t.task_uuid, t.namespace, f.step_uuid, ",
-        ms_since!("t.created_at"),
-        ", f.error
-           FROM tasker_tasks t
-           LEFT JOIN LATERAL (SELECT step_uuid, error FROM tasker_steps
-                               WHERE task_uuid = t.task_uuid AND status = $3
-                               ORDER BY completed_at, position LIMIT 1) f ON true
-          WHERE t.task_uuid = $2"
-    ))
-    .bind(name)
-    .bind(task_uuid)
-    .bind(first_error_of)
     .execute(conn)
     .await?;
     Ok(())

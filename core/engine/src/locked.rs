@@ -10,6 +10,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
+use crate::events::{ms_since, EventName};
 use crate::metrics::Observation;
 use crate::state::{check_step, check_task, StepStatus, TaskStatus};
 use crate::EngineError;
@@ -21,6 +22,8 @@ pub(crate) struct LockedTask {
     /// The workflow (template) name.
     pub name: String,
     pub status: TaskStatus,
+    /// Whether a statement of this transaction already set `updated_at`.
+    pub touched: bool,
     /// What the transaction did to this task that the metrics count once it commits.
     pub observed: Vec<Observation>,
 }
@@ -32,13 +35,14 @@ impl LockedTask {
             namespace,
             name,
             status,
+            touched: false,
             observed: Vec::new(),
         }
     }
 
-    fn from_row(task_uuid: Uuid, r: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+    pub(crate) fn from_row(r: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
         Ok(LockedTask::new(
-            task_uuid,
+            r.try_get("task_uuid")?,
             r.try_get("namespace")?,
             r.try_get("name")?,
             r.try_get("status")?,
@@ -47,93 +51,68 @@ impl LockedTask {
 }
 
 pub(crate) async fn lock_task(conn: &mut PgConnection, task_uuid: Uuid) -> Result<Option<LockedTask>, sqlx::Error> {
-    let row = sqlx::query("SELECT namespace, name, status FROM tasker_tasks WHERE task_uuid = $1 FOR UPDATE")
-        .bind(task_uuid)
-        .fetch_optional(&mut *conn)
-        .await?;
-    row.map(|r| LockedTask::from_row(task_uuid, &r)).transpose()
-}
-
-/// What [`try_lock_task`] found.
-pub(crate) enum TryLock {
-    Locked(LockedTask),
-    /// Another transaction holds the task: it is left alone, never waited for.
-    Busy,
-    Missing,
-}
-
-/// Locks the task row unless another transaction holds it. A claim locks tasks only this way, so
-/// a claim never waits for a lock: it cannot be part of a deadlock, whatever order the
-/// transactions it meets take their locks in.
-pub(crate) async fn try_lock_task(conn: &mut PgConnection, task_uuid: Uuid) -> Result<TryLock, sqlx::Error> {
     let row =
-        sqlx::query("SELECT namespace, name, status FROM tasker_tasks WHERE task_uuid = $1 FOR UPDATE SKIP LOCKED")
+        sqlx::query("SELECT task_uuid, namespace, name, status FROM tasker_tasks WHERE task_uuid = $1 FOR UPDATE")
             .bind(task_uuid)
             .fetch_optional(&mut *conn)
             .await?;
-    if let Some(r) = row {
-        return Ok(TryLock::Locked(LockedTask::from_row(task_uuid, &r)?));
-    }
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tasker_tasks WHERE task_uuid = $1)")
-        .bind(task_uuid)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(if exists { TryLock::Busy } else { TryLock::Missing })
+    row.map(|r| LockedTask::from_row(&r)).transpose()
 }
 
-/// The audit row of a task's creation (nothing before, `pending` after) and its `task.created`
-/// event, in one statement.
-pub(crate) async fn record_created(
-    conn: &mut PgConnection,
-    task_uuid: Uuid,
-    namespace: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "WITH tr AS (INSERT INTO tasker_transitions (task_uuid, to_state) VALUES ($1, $2))
-         INSERT INTO tasker_events (event_name, task_uuid, namespace) VALUES ($3, $1, $4)",
-    )
-    .bind(task_uuid)
-    .bind(TaskStatus::Pending)
-    .bind(crate::EventName::TaskCreated)
-    .bind(namespace)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Sets the task's status (with its transition row) and touches `updated_at`, in one statement.
-/// Setting the status it already has only touches `updated_at`.
+/// Sets the task's status (with its transition row, its end event and, when it ends, the
+/// notification) and touches `updated_at`, in one statement. Setting the status it already has
+/// only touches `updated_at`, unless the transaction already did.
 pub(crate) async fn set_task_status(
     conn: &mut PgConnection,
     task: &mut LockedTask,
     to: TaskStatus,
 ) -> Result<(), EngineError> {
     if task.status == to {
-        sqlx::query("UPDATE tasker_tasks SET updated_at = now() WHERE task_uuid = $1")
-            .bind(task.task_uuid)
-            .execute(&mut *conn)
-            .await?;
+        if !task.touched {
+            sqlx::query("UPDATE tasker_tasks SET updated_at = now() WHERE task_uuid = $1")
+                .bind(task.task_uuid)
+                .execute(&mut *conn)
+                .await?;
+            task.touched = true;
+        }
         return Ok(());
     }
     check_task(task.status, to)?;
-    // A task that ends also raises `TASK_ENDED_CHANNEL` with its uuid, delivered at commit: what
-    // clients waiting for its result wake on.
-    let (age_seconds, _): (f64, i64) = sqlx::query_as(
+    // `task.completed` / `task.failed` (with the first step that errored) for a task entering
+    // `complete` or `error`. A task that ends also raises `TASK_ENDED_CHANNEL` with its uuid,
+    // delivered at commit: what clients waiting for its result wake on.
+    let event = match to {
+        TaskStatus::Complete => Some(EventName::TaskCompleted),
+        TaskStatus::Error => Some(EventName::TaskFailed),
+        _ => None,
+    };
+    let (age_seconds, _): (f64, i64) = sqlx::query_as(concat!(
         "WITH u AS (UPDATE tasker_tasks SET status = $3, updated_at = now(),
                            completed_at = CASE WHEN $4 THEN now() ELSE NULL END
-                     WHERE task_uuid = $1 RETURNING task_uuid, created_at),
+                     WHERE task_uuid = $1 RETURNING task_uuid, namespace, created_at),
               tr AS (INSERT INTO tasker_transitions (task_uuid, from_state, to_state) SELECT task_uuid, $2, $3 FROM u),
+              ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, duration_ms, error)
+                     SELECT $6, u.task_uuid, u.namespace, f.step_uuid, ",
+        ms_since!("u.created_at"),
+        ", f.error
+                       FROM u LEFT JOIN LATERAL (SELECT step_uuid, error FROM tasker_steps
+                                                  WHERE task_uuid = u.task_uuid AND status = $7
+                                                  ORDER BY completed_at, position LIMIT 1) f ON $6 = $8
+                      WHERE $6::text IS NOT NULL),
               n AS (SELECT pg_notify($5, u.task_uuid::text) FROM u WHERE $4)
-         SELECT GREATEST(EXTRACT(EPOCH FROM now() - created_at), 0)::float8, (SELECT count(*) FROM n) FROM u",
-    )
+         SELECT GREATEST(EXTRACT(EPOCH FROM now() - created_at), 0)::float8, (SELECT count(*) FROM n) FROM u"
+    ))
     .bind(task.task_uuid)
     .bind(task.status)
     .bind(to)
     .bind(to.is_terminal())
     .bind(tasker_store::TASK_ENDED_CHANNEL)
+    .bind(event)
+    .bind(StepStatus::Error)
+    .bind(EventName::TaskFailed)
     .fetch_one(&mut *conn)
     .await?;
-    crate::events::record_task_ended(conn, task.task_uuid, to).await?;
+    task.touched = true;
     if to.is_terminal() {
         task.observed.push(Observation::TaskFinished {
             namespace: task.namespace.clone(),
@@ -153,35 +132,49 @@ pub(crate) struct StepState {
     pub status: StepStatus,
     pub attempts: i32,
     pub msg_id: Option<i64>,
-    /// `pending` with every dependency complete.
-    pub ready: bool,
+    /// The steps it depends on.
+    pub parents: Vec<Uuid>,
 }
 
-pub(crate) async fn step_states(conn: &mut PgConnection, task_uuid: Uuid) -> Result<Vec<StepState>, sqlx::Error> {
-    sqlx::query(
-        "SELECT s.step_uuid, s.name, s.status, s.attempts, s.msg_id,
-                s.status = $2 AND NOT EXISTS (
-                    SELECT 1 FROM tasker_step_edges e JOIN tasker_steps p ON p.step_uuid = e.from_step_uuid
-                     WHERE e.task_uuid = s.task_uuid AND e.to_step_uuid = s.step_uuid
-                       AND p.status <> $3) AS ready
-           FROM tasker_steps s WHERE s.task_uuid = $1 ORDER BY s.position",
-    )
-    .bind(task_uuid)
-    .bind(StepStatus::Pending)
-    .bind(StepStatus::Complete)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|r| {
+impl StepState {
+    pub(crate) fn from_row(r: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
         Ok(StepState {
             step_uuid: r.try_get("step_uuid")?,
             name: r.try_get("name")?,
             status: r.try_get("status")?,
             attempts: r.try_get("attempts")?,
             msg_id: r.try_get("msg_id")?,
-            ready: r.try_get("ready")?,
+            parents: r.try_get("parents")?,
         })
-    })
+    }
+}
+
+/// The columns of a task's steps that [`StepState`] reads, for `FROM tasker_steps s`.
+pub(crate) const STEP_STATE_COLUMNS: &str = "s.step_uuid, s.name, s.status, s.attempts, s.msg_id,
+    ARRAY(SELECT e.from_step_uuid FROM tasker_step_edges e
+           WHERE e.task_uuid = s.task_uuid AND e.to_step_uuid = s.step_uuid) AS parents";
+
+/// Steps that are `pending` with every dependency complete.
+pub(crate) fn ready_steps(steps: &[StepState]) -> Vec<usize> {
+    let complete: std::collections::HashSet<Uuid> = steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Complete)
+        .map(|s| s.step_uuid)
+        .collect();
+    (0..steps.len())
+        .filter(|&i| steps[i].status == StepStatus::Pending && steps[i].parents.iter().all(|p| complete.contains(p)))
+        .collect()
+}
+
+pub(crate) async fn step_states(conn: &mut PgConnection, task_uuid: Uuid) -> Result<Vec<StepState>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {STEP_STATE_COLUMNS} FROM tasker_steps s WHERE s.task_uuid = $1 ORDER BY s.position"
+    ))
+    .bind(task_uuid)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(StepState::from_row)
     .collect()
 }
 

@@ -33,7 +33,7 @@ impl Engine {
         for mut step in step_states(&mut tx, task_uuid).await? {
             if step.status.can_become(StepStatus::Cancelled) && step.status != StepStatus::InProgress {
                 if let Some(m) = step.msg_id {
-                    queue::delete(&mut tx, &ns, m).await?;
+                    queue::delete(&mut tx, &ns, &[m]).await?;
                 }
                 set_step_status(&mut tx, task_uuid, &mut step, StepStatus::Cancelled, None, None).await?;
             }

@@ -38,11 +38,17 @@ pub(crate) async fn notify(conn: &mut PgConnection, namespace: &str) -> Result<(
     Ok(())
 }
 
-pub(crate) async fn delete(conn: &mut PgConnection, namespace: &str, msg_id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!("DELETE FROM {} WHERE msg_id = $1", queue_table(namespace)))
-        .bind(msg_id)
-        .execute(&mut *conn)
-        .await?;
+pub(crate) async fn delete(conn: &mut PgConnection, namespace: &str, msg_ids: &[i64]) -> Result<(), sqlx::Error> {
+    if msg_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(&format!(
+        "DELETE FROM {} WHERE msg_id = ANY($1)",
+        queue_table(namespace)
+    ))
+    .bind(msg_ids)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

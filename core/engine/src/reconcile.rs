@@ -8,7 +8,7 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::locked::{lock_task, set_step_status, set_task_status, step_states, LockedTask, StepState};
+use crate::locked::{lock_task, ready_steps, set_step_status, set_task_status, step_states, LockedTask, StepState};
 use crate::state::{sql_list, StepStatus, TaskStatus};
 use crate::{queue, Engine, EngineError};
 
@@ -34,7 +34,20 @@ pub(crate) async fn reconcile_locked(conn: &mut PgConnection, task: &mut LockedT
     if task.status.is_terminal() {
         return Ok(());
     }
-    let mut steps = step_states(conn, task.task_uuid).await?;
+    let steps = step_states(conn, task.task_uuid).await?;
+    reconcile_steps(conn, task, steps).await
+}
+
+/// [`reconcile_locked`] with the task's steps as they are now in this transaction (read by the
+/// caller's last statement).
+pub(crate) async fn reconcile_steps(
+    conn: &mut PgConnection,
+    task: &mut LockedTask,
+    mut steps: Vec<StepState>,
+) -> Result<(), EngineError> {
+    if task.status.is_terminal() {
+        return Ok(());
+    }
     let ns = task.namespace.clone();
 
     if steps.iter().any(|s| s.status == StepStatus::Error) {
@@ -46,8 +59,9 @@ pub(crate) async fn reconcile_locked(conn: &mut PgConnection, task: &mut LockedT
     }
 
     let resent = resend_retries(conn, task.task_uuid, &ns, &mut steps).await?;
+    // Enqueueing notifies the namespace's workers in the same statement.
     let enqueued = enqueue_ready(conn, task.task_uuid, &ns, &mut steps).await?;
-    if resent || enqueued {
+    if resent && !enqueued {
         queue::notify(conn, &ns).await?;
     }
     let next = derived_task_status(task.status, &steps);
@@ -66,7 +80,7 @@ async fn take_back_unstarted(
         match (step.status, step.msg_id) {
             (StepStatus::Enqueued, msg) => {
                 if let Some(m) = msg {
-                    queue::delete(conn, ns, m).await?;
+                    queue::delete(conn, ns, &[m]).await?;
                 }
                 set_step_status(
                     conn,
@@ -79,7 +93,7 @@ async fn take_back_unstarted(
                 .await?;
             }
             (StepStatus::WaitingForRetry, Some(m)) => {
-                queue::delete(conn, ns, m).await?;
+                queue::delete(conn, ns, &[m]).await?;
                 sqlx::query("UPDATE tasker_steps SET msg_id = NULL WHERE step_uuid = $1")
                     .bind(step.step_uuid)
                     .execute(&mut *conn)
@@ -123,14 +137,15 @@ async fn resend_retries(
     Ok(sent)
 }
 
-/// Sends a message for every ready step and moves them to `enqueued`, in one statement.
+/// Sends a message for every ready step, moves them to `enqueued` and notifies the namespace's
+/// workers, in one statement.
 async fn enqueue_ready(
     conn: &mut PgConnection,
     task_uuid: Uuid,
     ns: &str,
     steps: &mut [StepState],
 ) -> Result<bool, EngineError> {
-    let ready: Vec<usize> = (0..steps.len()).filter(|&i| steps[i].ready).collect();
+    let ready = ready_steps(steps);
     if ready.is_empty() {
         return Ok(false);
     }
@@ -150,8 +165,9 @@ async fn enqueue_ready(
                        WHERE s.task_uuid = $1 AND s.step_uuid = sent.step_uuid
                    RETURNING s.step_uuid, s.attempts, sent.msg_id),
               tr AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt)
-                     SELECT $1, step_uuid, $5, $4, attempts FROM upd)
-         SELECT step_uuid, msg_id FROM upd",
+                     SELECT $1, step_uuid, $5, $4, attempts FROM upd),
+              n AS (SELECT pg_notify($6, ''))
+         SELECT step_uuid, msg_id FROM upd, n",
         queue = tasker_store::queue_table(ns)
     ))
     .bind(task_uuid)
@@ -159,6 +175,7 @@ async fn enqueue_ready(
     .bind(&names)
     .bind(StepStatus::Enqueued)
     .bind(StepStatus::Pending)
+    .bind(tasker_store::queue_channel(ns))
     .fetch_all(&mut *conn)
     .await?;
     for (step_uuid, msg) in enqueued {
@@ -217,7 +234,7 @@ mod tests {
             status,
             attempts,
             msg_id: None,
-            ready: false,
+            parents: vec![],
         }
     }
 

@@ -43,7 +43,10 @@ struct Figures {
 async fn bench(lang: &Lang, subscribers: bool, tracing: bool, runs: usize, batch: usize) -> anyhow::Result<Figures> {
     let mut env = vec![
         ("RUST_LOG".to_string(), "warn".to_string()),
-        ("TASKER_WORKER_CONCURRENCY".to_string(), "16".to_string()),
+        (
+            "TASKER_WORKER_CONCURRENCY".to_string(),
+            std::env::var("BENCH_CONCURRENCY").unwrap_or_else(|_| "16".into()),
+        ),
     ];
     if subscribers {
         env.push(("TASKER_SUBSCRIBERS".into(), both_subscribers(lang)));

@@ -308,3 +308,84 @@ async fn claims_racing_results_and_redeliveries_never_deadlock() {
     assert!(stale > 0, "the race never happened: no result was stale");
     assert_transitions_follow_the_table(&engine).await;
 }
+
+#[tokio::test]
+async fn a_claim_skips_a_task_another_transaction_holds_and_releases_its_message() {
+    let engine = engine(&[LINEAR], 1.0).await;
+    let held = create(&engine, "linear", json!({"n": 1})).await;
+    let free = create(&engine, "linear", json!({"n": 2})).await;
+    let mut holder = engine.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM tasker_tasks WHERE task_uuid = $1 FOR UPDATE")
+        .bind(held)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    // One claim reads both messages; it takes the free task and never waits for the held one.
+    let got = tokio::time::timeout(Duration::from_secs(5), engine.claim_steps(NS, 10, 30))
+        .await
+        .expect("a claim never waits for a lock")
+        .unwrap();
+    assert_eq!(got.iter().map(|s| s.claim.task_uuid).collect::<Vec<_>>(), vec![free]);
+    holder.rollback().await.unwrap();
+    // The held task's message was made visible again at once, not after the visibility timeout.
+    let again = engine.claim_steps(NS, 10, 30).await.unwrap();
+    assert_eq!(
+        again
+            .iter()
+            .map(|s| (s.claim.task_uuid, s.context.attempt))
+            .collect::<Vec<_>>(),
+        vec![(held, 1)]
+    );
+}
+
+/// Columns every step writes (the step's claim, attempt and result; its task's `updated_at`).
+/// None may be indexed, so those writes stay heap-only (HOT) and write no index entry.
+#[tokio::test]
+async fn no_column_written_for_every_step_is_indexed() {
+    let engine = engine(&[LINEAR], 1.0).await;
+    let per_step = [
+        ("tasker_steps", "status"),
+        ("tasker_steps", "attempts"),
+        ("tasker_steps", "msg_id"),
+        ("tasker_steps", "claim_read_ct"),
+        ("tasker_steps", "started_at"),
+        ("tasker_steps", "completed_at"),
+        ("tasker_steps", "next_retry_at"),
+        ("tasker_steps", "result"),
+        ("tasker_steps", "metadata"),
+        ("tasker_steps", "error"),
+        ("tasker_tasks", "updated_at"),
+    ];
+    // Key columns, expression and predicate columns alike (pg_get_indexdef spells them all).
+    let indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.relname::text, pg_get_indexdef(i.indexrelid)
+           FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+          WHERE c.relname IN ('tasker_steps', 'tasker_tasks')",
+    )
+    .fetch_all(engine.pool())
+    .await
+    .unwrap();
+    for (table, column) in per_step {
+        for (t, def) in &indexes {
+            let words: Vec<&str> = def.split(|c: char| !(c.is_alphanumeric() || c == '_')).collect();
+            assert!(
+                t != table || !words.contains(&column),
+                "{table}.{column} is written for every step but indexed: {def}"
+            );
+        }
+    }
+    // Room on each page for the next versions of a row.
+    let fillfactors: Vec<(String, Option<Vec<String>>)> = sqlx::query_as(
+        "SELECT relname::text, reloptions FROM pg_class WHERE relname IN ('tasker_steps', 'tasker_tasks') ORDER BY 1",
+    )
+    .fetch_all(engine.pool())
+    .await
+    .unwrap();
+    for (table, options) in fillfactors {
+        let options = options.unwrap_or_default();
+        assert!(
+            options.iter().any(|o| o.starts_with("fillfactor=")),
+            "{table} has no fillfactor: {options:?}"
+        );
+    }
+}
