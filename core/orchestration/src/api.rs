@@ -505,8 +505,7 @@ pub struct TemplateList {
         (status = 503, description = "ENGINE_UNAVAILABLE", body = ErrorBody),
     ))]
 async fn list_templates(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<TemplateList>> {
-    let mut templates = s.engine.list_templates().await?;
-    templates.retain(|t| caller.can_read(&t.namespace));
+    let templates = caller.readable_templates(s.engine.list_templates().await?);
     Ok(Json(TemplateList { templates }))
 }
 
@@ -545,12 +544,7 @@ async fn list_workers(
     if let Some(ns) = &q.namespace {
         caller.require(ns, Access::Read)?;
     }
-    let mut workers = s.engine.list_workers(q.namespace.as_deref()).await?;
-    // A worker is listed with the namespaces the caller may read, if it serves any.
-    for w in &mut workers {
-        w.namespaces.retain(|ns| caller.can_read(ns));
-    }
-    workers.retain(|w| !w.namespaces.is_empty());
+    let workers = caller.readable_workers(s.engine.list_workers(q.namespace.as_deref()).await?);
     Ok(Json(WorkerList { workers }))
 }
 

@@ -133,6 +133,24 @@ impl Caller {
         self.require(namespace, Access::Read).is_ok()
     }
 
+    /// The templates of namespaces the caller may read.
+    pub fn readable_templates(
+        &self,
+        mut templates: Vec<tasker_engine::TemplateSummary>,
+    ) -> Vec<tasker_engine::TemplateSummary> {
+        templates.retain(|t| self.can_read(&t.namespace));
+        templates
+    }
+
+    /// The workers serving a namespace the caller may read, each with only those namespaces.
+    pub fn readable_workers(&self, mut workers: Vec<tasker_engine::WorkerView>) -> Vec<tasker_engine::WorkerView> {
+        for w in &mut workers {
+            w.namespaces.retain(|ns| self.can_read(ns));
+        }
+        workers.retain(|w| !w.namespaces.is_empty());
+        workers
+    }
+
     /// The namespaces the caller may read: `None` for every one.
     pub fn within(&self) -> Option<Vec<String>> {
         match self {

@@ -309,7 +309,7 @@ async fn tasks_page(State(s): State<AppState>, caller: Caller, RawQuery(raw): Ra
             s.engine.list_templates().await
         }
     };
-    let (list, counts, mut templates) = match tokio::try_join!(
+    let (list, counts, templates) = match tokio::try_join!(
         s.engine.list_tasks(&engine_filter),
         s.engine.count_tasks_by_status(&engine_filter),
         templates,
@@ -317,7 +317,7 @@ async fn tasks_page(State(s): State<AppState>, caller: Caller, RawQuery(raw): Ra
         Ok(v) => v,
         Err(e) => return error_page(e.into()),
     };
-    templates.retain(|t| caller.can_read(&t.namespace));
+    let templates = caller.readable_templates(templates);
     let results = TasksResults::new(&filters, engine_filter.cursor.is_some(), &list, &counts);
     if partial {
         return html(Ok(results));
@@ -427,14 +427,14 @@ async fn workflows_page(State(s): State<AppState>, caller: Caller, RawQuery(raw)
             ));
         };
         let since = Utc::now() - chrono::Duration::hours(hours);
-        let (mut templates, mut stats, workers) = tokio::try_join!(
+        let (templates, mut stats, workers) = tokio::try_join!(
             s.engine.list_templates(),
             s.engine.workflow_stats(since),
             s.engine.list_workers(None),
         )?;
-        templates.retain(|t| caller.can_read(&t.namespace));
         stats.retain(|w| caller.can_read(&w.namespace));
-        let mut page = WorkflowsPage::new(&window, &templates, &stats, &readable_workers(&caller, workers));
+        let templates = caller.readable_templates(templates);
+        let mut page = WorkflowsPage::new(&window, &templates, &stats, &caller.readable_workers(workers));
         page.who = caller.name().map(str::to_string);
         Ok(page)
     }
@@ -444,23 +444,14 @@ async fn workflows_page(State(s): State<AppState>, caller: Caller, RawQuery(raw)
 
 async fn workers_page(State(s): State<AppState>, caller: Caller) -> Response {
     let page = async {
-        let (workers, mut templates) = tokio::try_join!(s.engine.list_workers(None), s.engine.list_templates())?;
-        templates.retain(|t| caller.can_read(&t.namespace));
-        let mut page = WorkersPage::new(&readable_workers(&caller, workers), &templates, Utc::now());
+        let (workers, templates) = tokio::try_join!(s.engine.list_workers(None), s.engine.list_templates())?;
+        let templates = caller.readable_templates(templates);
+        let mut page = WorkersPage::new(&caller.readable_workers(workers), &templates, Utc::now());
         page.who = caller.name().map(str::to_string);
         Ok::<_, ApiError>(page)
     }
     .await;
     html(page)
-}
-
-/// Workers with the namespaces the caller may read, if they serve any.
-fn readable_workers(caller: &Caller, mut workers: Vec<tasker_engine::WorkerView>) -> Vec<tasker_engine::WorkerView> {
-    for w in &mut workers {
-        w.namespaces.retain(|ns| caller.can_read(ns));
-    }
-    workers.retain(|w| !w.namespaces.is_empty());
-    workers
 }
 
 /// The sign-in form's query and body.
