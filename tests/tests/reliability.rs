@@ -200,7 +200,7 @@ async fn a_database_outage_shorter_than_the_visibility_timeout_costs_no_attempt(
     assert_completed_once(&stack, uuid).await;
     let worker_log = stack.log_text(&format!("worker0-{}", lang.name));
     assert!(
-        worker_log.contains("holding it until the database answers"),
+        worker_log.contains("holding them until the database answers"),
         "the outcome was never held:\n{worker_log}"
     );
     assert!(

@@ -9,14 +9,12 @@
 //! other row it touches belongs to a task it holds. Results, cancels and sweeps take the task
 //! lock first, then that task's messages; so no cycle of waits, and no deadlock, can form.
 
-use std::collections::{HashMap, HashSet};
-
 use serde_json::{json, Value};
 use sqlx::{PgConnection, Row};
 use tasker_step::{codes, StepContextData, StepError, StepOutcome};
 use uuid::Uuid;
 
-use crate::complete::{apply_outcome_locked, RunningStep, TASK_STEP_COLUMNS};
+use crate::complete::{apply_outcome_locked, LockWait, RunningStep, TaskStepLocks};
 use crate::events::EventName;
 use crate::locked::LockedTask;
 use crate::metrics::Observation;
@@ -48,79 +46,6 @@ enum Claim {
     Step(Box<ClaimedStep>),
     /// Nothing to run (superseded, task ended, last attempt lost): deleted.
     Dropped,
-}
-
-/// The rows a claim holds: for each message, its task and step locked (`SKIP LOCKED`), or the
-/// step named as busy (another transaction holds its task). A message in neither names a task or
-/// step that is gone.
-struct ClaimLocks {
-    tasks: HashMap<Uuid, LockedTask>,
-    steps: HashMap<Uuid, RunningStep>,
-    busy: HashSet<Uuid>,
-}
-
-/// Locks the task and step of every message in one statement, skipping rows another
-/// transaction holds, so a claim never waits for a lock.
-async fn lock_for_claim(conn: &mut PgConnection, wanted: &[(Uuid, Uuid)]) -> Result<ClaimLocks, EngineError> {
-    let (tasks, steps): (Vec<Uuid>, Vec<Uuid>) = wanted.iter().copied().unzip();
-    let rows = sqlx::query(&format!(
-        "SELECT {TASK_STEP_COLUMNS}
-           FROM tasker_steps s JOIN tasker_tasks t ON t.task_uuid = s.task_uuid
-          WHERE s.step_uuid = ANY($2) AND t.task_uuid = ANY($1)
-            FOR UPDATE OF t, s SKIP LOCKED"
-    ))
-    .bind(&tasks)
-    .bind(&steps)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut locks = ClaimLocks {
-        tasks: HashMap::new(),
-        steps: HashMap::new(),
-        busy: HashSet::new(),
-    };
-    for r in &rows {
-        let step = RunningStep::from_row(r)?;
-        let task = LockedTask::from_row(r)?;
-        if !wanted.contains(&(task.task_uuid, step.step_uuid)) {
-            continue;
-        }
-        locks.steps.insert(step.step_uuid, step);
-        locks.tasks.entry(task.task_uuid).or_insert(task);
-    }
-    if locks.steps.len() < wanted.len() {
-        // Skipped or gone: a step that exists was skipped because its task is held.
-        let (tasks, steps): (Vec<Uuid>, Vec<Uuid>) = wanted
-            .iter()
-            .filter(|(_, s)| !locks.steps.contains_key(s))
-            .copied()
-            .unzip();
-        let held: Vec<Uuid> =
-            sqlx::query_scalar("SELECT step_uuid FROM tasker_steps WHERE step_uuid = ANY($2) AND task_uuid = ANY($1)")
-                .bind(&tasks)
-                .bind(&steps)
-                .fetch_all(&mut *conn)
-                .await?;
-        locks.busy.extend(held);
-    }
-    Ok(locks)
-}
-
-/// A step of a task this transaction holds, as it is now.
-async fn read_step(
-    conn: &mut PgConnection,
-    task_uuid: Uuid,
-    step_uuid: Uuid,
-) -> Result<Option<RunningStep>, EngineError> {
-    sqlx::query(&format!(
-        "SELECT {TASK_STEP_COLUMNS} FROM tasker_tasks t JOIN tasker_steps s ON s.task_uuid = t.task_uuid
-          WHERE t.task_uuid = $1 AND s.step_uuid = $2"
-    ))
-    .bind(task_uuid)
-    .bind(step_uuid)
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(|r| RunningStep::from_row(&r))
-    .transpose()
 }
 
 fn parse_message(message: &Value) -> Option<(Uuid, Uuid)> {
@@ -155,7 +80,7 @@ impl Engine {
         }
         msgs.sort_by_key(|(_, _, m, _)| parse_message(m));
         let wanted: Vec<(Uuid, Uuid)> = msgs.iter().filter_map(|(_, _, m, _)| parse_message(m)).collect();
-        let mut locks = lock_for_claim(&mut tx, &wanted).await?;
+        let mut locks = TaskStepLocks::take(&mut tx, &wanted, LockWait::Skip).await?;
         // Tasks this claim already changed: a later message of one reads its step again.
         let mut changed = std::collections::HashSet::new();
         let mut claimed = Vec::new();
@@ -173,15 +98,7 @@ impl Engine {
                 busy.push(msg_id);
                 continue;
             }
-            let Some(task) = locks.tasks.get_mut(&task_uuid) else {
-                dropped.push(msg_id);
-                continue;
-            };
-            let step = match locks.steps.remove(&step_uuid) {
-                Some(step) if !changed.contains(&task_uuid) => Some(step),
-                _ => read_step(&mut tx, task_uuid, step_uuid).await?,
-            };
-            let Some(step) = step else {
+            let Some((task, step)) = locks.get(&mut tx, task_uuid, step_uuid, &changed).await? else {
                 dropped.push(msg_id);
                 continue;
             };

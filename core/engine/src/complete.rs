@@ -1,6 +1,8 @@
 //! A worker's result: the outcome of the current attempt, applied under its own claim, in one
 //! durable transaction with everything it causes (spec §0.9 rules 2-4).
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::json;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
@@ -68,26 +70,114 @@ impl RunningStep {
     }
 }
 
-/// Locks a task and one of its steps in one statement (waiting for the lock); None when either
-/// is gone. Locking the step row too makes a statement that waited for the task read the step's
-/// newest version.
-pub(crate) async fn lock_task_step(
-    conn: &mut PgConnection,
-    task_uuid: Uuid,
-    step_uuid: Uuid,
-) -> Result<Option<(LockedTask, RunningStep)>, EngineError> {
-    let Some(r) = sqlx::query(&format!(
-        "SELECT {TASK_STEP_COLUMNS} FROM tasker_tasks t JOIN tasker_steps s ON s.task_uuid = t.task_uuid
-          WHERE t.task_uuid = $1 AND s.step_uuid = $2 FOR UPDATE OF t, s"
-    ))
-    .bind(task_uuid)
-    .bind(step_uuid)
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some((LockedTask::from_row(&r)?, RunningStep::from_row(&r)?)))
+/// Whether [`TaskStepLocks::take`] waits for rows another transaction holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockWait {
+    /// Waits, taking the tasks in `task_uuid` order: every transaction that locks several tasks
+    /// takes them in that one order, so no cycle of waits can form.
+    Wait,
+    /// Skips them (a claim never waits).
+    Skip,
+}
+
+/// Tasks and steps locked together by one statement. Locking the step rows too makes a
+/// statement that waited for a task read its steps' newest versions.
+pub(crate) struct TaskStepLocks {
+    tasks: HashMap<Uuid, LockedTask>,
+    steps: HashMap<Uuid, RunningStep>,
+    /// Steps that exist but whose task another transaction holds (with [`LockWait::Skip`]).
+    pub busy: HashSet<Uuid>,
+}
+
+impl TaskStepLocks {
+    /// Locks the task and step of every (task, step) pair. A pair that names a task or step
+    /// that is gone, or a step of another task, is left out.
+    pub(crate) async fn take(
+        conn: &mut PgConnection,
+        wanted: &[(Uuid, Uuid)],
+        wait: LockWait,
+    ) -> Result<TaskStepLocks, EngineError> {
+        let (tasks, steps): (Vec<Uuid>, Vec<Uuid>) = wanted.iter().copied().unzip();
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_STEP_COLUMNS}
+               FROM tasker_steps s JOIN tasker_tasks t ON t.task_uuid = s.task_uuid
+              WHERE s.step_uuid = ANY($2) AND t.task_uuid = ANY($1)
+              ORDER BY t.task_uuid, s.step_uuid
+                FOR UPDATE OF t, s{}",
+            if wait == LockWait::Skip { " SKIP LOCKED" } else { "" }
+        ))
+        .bind(&tasks)
+        .bind(&steps)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut locks = TaskStepLocks {
+            tasks: HashMap::new(),
+            steps: HashMap::new(),
+            busy: HashSet::new(),
+        };
+        for r in &rows {
+            let step = RunningStep::from_row(r)?;
+            let task = LockedTask::from_row(r)?;
+            if !wanted.contains(&(task.task_uuid, step.step_uuid)) {
+                continue;
+            }
+            locks.steps.insert(step.step_uuid, step);
+            locks.tasks.entry(task.task_uuid).or_insert(task);
+        }
+        if wait == LockWait::Skip && locks.steps.len() < wanted.len() {
+            // Skipped or gone: a step that exists was skipped because its task is held.
+            let (tasks, steps): (Vec<Uuid>, Vec<Uuid>) = wanted
+                .iter()
+                .filter(|(_, s)| !locks.steps.contains_key(s))
+                .copied()
+                .unzip();
+            let held: Vec<Uuid> = sqlx::query_scalar(
+                "SELECT step_uuid FROM tasker_steps WHERE step_uuid = ANY($2) AND task_uuid = ANY($1)",
+            )
+            .bind(&tasks)
+            .bind(&steps)
+            .fetch_all(&mut *conn)
+            .await?;
+            locks.busy.extend(held);
+        }
+        Ok(locks)
+    }
+
+    /// A locked task and its step as they are now. The step as locked, unless this transaction
+    /// already `changed` its task (then it is read again) or it was handed out before.
+    pub(crate) async fn get(
+        &mut self,
+        conn: &mut PgConnection,
+        task_uuid: Uuid,
+        step_uuid: Uuid,
+        changed: &HashSet<Uuid>,
+    ) -> Result<Option<(&mut LockedTask, RunningStep)>, EngineError> {
+        let Some(task) = self.tasks.get_mut(&task_uuid) else {
+            return Ok(None);
+        };
+        let step = match self.steps.remove(&step_uuid) {
+            Some(step) if !changed.contains(&task_uuid) => Some(step),
+            _ => sqlx::query(&format!(
+                "SELECT {TASK_STEP_COLUMNS} FROM tasker_tasks t JOIN tasker_steps s ON s.task_uuid = t.task_uuid
+                  WHERE t.task_uuid = $1 AND s.step_uuid = $2"
+            ))
+            .bind(task_uuid)
+            .bind(step_uuid)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| RunningStep::from_row(&r))
+            .transpose()?,
+        };
+        Ok(step.map(|step| (task, step)))
+    }
+
+    /// Everything the transaction did to its tasks that the metrics count once it commits.
+    pub(crate) fn observed(&mut self) -> Vec<crate::metrics::Observation> {
+        self.tasks
+            .values_mut()
+            .flat_map(|t| std::mem::take(&mut t.observed))
+            .collect()
+    }
 }
 
 /// Where an attempt's outcome takes its step (spec §0.9 rules 2-4; a result arriving for a
@@ -232,28 +322,54 @@ impl Engine {
         claim: &AttemptClaim,
         outcome: &StepOutcome,
     ) -> Result<CompleteOutcome, EngineError> {
+        let mut done = self.complete_attempts(&[(claim.clone(), outcome.clone())]).await?;
+        Ok(done.remove(0))
+    }
+
+    /// Records the outcomes of several claimed attempts in one durable transaction (one commit
+    /// for steps that finished together), each as [`Engine::complete_attempt`] would, in the
+    /// order of their tasks. Returns what became of each, in the order given. An error records
+    /// none of them.
+    pub async fn complete_attempts(
+        &self,
+        results: &[(AttemptClaim, StepOutcome)],
+    ) -> Result<Vec<CompleteOutcome>, EngineError> {
+        let mut outcomes = vec![CompleteOutcome::Stale; results.len()];
+        if results.is_empty() {
+            return Ok(outcomes);
+        }
         let mut tx = self.pool.begin().await?;
-        let (mut task, current) = match lock_task_step(&mut tx, claim.task_uuid, claim.step_uuid).await? {
-            Some((task, s))
-                if s.status == StepStatus::InProgress
-                    && s.attempts == claim.attempt
-                    && s.msg_id == Some(claim.msg_id)
-                    && s.claim_read_ct == Some(claim.read_ct) =>
-            {
-                (task, s)
+        let wanted: Vec<(Uuid, Uuid)> = results.iter().map(|(c, _)| (c.task_uuid, c.step_uuid)).collect();
+        let mut locks = TaskStepLocks::take(&mut tx, &wanted, LockWait::Wait).await?;
+        let mut order: Vec<usize> = (0..results.len()).collect();
+        order.sort_by_key(|&i| wanted[i]);
+        let mut changed = HashSet::new();
+        for i in order {
+            let (claim, outcome) = &results[i];
+            let Some((task, current)) = locks.get(&mut tx, claim.task_uuid, claim.step_uuid, &changed).await? else {
+                continue;
+            };
+            let current_claim = current.status == StepStatus::InProgress
+                && current.attempts == claim.attempt
+                && current.msg_id == Some(claim.msg_id)
+                && current.claim_read_ct == Some(claim.read_ct);
+            if !current_claim {
+                continue;
             }
-            _ => {
-                tx.rollback().await?;
-                return Ok(CompleteOutcome::Stale);
-            }
-        };
-        let step_status =
-            apply_outcome_locked(&mut tx, &mut task, &current, outcome, self.config.retry_delay_scale).await?;
+            let step_status =
+                apply_outcome_locked(&mut tx, task, &current, outcome, self.config.retry_delay_scale).await?;
+            changed.insert(claim.task_uuid);
+            outcomes[i] = CompleteOutcome::Applied {
+                step_status,
+                task_status: task.status,
+            };
+        }
+        if changed.is_empty() {
+            tx.rollback().await?;
+            return Ok(outcomes);
+        }
         tx.commit().await?;
-        crate::metrics::publish(std::mem::take(&mut task.observed));
-        Ok(CompleteOutcome::Applied {
-            step_status,
-            task_status: task.status,
-        })
+        crate::metrics::publish(locks.observed());
+        Ok(outcomes)
     }
 }

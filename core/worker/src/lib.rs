@@ -31,6 +31,7 @@ pub mod host;
 pub mod observability;
 mod runtime;
 mod stats;
+mod submit;
 
 pub use config::{HandlerLanguage, WorkerConfig, WorkerError, WorkerErrorKind};
 pub use dispatch::{DispatchedStep, Dispatcher};

@@ -21,6 +21,7 @@ use crate::dispatch::{DispatchedStep, Dispatcher};
 use crate::events::EventBus;
 use crate::handler::HandlerRegistry;
 use crate::stats::WorkerStats;
+use crate::submit::Submitter;
 use crate::{health, WorkerConfig, WorkerError};
 
 /// How claimed steps are run.
@@ -53,6 +54,7 @@ pub struct Worker {
     /// Where event delivery starts: the moment the worker booted.
     events_from: Option<tasker_engine::EventPosition>,
     shutdown_tx: watch::Sender<bool>,
+    submitter: Submitter,
 }
 
 /// How long a stopping worker keeps delivering events of its last steps.
@@ -89,7 +91,7 @@ impl Worker {
     /// `config.template_path` (with `environments.<env>` applied) and works out the namespaces.
     pub async fn boot(config: WorkerConfig, executor: Executor) -> Result<Worker, WorkerError> {
         tasker_telemetry::install();
-        let pool = tasker_store::connect(&config.database_url, (config.concurrency as u32 + 4).max(8)).await?;
+        let pool = tasker_store::connect_keyed(&config.database_url, (config.concurrency as u32 + 4).max(8)).await?;
         tasker_store::migrate(&pool).await?;
         let engine = Engine::new(
             pool,
@@ -162,16 +164,19 @@ impl Worker {
             })
             .await?;
         let (shutdown_tx, _) = watch::channel(false);
+        let stats: Arc<WorkerStats> = Arc::default();
+        let submitter = Submitter::start(engine.clone(), stats.clone(), config.visibility_timeout);
         Ok(Worker {
             worker_id,
             engine,
             config,
             executor,
             namespaces,
-            stats: Arc::default(),
+            stats,
             events,
             events_from,
             shutdown_tx,
+            submitter,
         })
     }
 
@@ -439,7 +444,7 @@ impl Worker {
         let ran = started.elapsed();
         let _ = stop_tx.send(true);
         let _ = heartbeat.await;
-        let recorded = self.submit(&claim, &outcome, &ctx).await;
+        let recorded = self.submit(&claim, outcome, &ctx).await;
         let counted = match recorded {
             Some(CompleteOutcome::Applied { step_status, .. }) => match step_status {
                 StepStatus::Complete => AttemptOutcome::Completed,
@@ -501,45 +506,14 @@ impl Worker {
         }
     }
 
-    /// Submits an outcome. While the error is transient (the database unreachable, a deadlock
-    /// or serialisation failure) it keeps trying, with backoff up to 1 s, for twice the
-    /// visibility timeout (at least a minute): as long as nobody claimed the step again, the
-    /// claim is still current when the database returns and the attempt counts once. Meanwhile
-    /// the worker claims nothing new. Any other error would fail the same way again: it is
-    /// logged at once. An outcome that cannot be recorded is redelivered after its visibility
-    /// timeout, as a new attempt.
+    /// Records an outcome (see [`crate::submit`]); None when it could not be recorded.
     async fn submit(
         &self,
         claim: &tasker_engine::AttemptClaim,
-        outcome: &StepOutcome,
+        outcome: StepOutcome,
         ctx: &StepContext,
     ) -> Option<CompleteOutcome> {
-        let give_up = tokio::time::Instant::now() + (self.config.visibility_timeout * 2).max(Duration::from_secs(60));
-        let mut delay = Duration::from_millis(50);
-        let mut waiting = false;
-        let result = loop {
-            match self.engine.complete_attempt(claim, outcome).await {
-                Ok(done) => break Some(done),
-                Err(e) if e.is_transient() && tokio::time::Instant::now() < give_up => {
-                    if !waiting {
-                        waiting = true;
-                        let held = self.stats.unsubmitted.fetch_add(1, Ordering::Relaxed) + 1;
-                        tasker_telemetry::worker_unrecorded(held);
-                        tracing::warn!(error = %e, step_uuid = %ctx.step_uuid(), "could not record the result; holding it until the database answers");
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(1));
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, step_uuid = %ctx.step_uuid(), "the result cannot be recorded; the step will be redelivered");
-                    break None;
-                }
-            }
-        };
-        if waiting {
-            let held = self.stats.unsubmitted.fetch_sub(1, Ordering::Relaxed) - 1;
-            tasker_telemetry::worker_unrecorded(held);
-        }
+        let result = self.submitter.record(claim.clone(), outcome).await;
         match &result {
             Some(CompleteOutcome::Applied {
                 step_status,

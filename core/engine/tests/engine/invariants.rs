@@ -234,7 +234,8 @@ async fn every_state_change_has_its_audit_row() {
 async fn claims_racing_results_and_redeliveries_never_deadlock() {
     // Four claimers whose claims expire at once (visibility 0 s), so every message is claimed
     // again while an earlier claimer is submitting its result: the result deletes a message a
-    // claim holds, the claim wants the task the result holds. Every call's error is counted.
+    // claim holds, the claim wants the task the result holds; batches of results lock several
+    // tasks. Every call's error is counted.
     let engine = engine(&[DIAMOND], 0.001).await;
     let mut tasks = Vec::new();
     for _ in 0..40 {
@@ -242,8 +243,9 @@ async fn claims_racing_results_and_redeliveries_never_deadlock() {
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut loops = Vec::new();
-    for _ in 0..4 {
+    for claimer in 0..4 {
         let engine = engine.clone();
+        let batches = claimer % 2 == 0;
         loops.push(tokio::spawn(async move {
             let (mut deadlocks, mut other, mut applied, mut stale) = (0u32, Vec::new(), 0u32, 0u32);
             while std::time::Instant::now() < deadline {
@@ -265,11 +267,31 @@ async fn claims_racing_results_and_redeliveries_never_deadlock() {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                     continue;
                 }
-                for step in claimed {
-                    match engine
-                        .complete_attempt(&step.claim, &success(json!({"ok": true})))
-                        .await
-                    {
+                // Half the claimers submit their results one by one, half as one batch (given
+                // in reverse, so batches racing each other name their tasks in any order).
+                let submitted: Vec<Result<CompleteOutcome, _>> = if batches {
+                    let results: Vec<_> = claimed
+                        .iter()
+                        .rev()
+                        .map(|s| (s.claim.clone(), success(json!({"ok": true}))))
+                        .collect();
+                    match engine.complete_attempts(&results).await {
+                        Ok(done) => done.into_iter().map(Ok).collect(),
+                        Err(e) => vec![Err(e)],
+                    }
+                } else {
+                    let mut done = Vec::new();
+                    for step in &claimed {
+                        done.push(
+                            engine
+                                .complete_attempt(&step.claim, &success(json!({"ok": true})))
+                                .await,
+                        );
+                    }
+                    done
+                };
+                for result in submitted {
+                    match result {
                         Ok(CompleteOutcome::Applied { .. }) => applied += 1,
                         Ok(CompleteOutcome::Stale) => stale += 1,
                         Err(e) if e.to_string().contains("deadlock") => deadlocks += 1,
@@ -388,4 +410,55 @@ async fn no_column_written_for_every_step_is_indexed() {
             "{table} has no fillfactor: {options:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_batch_of_results_applies_each_as_alone_and_skips_a_stale_one() {
+    let engine = engine(&[DIAMOND, LINEAR], 1.0).await;
+    let diamond = create(&engine, "diamond", json!({})).await;
+    let linear = create(&engine, "linear", json!({"n": 1})).await;
+    let mut first = by_name(claim(&engine).await);
+    let (start, a) = (first.remove("start").unwrap(), first.remove("a").unwrap());
+    complete(&engine, &start.claim, success(json!({}))).await;
+    let mut branches = by_name(claim(&engine).await);
+    let (left, right) = (branches.remove("left").unwrap(), branches.remove("right").unwrap());
+    // A claim that is no longer current: its step was redelivered under a later read.
+    let mut stale = a.claim.clone();
+    stale.read_ct -= 1;
+    let done = engine
+        .complete_attempts(&[
+            (right.claim.clone(), success(json!({"r": 1}))),
+            (stale, success(json!({"old": true}))),
+            (a.claim.clone(), success(json!({"a": 1}))),
+            (left.claim.clone(), success(json!({"l": 1}))),
+        ])
+        .await
+        .unwrap();
+    let applied = |s: &CompleteOutcome| {
+        matches!(
+            s,
+            CompleteOutcome::Applied {
+                step_status: StepStatus::Complete,
+                ..
+            }
+        )
+    };
+    assert!(applied(&done[0]) && applied(&done[2]) && applied(&done[3]), "{done:?}");
+    assert_eq!(done[1], CompleteOutcome::Stale);
+    // Both branches of the diamond ended in one transaction: `end` was enqueued once.
+    let end_enqueued = transitions(&engine, diamond)
+        .await
+        .iter()
+        .filter(|t| t.step.as_deref() == Some("end") && t.to == "enqueued")
+        .count();
+    assert_eq!(end_enqueued, 1);
+    let next = by_name(claim(&engine).await);
+    assert_eq!(next["end"].context.dependency_results.len(), 3);
+    assert_eq!(
+        next["b"].context.dependency_results["a"],
+        json!({"a": 1}),
+        "the stale result was not applied"
+    );
+    assert_eq!(task(&engine, linear).await.status, TaskStatus::InProgress);
+    assert_transitions_follow_the_table(&engine).await;
 }

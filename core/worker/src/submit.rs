@@ -1,0 +1,137 @@
+//! Recording outcomes. Steps that finish while earlier outcomes are being recorded are recorded
+//! together, in one transaction and one commit ([`Engine::complete_attempts`]); a step that
+//! finishes alone is recorded at once, as before.
+//!
+//! While the database cannot be reached (or a transaction meets a deadlock or serialisation
+//! failure) a batch is held and tried again, with backoff up to 1 s, for twice the visibility
+//! timeout (at least a minute): as long as nobody claimed the steps again, their claims are
+//! still current when the database returns and each attempt counts once. Meanwhile the worker
+//! claims nothing new ([`WorkerStats::unsubmitted`]). Any other error would fail the same way
+//! again: the batch is split so that only the outcome that cannot be recorded is lost (its step
+//! is redelivered after its visibility timeout, as a new attempt).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tasker_engine::{AttemptClaim, CompleteOutcome, Engine, EngineError};
+use tasker_step::StepOutcome;
+use tokio::sync::oneshot;
+
+use crate::stats::WorkerStats;
+
+/// Outcomes recorded by one transaction at most.
+const MAX_BATCH: usize = 32;
+/// Transactions recording outcomes at the same time.
+const LOOPS: usize = 4;
+
+struct Submission {
+    claim: AttemptClaim,
+    outcome: StepOutcome,
+    reply: oneshot::Sender<Option<CompleteOutcome>>,
+}
+
+/// Hands outcomes to the recording loops; they stop once every clone is dropped.
+#[derive(Clone)]
+pub(crate) struct Submitter {
+    tx: flume::Sender<Submission>,
+}
+
+impl Submitter {
+    pub(crate) fn start(engine: Engine, stats: Arc<WorkerStats>, visibility_timeout: Duration) -> Submitter {
+        let (tx, rx) = flume::unbounded::<Submission>();
+        let give_up_after = (visibility_timeout * 2).max(Duration::from_secs(60));
+        for _ in 0..LOOPS {
+            let (engine, rx, stats) = (engine.clone(), rx.clone(), stats.clone());
+            tokio::spawn(async move {
+                while let Ok(first) = rx.recv_async().await {
+                    let mut batch = vec![first];
+                    batch.extend(rx.try_iter().take(MAX_BATCH - 1));
+                    let (items, replies): (Vec<_>, Vec<_>) =
+                        batch.into_iter().map(|s| ((s.claim, s.outcome), s.reply)).unzip();
+                    let recorded = record(&engine, &items, &stats, give_up_after).await;
+                    for (reply, done) in replies.into_iter().zip(recorded) {
+                        let _ = reply.send(done);
+                    }
+                }
+            });
+        }
+        Submitter { tx }
+    }
+
+    /// Records one outcome (with whatever else is waiting); None when it could not be recorded.
+    pub(crate) async fn record(&self, claim: AttemptClaim, outcome: StepOutcome) -> Option<CompleteOutcome> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Submission { claim, outcome, reply }).ok()?;
+        answer.await.ok().flatten()
+    }
+}
+
+async fn record(
+    engine: &Engine,
+    items: &[(AttemptClaim, StepOutcome)],
+    stats: &WorkerStats,
+    give_up_after: Duration,
+) -> Vec<Option<CompleteOutcome>> {
+    match hold_until_recorded(engine, items, stats, give_up_after).await {
+        Ok(done) => done.into_iter().map(Some).collect(),
+        Err(e) if items.len() > 1 => {
+            tracing::warn!(error = %e, outcomes = items.len(), "a batch of results failed; recording them one by one");
+            let mut done = Vec::with_capacity(items.len());
+            for item in items {
+                done.push(
+                    match hold_until_recorded(engine, std::slice::from_ref(item), stats, give_up_after).await {
+                        Ok(mut one) => Some(one.remove(0)),
+                        Err(e) => {
+                            cannot_record(&item.0, &e);
+                            None
+                        }
+                    },
+                );
+            }
+            done
+        }
+        Err(e) => {
+            cannot_record(&items[0].0, &e);
+            vec![None]
+        }
+    }
+}
+
+fn cannot_record(claim: &AttemptClaim, e: &EngineError) {
+    tracing::error!(error = %e, step_uuid = %claim.step_uuid, "the result cannot be recorded; the step will be redelivered");
+}
+
+/// Tries while the error is transient and time is left; the last error otherwise.
+async fn hold_until_recorded(
+    engine: &Engine,
+    items: &[(AttemptClaim, StepOutcome)],
+    stats: &WorkerStats,
+    give_up_after: Duration,
+) -> Result<Vec<CompleteOutcome>, EngineError> {
+    let give_up = tokio::time::Instant::now() + give_up_after;
+    let mut delay = Duration::from_millis(50);
+    let mut holding = false;
+    let n = items.len() as u64;
+    let result = loop {
+        match engine.complete_attempts(items).await {
+            Err(e) if e.is_transient() && tokio::time::Instant::now() < give_up => {
+                if !holding {
+                    holding = true;
+                    let held = stats.unsubmitted.fetch_add(n, Ordering::Relaxed) + n;
+                    tasker_telemetry::worker_unrecorded(held);
+                    let steps: Vec<String> = items.iter().map(|(c, _)| c.step_uuid.to_string()).collect();
+                    tracing::warn!(error = %e, steps = ?steps, "could not record results; holding them until the database answers");
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+            }
+            other => break other,
+        }
+    };
+    if holding {
+        let held = stats.unsubmitted.fetch_sub(n, Ordering::Relaxed) - n;
+        tasker_telemetry::worker_unrecorded(held);
+    }
+    result
+}
