@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::state::TaskStatus;
@@ -92,42 +92,57 @@ pub struct TaskAction {
 impl Engine {
     /// The operator actions (cancel, step retries) taken on a task, oldest first.
     pub async fn task_actions(&self, task_uuid: Uuid) -> Result<Vec<TaskAction>, EngineError> {
-        task_actions(&self.pool, task_uuid).await
+        let actions: Option<serde_json::Value> = sqlx::query_scalar(&format!(
+            "SELECT {} FROM tasker_tasks t WHERE t.task_uuid = $1",
+            task_actions_json("$2")
+        ))
+        .bind(task_uuid)
+        .bind(TaskStatus::Cancelled)
+        .fetch_optional(&self.pool)
+        .await?;
+        actions.map(actions_from_json).unwrap_or_else(|| Ok(vec![]))
     }
 }
 
-pub(crate) async fn task_actions(
-    conn: impl sqlx::PgExecutor<'_>,
-    task_uuid: Uuid,
-) -> Result<Vec<TaskAction>, EngineError> {
-    // A cancel is the task's own move to `cancelled`; a retry is a step's move marked
-    // `manual_retry` (the steps a cancel moves, and the task a retry resumes, are its effects).
-    sqlx::query(
-        "SELECT tr.to_state, s.name AS step_name, tr.actor, tr.created_at
-           FROM tasker_transitions tr LEFT JOIN tasker_steps s ON s.step_uuid = tr.step_uuid
-          WHERE tr.task_uuid = $1
-            AND ((tr.step_uuid IS NULL AND tr.to_state = $2) OR tr.detail->>'reason' = 'manual_retry')
-          ORDER BY tr.id",
+/// The operator actions of the task `t` as one JSON array, oldest first; `cancelled` is the
+/// parameter that holds the cancelled status. A cancel is the task's own move to `cancelled`; a
+/// retry is a step's move marked `manual_retry` (the steps a cancel moves, and the task a retry
+/// resumes, are its effects).
+pub(crate) fn task_actions_json(cancelled: &str) -> String {
+    format!(
+        "COALESCE((SELECT json_agg(json_build_object('step_name', s.name, 'actor', tr.actor, 'at', tr.created_at)
+                                   ORDER BY tr.id)
+                     FROM tasker_transitions tr LEFT JOIN tasker_steps s ON s.step_uuid = tr.step_uuid
+                    WHERE tr.task_uuid = t.task_uuid
+                      AND ((tr.step_uuid IS NULL AND tr.to_state = {cancelled})
+                           OR tr.detail->>'reason' = 'manual_retry')), '[]')"
     )
-    .bind(task_uuid)
-    .bind(TaskStatus::Cancelled)
-    .fetch_all(conn)
-    .await?
-    .into_iter()
-    .map(|r| {
-        let step_name: Option<String> = r.try_get("step_name")?;
-        Ok(TaskAction {
-            action: if step_name.is_some() {
-                ActionKind::Retry
-            } else {
-                ActionKind::Cancel
-            },
-            step_name,
-            actor: actor_of(r.try_get("actor")?)?,
-            at: r.try_get("created_at")?,
+}
+
+/// Reads back what [`task_actions_json`] wrote.
+pub(crate) fn actions_from_json(actions: serde_json::Value) -> Result<Vec<TaskAction>, EngineError> {
+    #[derive(Deserialize)]
+    struct Row {
+        step_name: Option<String>,
+        actor: Option<String>,
+        at: DateTime<Utc>,
+    }
+    let rows: Vec<Row> =
+        serde_json::from_value(actions).map_err(|e| EngineError::Corrupt(format!("task actions: {e}")))?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(TaskAction {
+                action: if r.step_name.is_some() {
+                    ActionKind::Retry
+                } else {
+                    ActionKind::Cancel
+                },
+                step_name: r.step_name,
+                actor: actor_of(r.actor)?,
+                at: r.at,
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 #[cfg(test)]

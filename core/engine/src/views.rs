@@ -192,56 +192,36 @@ pub struct TaskList {
 
 impl Engine {
     pub async fn get_task(&self, task_uuid: Uuid) -> Result<Option<TaskView>, EngineError> {
-        let Some(t) = sqlx::query(
-            "SELECT namespace, name, version, status, correlation_id, parent_correlation_id, context,
-                    created_at, completed_at, created_by
-               FROM tasker_tasks WHERE task_uuid = $1",
-        )
+        // One statement: the task, its steps (a step's result is served only once it completed,
+        // §0.4) and its operator actions.
+        let Some(t) = sqlx::query(&format!(
+            "SELECT t.namespace, t.name, t.version, t.status, t.correlation_id, t.parent_correlation_id, t.context,
+                    t.created_at, t.completed_at, t.created_by,
+                    COALESCE((SELECT json_agg(json_build_object(
+                                  'step_uuid', s.step_uuid, 'name', s.name, 'status', s.status,
+                                  'dependencies', COALESCE((SELECT array_agg(p.name ORDER BY p.position)
+                                                              FROM tasker_step_edges e
+                                                              JOIN tasker_steps p ON p.step_uuid = e.from_step_uuid
+                                                             WHERE e.to_step_uuid = s.step_uuid), '{{}}'),
+                                  'attempts', s.attempts, 'max_attempts', s.max_attempts,
+                                  'result', CASE WHEN s.status = $2 THEN s.result END, 'error', s.error,
+                                  'started_at', s.started_at, 'completed_at', s.completed_at,
+                                  'next_retry_at', s.next_retry_at) ORDER BY s.position)
+                                FROM tasker_steps s WHERE s.task_uuid = t.task_uuid), '[]') AS steps,
+                    {actions} AS actions
+               FROM tasker_tasks t WHERE t.task_uuid = $1",
+            actions = crate::actor::task_actions_json("$3")
+        ))
         .bind(task_uuid)
+        .bind(StepStatus::Complete)
+        .bind(TaskStatus::Cancelled)
         .fetch_optional(&self.pool)
         .await?
         else {
             return Ok(None);
         };
-        let steps = sqlx::query(
-            "SELECT s.step_uuid, s.name, s.status, s.attempts, s.max_attempts, s.result, s.error,
-                    s.started_at, s.completed_at, s.next_retry_at,
-                    COALESCE((SELECT array_agg(p.name ORDER BY p.position) FROM tasker_step_edges e
-                               JOIN tasker_steps p ON p.step_uuid = e.from_step_uuid
-                              WHERE e.to_step_uuid = s.step_uuid), '{}') AS dependencies
-               FROM tasker_steps s WHERE s.task_uuid = $1 ORDER BY s.position",
-        )
-        .bind(task_uuid)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|r| {
-            let status: StepStatus = r.try_get("status")?;
-            let error: Option<Value> = r.try_get("error")?;
-            let error = error
-                .map(serde_json::from_value::<StepErrorView>)
-                .transpose()
-                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-            Ok(StepView {
-                step_uuid: r.try_get("step_uuid")?,
-                name: r.try_get("name")?,
-                // The result is served only for a step that completed (§0.4).
-                result: if status == StepStatus::Complete {
-                    r.try_get("result")?
-                } else {
-                    None
-                },
-                status,
-                dependencies: r.try_get("dependencies")?,
-                attempts: r.try_get("attempts")?,
-                max_attempts: r.try_get("max_attempts")?,
-                error,
-                started_at: r.try_get("started_at")?,
-                completed_at: r.try_get("completed_at")?,
-                next_retry_at: r.try_get("next_retry_at")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let steps: Vec<StepView> = serde_json::from_value(t.try_get("steps")?)
+            .map_err(|e| EngineError::Corrupt(format!("steps of task {task_uuid}: {e}")))?;
         let status: TaskStatus = t.try_get("status")?;
         Ok(Some(TaskView {
             task_uuid,
@@ -256,7 +236,7 @@ impl Engine {
             created_at: t.try_get("created_at")?,
             completed_at: t.try_get("completed_at")?,
             created_by: crate::actor::actor_of(t.try_get("created_by")?)?,
-            actions: crate::actor::task_actions(&self.pool, task_uuid).await?,
+            actions: crate::actor::actions_from_json(t.try_get("actions")?)?,
             steps,
         }))
     }
