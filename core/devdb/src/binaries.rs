@@ -13,6 +13,9 @@ pub(crate) struct PgBinaries {
     pub(crate) initdb: PathBuf,
     pub(crate) pg_ctl: PathBuf,
     pub(crate) pg_isready: PathBuf,
+    /// Whether the installation's library directory (`<bin>/../lib`) holds the
+    /// `pg_stat_statements` module, which the cluster then preloads.
+    pub(crate) stat_statements: bool,
 }
 
 impl PgBinaries {
@@ -55,6 +58,9 @@ impl PgBinaries {
             initdb: found("initdb")?,
             pg_ctl: found("pg_ctl")?,
             pg_isready: found("pg_isready")?,
+            stat_statements: dir
+                .parent()
+                .is_some_and(|root| root.join("lib").join("pg_stat_statements.so").is_file()),
         })
     }
 }

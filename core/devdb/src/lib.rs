@@ -386,7 +386,7 @@ impl DevDb {
         Ok(())
     }
 
-    fn write_conf(&self, port: u16, run_as: &RunAs) -> Result<(), DevDbError> {
+    fn write_conf(&self, port: u16, run_as: &RunAs, stat_statements: bool) -> Result<(), DevDbError> {
         let socket_dir = self.socket_dir();
         let socket_setting = match socket_dir.to_str() {
             // The socket is `<dir>/.s.PGSQL.<port>`, which must fit in sun_path;
@@ -410,6 +410,10 @@ impl DevDb {
         for (name, value) in settings {
             let _ = writeln!(text, "{name} = {value}");
         }
+        if stat_statements {
+            // Per-statement counts for `cargo make bench` and anyone profiling the dev database.
+            let _ = writeln!(text, "shared_preload_libraries = {}", conf_quote("pg_stat_statements"));
+        }
         let path = self.data_dir().join(CONF_FILE);
         fs::write(&path, text).map_err(|e| DevDbError::io(format!("writing {}", path.display()), e))?;
         if let RunAs::System { uid, gid } = *run_as {
@@ -429,7 +433,7 @@ impl DevDb {
                 Some(p) => p,
                 None => free_port()?,
             };
-            self.write_conf(port, run_as)?;
+            self.write_conf(port, run_as, bins.stat_statements)?;
             let log_offset = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
             let deadline = Instant::now() + START_TIMEOUT;
 

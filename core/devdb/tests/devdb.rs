@@ -105,6 +105,10 @@ fn server_listens_on_loopback_with_durable_settings_and_300_connections() {
     assert_eq!(show("fsync"), "on");
     assert_eq!(show("synchronous_commit"), "on");
     assert_eq!(show("server_encoding"), "UTF8");
+    // Debian's server package ships the module next to its programs.
+    if std::path::Path::new("/usr/lib/postgresql/15/lib/pg_stat_statements.so").is_file() {
+        assert_eq!(show("shared_preload_libraries"), "pg_stat_statements");
+    }
     let sockets = show("unix_socket_directories");
     assert!(
         sockets.trim_matches('"').starts_with(s.db.root().to_str().unwrap()),
