@@ -9,7 +9,10 @@
 //! other row it touches belongs to a task it holds. Results, cancels and sweeps take the task
 //! lock first, then that task's messages; so no cycle of waits, and no deadlock, can form.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{json, Value};
+use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use tasker_step::{codes, StepContextData, StepError, StepOutcome};
 use uuid::Uuid;
@@ -41,13 +44,6 @@ pub struct ClaimedStep {
     pub timeout_seconds: u32,
 }
 
-/// What became of one message read by a claim whose task it holds.
-enum Claim {
-    Step(Box<ClaimedStep>),
-    /// Nothing to run (superseded, task ended, last attempt lost): deleted.
-    Dropped,
-}
-
 fn parse_message(message: &Value) -> Option<(Uuid, Uuid)> {
     let t = message.get("task_uuid")?.as_str()?.parse().ok()?;
     let s = message.get("step_uuid")?.as_str()?.parse().ok()?;
@@ -59,6 +55,48 @@ const CLAIM_STARTS: [TaskStatus; 2] = [TaskStatus::Pending, TaskStatus::WaitingF
 const _: () =
     assert!(CLAIM_STARTS[0].can_become(TaskStatus::InProgress) && CLAIM_STARTS[1].can_become(TaskStatus::InProgress));
 
+/// An attempt a claim starts (one statement starts all of them, [`start_attempts`]).
+struct Start {
+    msg_id: i64,
+    read_ct: i32,
+    task_uuid: Uuid,
+    step_uuid: Uuid,
+    step_name: String,
+    from: StepStatus,
+    redelivered: bool,
+    /// Seconds the message waited to be claimed.
+    waited: f64,
+}
+
+/// What a claim does with one message whose task it holds.
+enum Verdict {
+    /// Start an attempt (`redelivered`: the previous claim's worker vanished).
+    Start { redelivered: bool },
+    /// The worker running the last attempt vanished: the step fails as `WORKER_LOST`.
+    LastAttemptLost,
+    /// Nothing to run (superseded, task ended, step not runnable): the message is deleted.
+    Drop,
+}
+
+fn verdict(task: &LockedTask, step: &RunningStep, msg_id: i64) -> Verdict {
+    if step.msg_id != Some(msg_id) || task.status.is_terminal() {
+        return Verdict::Drop;
+    }
+    match step.status {
+        StepStatus::Enqueued | StepStatus::WaitingForRetry => Verdict::Start { redelivered: false },
+        StepStatus::InProgress if step.attempts as u32 >= step.policy.max_attempts => Verdict::LastAttemptLost,
+        StepStatus::InProgress => Verdict::Start { redelivered: true },
+        _ => Verdict::Drop,
+    }
+}
+
+fn lost(step: &RunningStep) -> String {
+    format!(
+        "The worker running attempt {} of step {} stopped responding",
+        step.attempts, step.name
+    )
+}
+
 impl Engine {
     /// Claims up to `qty` step messages of `namespace`, hiding them for `vt_seconds`. Messages
     /// that no longer carry a runnable step are deleted. Committed without waiting for fsync:
@@ -69,9 +107,9 @@ impl Engine {
         qty: i32,
         vt_seconds: i32,
     ) -> Result<Vec<ClaimedStep>, EngineError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
             .await?;
         let mut msgs = queue::read(&mut tx, namespace, vt_seconds, qty).await?;
         if msgs.is_empty() {
@@ -81,10 +119,10 @@ impl Engine {
         msgs.sort_by_key(|(_, _, m, _)| parse_message(m));
         let wanted: Vec<(Uuid, Uuid)> = msgs.iter().filter_map(|(_, _, m, _)| parse_message(m)).collect();
         let mut locks = TaskStepLocks::take(&mut tx, &wanted, LockWait::Skip).await?;
-        // Tasks this claim already changed: a later message of one reads its step again.
-        let mut changed = std::collections::HashSet::new();
+        // Tasks whose other steps this claim changed: a later message of one reads its step again.
+        let mut changed = HashSet::new();
+        let mut starts = Vec::new();
         let mut claimed = Vec::new();
-        let mut waits = Vec::new();
         let mut busy = Vec::new();
         let mut dropped = Vec::new();
         let mut observed = Vec::new();
@@ -102,173 +140,78 @@ impl Engine {
                 dropped.push(msg_id);
                 continue;
             };
-            let claim = self
-                .claim_one(&mut tx, namespace, msg_id, read_ct, task, step, &mut observed)
-                .await?;
-            changed.insert(task_uuid);
-            match claim {
-                Claim::Step(step) => {
-                    claimed.push(*step);
-                    waits.push(waited);
+            let verdict = verdict(task, &step, msg_id);
+            if !matches!(verdict, Verdict::Drop | Verdict::Start { redelivered: false }) {
+                observed.push(Observation::AttemptLost {
+                    namespace: namespace.to_string(),
+                    workflow: task.name.clone(),
+                    step: step.name.clone(),
+                });
+            }
+            match verdict {
+                Verdict::Drop => dropped.push(msg_id),
+                Verdict::LastAttemptLost => {
+                    // Its reconciliation may move other steps of the task: the attempts this
+                    // claim decided to start so far start first, as if claimed one by one.
+                    claimed.extend(start_attempts(&mut tx, namespace, &mut locks, &mut starts).await?);
+                    let Some(task) = locks.task(task_uuid) else {
+                        dropped.push(msg_id);
+                        continue;
+                    };
+                    let err: StepError = tasker_step::PermanentError::new(lost(&step))
+                        .code(codes::WORKER_LOST)
+                        .into();
+                    apply_outcome_locked(
+                        &mut tx,
+                        task,
+                        &step,
+                        &StepOutcome::Failure(err),
+                        self.config.retry_delay_scale,
+                    )
+                    .await?;
+                    changed.insert(task_uuid);
+                    dropped.push(msg_id);
                 }
-                Claim::Dropped => dropped.push(msg_id),
+                Verdict::Start { redelivered } => {
+                    crate::state::check_step(step.status, StepStatus::InProgress)?;
+                    if redelivered {
+                        // The lost attempt ends here (every attempt ends with exactly one event,
+                        // §5.1): it is retried at once, as the attempt this claim starts.
+                        let err: StepError = tasker_step::RetryableError::new(lost(&step))
+                            .code(codes::WORKER_LOST)
+                            .into();
+                        crate::events::record_attempt_lost(&mut tx, task_uuid, namespace, step_uuid, &err.to_json())
+                            .await?;
+                    }
+                    starts.push(Start {
+                        msg_id,
+                        read_ct,
+                        task_uuid,
+                        step_uuid,
+                        step_name: step.name,
+                        from: step.status,
+                        redelivered,
+                        waited,
+                    });
+                }
             }
         }
+        claimed.extend(start_attempts(&mut tx, namespace, &mut locks, &mut starts).await?);
         queue::delete(&mut tx, namespace, &dropped).await?;
         // A message whose task another transaction holds is visible again at once: the next
         // claim (this worker's or another's) takes it.
         queue::release(&mut tx, namespace, &busy).await?;
         tx.commit().await?;
-        for waited in waits {
-            tasker_telemetry::step_claimed(namespace, std::time::Duration::from_secs_f64(waited));
-        }
+        observed.extend(locks.observed());
+        let claimed: Vec<ClaimedStep> = claimed
+            .into_iter()
+            .map(|(step, waited)| {
+                tasker_telemetry::step_claimed(namespace, std::time::Duration::from_secs_f64(waited));
+                step
+            })
+            .collect();
         crate::metrics::publish(observed);
         Ok(claimed)
-    }
-
-    /// Starts one attempt of a step whose task (and step row) this claim holds. A message that
-    /// carries nothing to run (task ended, message superseded, step not runnable) is `Dropped`
-    /// and deleted by the caller.
-    #[allow(clippy::too_many_arguments)]
-    async fn claim_one(
-        &self,
-        conn: &mut PgConnection,
-        namespace: &str,
-        msg_id: i64,
-        read_ct: i32,
-        task: &mut LockedTask,
-        step: RunningStep,
-        observed: &mut Vec<Observation>,
-    ) -> Result<Claim, EngineError> {
-        let (task_uuid, step_uuid) = (task.task_uuid, step.step_uuid);
-        if step.msg_id != Some(msg_id) || task.status.is_terminal() {
-            // The task ended, or this message was superseded: nothing to run.
-            return Ok(Claim::Dropped);
-        }
-        let redelivered = match step.status {
-            StepStatus::Enqueued | StepStatus::WaitingForRetry => false,
-            StepStatus::InProgress => true,
-            _ => return Ok(Claim::Dropped),
-        };
-        if redelivered {
-            observed.push(Observation::AttemptLost {
-                namespace: namespace.to_string(),
-                workflow: task.name.clone(),
-                step: step.name.clone(),
-            });
-        }
-        if redelivered && step.attempts as u32 >= step.policy.max_attempts {
-            // The worker running the last attempt vanished (crash or visibility timeout).
-            let err: StepError = tasker_step::PermanentError::new(format!(
-                "The worker running attempt {} of step {} stopped responding",
-                step.attempts, step.name
-            ))
-            .code(codes::WORKER_LOST)
-            .into();
-            apply_outcome_locked(
-                conn,
-                task,
-                &step,
-                &StepOutcome::Failure(err),
-                self.config.retry_delay_scale,
-            )
-            .await?;
-            observed.append(&mut task.observed);
-            return Ok(Claim::Dropped);
-        }
-        crate::state::check_step(step.status, StepStatus::InProgress)?;
-        if redelivered {
-            // The lost attempt ends here (every attempt ends with exactly one event, §5.1): it is
-            // retried at once, as the attempt this claim starts.
-            let lost: StepError = tasker_step::RetryableError::new(format!(
-                "The worker running attempt {} of step {} stopped responding",
-                step.attempts, step.name
-            ))
-            .code(codes::WORKER_LOST)
-            .into();
-            crate::events::record_attempt_lost(conn, task_uuid, namespace, step_uuid, &lost.to_json()).await?;
-        }
-        // One statement: the step moves to in_progress (with its transition and `step.started`),
-        // the task leaves pending / waiting_for_retry (with its transition), and the handler's inputs are read:
-        // the results of every step upstream of this one, direct or transitive (a step may read
-        // any earlier result, e.g. create_order reads validate_cart through two hops).
-        let row = sqlx::query(
-            "WITH s AS (UPDATE tasker_steps SET status = $7, attempts = attempts + 1, claim_read_ct = $2,
-                               started_at = clock_timestamp(), next_retry_at = NULL
-                         WHERE step_uuid = $1
-                     RETURNING task_uuid, attempts, max_attempts, callable, initialization, timeout_seconds),
-                  st AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, detail)
-                         SELECT task_uuid, $1, $3, $7, attempts, $4 FROM s),
-                  tk AS (UPDATE tasker_tasks SET status = $8, updated_at = now(), completed_at = NULL
-                          WHERE task_uuid = $5 AND status = ANY($9) RETURNING task_uuid),
-                  tt AS (INSERT INTO tasker_transitions (task_uuid, from_state, to_state)
-                         SELECT task_uuid, $6, $8 FROM tk),
-                  ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, attempt)
-                         SELECT $10, task_uuid, $11, $1, attempts FROM s)
-             SELECT s.attempts, s.max_attempts, s.callable, s.initialization, s.timeout_seconds,
-                    t.name AS workflow_name, t.version, t.correlation_id, t.context, t.traceparent, t.tracestate,
-                    (WITH RECURSIVE upstream(step_uuid) AS (
-                         SELECT from_step_uuid FROM tasker_step_edges WHERE task_uuid = $5 AND to_step_uuid = $1
-                         UNION SELECT e.from_step_uuid FROM tasker_step_edges e
-                                 JOIN upstream u ON e.task_uuid = $5 AND e.to_step_uuid = u.step_uuid)
-                     SELECT COALESCE(jsonb_object_agg(p.name, p.result), '{}')
-                       FROM tasker_steps p
-                      WHERE p.task_uuid = $5 AND p.step_uuid IN (SELECT step_uuid FROM upstream)) AS dependency_results
-               FROM s JOIN tasker_tasks t ON t.task_uuid = s.task_uuid",
-        )
-        .bind(step_uuid)
-        .bind(read_ct)
-        .bind(step.status)
-        .bind(redelivered.then(|| json!({"redelivered": true})))
-        .bind(task_uuid)
-        .bind(task.status)
-        .bind(StepStatus::InProgress)
-        .bind(TaskStatus::InProgress)
-        .bind(&CLAIM_STARTS[..])
-        .bind(EventName::StepStarted)
-        .bind(namespace)
-        .fetch_one(&mut *conn)
-        .await?;
-        if CLAIM_STARTS.contains(&task.status) {
-            task.status = TaskStatus::InProgress;
-            task.touched = true;
-        }
-        let attempt: i32 = row.try_get("attempts")?;
-        let deps: std::collections::BTreeMap<String, Value> =
-            serde_json::from_value(row.try_get::<Value, _>("dependency_results")?)
-                .map_err(|e| EngineError::Corrupt(format!("dependency results of {step_uuid}: {e}")))?;
-        Ok(Claim::Step(Box::new(ClaimedStep {
-            claim: AttemptClaim {
-                task_uuid,
-                step_uuid,
-                namespace: namespace.to_string(),
-                msg_id,
-                read_ct,
-                attempt,
-            },
-            context: StepContextData {
-                task_uuid,
-                step_uuid,
-                step_name: step.name,
-                namespace: namespace.to_string(),
-                workflow_name: row.try_get("workflow_name")?,
-                workflow_version: row.try_get("version")?,
-                correlation_id: row.try_get("correlation_id")?,
-                attempt: attempt as u32,
-                max_attempts: row.try_get::<i32, _>("max_attempts")? as u32,
-                input: row.try_get("context")?,
-                dependency_results: deps,
-                config: row.try_get("initialization")?,
-                trace: row
-                    .try_get::<Option<String>, _>("traceparent")?
-                    .map(|traceparent| tasker_step::TraceContext {
-                        traceparent,
-                        tracestate: row.try_get("tracestate").ok().flatten(),
-                    }),
-            },
-            callable: row.try_get("callable")?,
-            timeout_seconds: row.try_get::<i32, _>("timeout_seconds")? as u32,
-        })))
     }
 
     /// Keeps a running attempt's message invisible for `vt_seconds` more, if the claim is still
@@ -286,4 +229,135 @@ impl Engine {
         .rows_affected();
         Ok(n == 1)
     }
+}
+
+/// Starts every attempt in `starts` (emptying it) in one statement: each step moves to
+/// `in_progress` (with its transition and `step.started`), each task still `pending` or
+/// `waiting_for_retry` moves to `in_progress` (with its transition), and each handler's inputs
+/// are read: the results of every step upstream of its step, direct or transitive (a step may
+/// read any earlier result, e.g. create_order reads validate_cart through two hops). Returns
+/// the claimed steps with how long each message waited.
+async fn start_attempts(
+    conn: &mut PgConnection,
+    namespace: &str,
+    locks: &mut TaskStepLocks,
+    starts: &mut Vec<Start>,
+) -> Result<Vec<(ClaimedStep, f64)>, EngineError> {
+    if starts.is_empty() {
+        return Ok(vec![]);
+    }
+    let starts = std::mem::take(starts);
+    let mut tasks: Vec<(Uuid, TaskStatus)> = Vec::new();
+    for s in &starts {
+        if let Some(task) = locks.task(s.task_uuid) {
+            if CLAIM_STARTS.contains(&task.status) && !tasks.iter().any(|(t, _)| *t == s.task_uuid) {
+                tasks.push((s.task_uuid, task.status));
+            }
+        }
+    }
+    let rows = sqlx::query(
+        "WITH m AS (SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::jsonb[])
+                              AS m(step_uuid, read_ct, from_status, detail)),
+              s AS (UPDATE tasker_steps st SET status = $5, attempts = st.attempts + 1, claim_read_ct = m.read_ct,
+                           started_at = clock_timestamp(), next_retry_at = NULL
+                      FROM m WHERE st.step_uuid = m.step_uuid
+                 RETURNING st.task_uuid, st.step_uuid, st.attempts, st.max_attempts, st.callable, st.initialization,
+                           st.timeout_seconds, m.from_status, m.detail),
+              st AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, detail)
+                     SELECT task_uuid, step_uuid, from_status, $5, attempts, detail FROM s),
+              tk AS (UPDATE tasker_tasks t SET status = $6, updated_at = now(), completed_at = NULL
+                       FROM unnest($7::uuid[], $8::text[]) AS x(task_uuid, from_status)
+                      WHERE t.task_uuid = x.task_uuid AND t.status = ANY($9)
+                  RETURNING t.task_uuid, x.from_status),
+              tt AS (INSERT INTO tasker_transitions (task_uuid, from_state, to_state)
+                     SELECT task_uuid, from_status, $6 FROM tk),
+              ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, attempt)
+                     SELECT $10, task_uuid, $11, step_uuid, attempts FROM s)
+         SELECT s.step_uuid, s.attempts, s.max_attempts, s.callable, s.initialization, s.timeout_seconds,
+                t.name AS workflow_name, t.version, t.correlation_id, t.context, t.traceparent, t.tracestate,
+                (WITH RECURSIVE upstream(step_uuid) AS (
+                     SELECT from_step_uuid FROM tasker_step_edges
+                      WHERE task_uuid = s.task_uuid AND to_step_uuid = s.step_uuid
+                     UNION SELECT e.from_step_uuid FROM tasker_step_edges e
+                             JOIN upstream u ON e.task_uuid = s.task_uuid AND e.to_step_uuid = u.step_uuid)
+                 SELECT COALESCE(jsonb_object_agg(p.name, p.result), '{}')
+                   FROM tasker_steps p
+                  WHERE p.task_uuid = s.task_uuid AND p.step_uuid IN (SELECT step_uuid FROM upstream))
+                  AS dependency_results
+           FROM s JOIN tasker_tasks t ON t.task_uuid = s.task_uuid",
+    )
+    .bind(starts.iter().map(|s| s.step_uuid).collect::<Vec<_>>())
+    .bind(starts.iter().map(|s| s.read_ct).collect::<Vec<_>>())
+    .bind(starts.iter().map(|s| s.from.to_string()).collect::<Vec<_>>())
+    .bind(
+        starts
+            .iter()
+            .map(|s| s.redelivered.then(|| json!({"redelivered": true})))
+            .collect::<Vec<_>>(),
+    )
+    .bind(StepStatus::InProgress)
+    .bind(TaskStatus::InProgress)
+    .bind(tasks.iter().map(|(t, _)| *t).collect::<Vec<_>>())
+    .bind(tasks.iter().map(|(_, s)| s.to_string()).collect::<Vec<_>>())
+    .bind(&CLAIM_STARTS[..])
+    .bind(EventName::StepStarted)
+    .bind(namespace)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (task_uuid, _) in &tasks {
+        if let Some(task) = locks.task(*task_uuid) {
+            task.status = TaskStatus::InProgress;
+            task.touched = true;
+        }
+    }
+    let mut by_step: HashMap<Uuid, PgRow> = HashMap::new();
+    for r in rows {
+        by_step.insert(r.try_get("step_uuid")?, r);
+    }
+    let mut claimed = Vec::with_capacity(starts.len());
+    for s in starts {
+        let row = by_step
+            .remove(&s.step_uuid)
+            .ok_or_else(|| EngineError::Corrupt(format!("step {} vanished while it was claimed", s.step_uuid)))?;
+        let attempt: i32 = row.try_get("attempts")?;
+        let deps: std::collections::BTreeMap<String, Value> =
+            serde_json::from_value(row.try_get::<Value, _>("dependency_results")?)
+                .map_err(|e| EngineError::Corrupt(format!("dependency results of {}: {e}", s.step_uuid)))?;
+        let context = StepContextData {
+            task_uuid: s.task_uuid,
+            step_uuid: s.step_uuid,
+            step_name: s.step_name,
+            namespace: namespace.to_string(),
+            workflow_name: row.try_get("workflow_name")?,
+            workflow_version: row.try_get("version")?,
+            correlation_id: row.try_get("correlation_id")?,
+            attempt: attempt as u32,
+            max_attempts: row.try_get::<i32, _>("max_attempts")? as u32,
+            input: row.try_get("context")?,
+            dependency_results: deps,
+            config: row.try_get("initialization")?,
+            trace: row
+                .try_get::<Option<String>, _>("traceparent")?
+                .map(|traceparent| tasker_step::TraceContext {
+                    traceparent,
+                    tracestate: row.try_get("tracestate").ok().flatten(),
+                }),
+        };
+        let claim = AttemptClaim {
+            task_uuid: s.task_uuid,
+            step_uuid: s.step_uuid,
+            namespace: namespace.to_string(),
+            msg_id: s.msg_id,
+            read_ct: s.read_ct,
+            attempt,
+        };
+        let step = ClaimedStep {
+            claim,
+            context,
+            callable: row.try_get("callable")?,
+            timeout_seconds: row.try_get::<i32, _>("timeout_seconds")? as u32,
+        };
+        claimed.push((step, s.waited));
+    }
+    Ok(claimed)
 }

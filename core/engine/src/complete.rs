@@ -171,6 +171,11 @@ impl TaskStepLocks {
         Ok(step.map(|step| (task, step)))
     }
 
+    /// A task this transaction holds.
+    pub(crate) fn task(&mut self, task_uuid: Uuid) -> Option<&mut LockedTask> {
+        self.tasks.get_mut(&task_uuid)
+    }
+
     /// Everything the transaction did to its tasks that the metrics count once it commits.
     pub(crate) fn observed(&mut self) -> Vec<crate::metrics::Observation> {
         self.tasks
