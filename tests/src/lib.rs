@@ -583,6 +583,15 @@ impl Stack {
         }
     }
 
+    /// The name and process id of every server and worker started.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.servers
+            .iter()
+            .chain(self.workers.iter())
+            .map(|p| (p.name.clone(), p.child.id()))
+            .collect()
+    }
+
     /// `kill -9` of worker `i`.
     pub fn kill_worker(&mut self, i: usize) {
         let p = &mut self.workers[i];
@@ -813,4 +822,24 @@ macro_rules! language_suite {
             )+
         }
     };
+}
+
+/// The `p`th percentile of `sorted` (nearest rank); NaN when empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+/// Adds `section` at the top of docs/benchmarks.md (the newest run first); returns its path.
+pub fn record_benchmark(section: &str) -> std::io::Result<PathBuf> {
+    let path = repo_root().join("docs/benchmarks.md");
+    let header =
+        "# Benchmarks\n\nProduced by `cargo make bench` (tests/src/bin/tasker-bench.rs). The newest run is first.\n\n";
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let old_runs = old.strip_prefix(header).unwrap_or("");
+    std::fs::write(&path, format!("{header}{section}\n{old_runs}"))?;
+    Ok(path)
 }

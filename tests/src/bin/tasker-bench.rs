@@ -1,52 +1,271 @@
-//! `cargo make bench`: create→complete latency of the 4-step linear workflow and throughput of
-//! 500 such tasks, on real processes (release build), with fsync and synchronous_commit on, for
-//! each worker language in `BENCH_LANGS` (default `rust,python,ruby,typescript`). Each language gets a fresh stack
-//! (database, server, one worker) and trivial handlers, so the difference is the host language.
-//! `BENCH_SUBSCRIBERS` (default `off,on`) runs each language without lifecycle-event
-//! subscribers and with both observability subscribers (`--subscribe`), in the same run;
-//! `BENCH_TRACING` (default `off,on`) adds a run with every process exporting OpenTelemetry
-//! traces (OTLP/HTTP, every span sampled) to a receiver inside this program, which counts them.
-//! Writes the figures to docs/benchmarks.md.
+//! `cargo make bench`: the 4-step linear workflow of trivial steps on real processes (release
+//! build), with fsync and synchronous_commit on, for each worker language in `BENCH_LANGS`
+//! (default `rust,python,ruby,typescript`). Each language gets a fresh stack (database, server,
+//! workers), so the difference is the host language. Per language it measures:
+//!
+//! - latency of `BENCH_RUNS` (100) sequential tasks: the engine's (created_at → completed_at)
+//!   and a client's (`POST` → result of `GET ?wait`), min / p50 / p95 / p99;
+//! - throughput of 500 and of `BENCH_TASKS` (5,000) tasks submitted at once by 8 clients, with
+//!   the database work per step of the larger batch: WAL syncs, transactions and statements
+//!   (statements when `pg_stat_statements` is loaded, as in the dev database);
+//! - latency at 50 % and 90 % of that peak: tasks arriving at a fixed rate for
+//!   `BENCH_OPEN_SECONDS` (10), engine p50 / p99;
+//! - scaling: throughput of `BENCH_SWEEP_TASKS` (1,000) tasks with one worker of concurrency
+//!   1, 4, 16, 64, and with 1, 2, 4 workers of concurrency 16.
+//!
+//! `BENCH_SUBSCRIBERS` (default `off,on`) adds a run with both observability subscribers
+//! (`--subscribe`), `BENCH_TRACING` (default `off,on`) one with every process exporting
+//! OpenTelemetry traces to a receiver inside this program, which counts them; those runs measure
+//! latency and the two batches only. `BENCH_CONCURRENCY` (16) is the worker concurrency of every
+//! run but the concurrency sweep. Writes the figures to docs/benchmarks.md.
+//!
+//! `BENCH_PEERS=dbos` (`cargo make bench-peers`) runs latency and the batches only, then the same
+//! workload on DBOS Transact (`tools/peers/dbos_linear.py`, run by `BENCH_PEER_PYTHON`) in a
+//! fresh database of the same PostgreSQL, and adds the ratios to the report.
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-use tasker_e2e::{both_subscribers, lang, repo_root, Lang, Stack, StackOptions};
+use serde_json::{json, Value};
+use tasker_e2e::{both_subscribers, lang, percentile, record_benchmark, repo_root, Lang, Stack, StackOptions};
+use uuid::Uuid;
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
-}
-
-async fn wal_syncs(pool: &sqlx::PgPool) -> i64 {
-    sqlx::query_scalar("SELECT wal_sync FROM pg_stat_wal")
-        .fetch_one(pool)
-        .await
-        .unwrap_or(0)
-}
+/// Clients submitting a batch.
+const CLIENTS: usize = 8;
+/// Throughput batches (the last is `BENCH_TASKS`).
+const SMALL_BATCH: usize = 500;
+/// Worker concurrencies and worker counts of the scaling runs.
+const CONCURRENCIES: [usize; 4] = [1, 4, 16, 64];
+const PROCESSES: [usize; 3] = [1, 2, 4];
+/// Fractions of the peak throughput at which tasks arrive in the open-loop runs.
+const LOADS: [f64; 2] = [0.5, 0.9];
 
 fn env_usize(key: &str, default: usize) -> usize {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// The figures of one language (with or without subscribers).
+/// Cumulative database counters: WAL syncs, transactions of this database, statements of this
+/// database (None without `pg_stat_statements`).
+#[derive(Clone, Copy)]
+struct Counters {
+    wal_syncs: i64,
+    transactions: i64,
+    statements: Option<i64>,
+}
+
+impl Counters {
+    async fn read(pool: &sqlx::PgPool) -> Counters {
+        // Backends report their statistics when they go idle, at most once a second.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let (wal_syncs, transactions): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT wal_sync FROM pg_stat_wal),
+                    (SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database())",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap_or((0, 0));
+        let statements: Option<i64> = sqlx::query_scalar(
+            "SELECT sum(calls)::bigint FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database
+                                                                           WHERE datname = current_database())",
+        )
+        .fetch_one(pool)
+        .await
+        .ok()
+        .flatten();
+        Counters {
+            wal_syncs,
+            transactions,
+            statements,
+        }
+    }
+
+    /// Per unit (step or task) from `before` to `self`.
+    fn per(&self, before: &Counters, units: usize) -> PerUnit {
+        let n = units as f64;
+        PerUnit {
+            wal_syncs: (self.wal_syncs - before.wal_syncs) as f64 / n,
+            transactions: (self.transactions - before.transactions) as f64 / n,
+            statements: self.statements.zip(before.statements).map(|(a, b)| (a - b) as f64 / n),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct PerUnit {
+    wal_syncs: f64,
+    transactions: f64,
+    statements: Option<f64>,
+}
+
+/// One throughput batch.
+struct Batch {
+    tasks: usize,
+    submitted_s: f64,
+    steps_s: f64,
+    per_step: Option<PerUnit>,
+}
+
+/// Tasks arriving at a fixed rate.
+struct OpenLoop {
+    load: f64,
+    rate: f64,
+    p50: f64,
+    p99: f64,
+}
+
+/// The figures of one language in one configuration.
 struct Figures {
     lang: String,
     engine_ms: Vec<f64>,
     client_ms: Vec<f64>,
-    syncs_per_task: f64,
-    submitted_s: f64,
-    tasks_s: f64,
+    per_task: PerUnit,
+    batches: Vec<Batch>,
+    open_loop: Vec<OpenLoop>,
+    concurrency: Vec<(usize, f64)>,
+    processes: Vec<(usize, f64)>,
     settings: Vec<(String, String)>,
 }
 
-async fn bench(lang: &Lang, subscribers: bool, tracing: bool, runs: usize, batch: usize) -> anyhow::Result<Figures> {
+struct Bench {
+    stack: Stack,
+    pool: sqlx::PgPool,
+    namespace: String,
+    lang: Lang,
+    concurrency: String,
+    next: usize,
+}
+
+impl Bench {
+    fn body(&mut self) -> Value {
+        self.next += 1;
+        json!({"namespace": self.namespace, "name": "linear_workflow", "version": "1.0.0",
+               "context": {"n": self.next % 1000}})
+    }
+
+    /// `n` tasks submitted at once by [`CLIENTS`] clients; their uuids once all are created.
+    async fn submit(&mut self, n: usize, rate: Option<f64>) -> anyhow::Result<Vec<Uuid>> {
+        let bodies: Vec<Value> = (0..n).map(|_| self.body()).collect();
+        let start = tokio::time::Instant::now();
+        let mut handles = vec![];
+        for c in 0..CLIENTS {
+            let (http, url) = (self.stack.http.clone(), format!("{}/v1/tasks", self.stack.server_url));
+            let mine: Vec<(usize, Value)> = bodies
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % CLIENTS == c)
+                .map(|(i, b)| (i, b.clone()))
+                .collect();
+            handles.push(tokio::spawn(async move {
+                let mut ids = vec![];
+                for (i, b) in mine {
+                    if let Some(rate) = rate {
+                        tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate)).await;
+                    }
+                    let r = http.post(&url).json(&b).send().await?;
+                    anyhow::ensure!(r.status().as_u16() == 201, "POST answered {}", r.status());
+                    let created: Value = r.json().await?;
+                    ids.push(created["task_uuid"].as_str().unwrap_or_default().parse::<Uuid>()?);
+                }
+                Ok::<_, anyhow::Error>(ids)
+            }));
+        }
+        let mut ids = vec![];
+        for h in handles {
+            ids.extend(h.await??);
+        }
+        Ok(ids)
+    }
+
+    /// Waits until every task of the database is complete.
+    async fn drain(&self, since: Instant) -> anyhow::Result<()> {
+        loop {
+            let open: i64 = sqlx::query_scalar("SELECT count(*) FROM tasker_tasks WHERE status <> 'complete'")
+                .fetch_one(&self.pool)
+                .await?;
+            if open == 0 {
+                return Ok(());
+            }
+            anyhow::ensure!(since.elapsed() < Duration::from_secs(600), "{open} tasks still open");
+            // Coarse polling: the count itself costs the database CPU the engine is measured on.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Throughput of `n` tasks submitted at once, with the database work per step.
+    async fn batch(&mut self, n: usize, count: bool) -> anyhow::Result<Batch> {
+        let before = if count {
+            Some(Counters::read(&self.pool).await)
+        } else {
+            None
+        };
+        let t0 = Instant::now();
+        self.submit(n, None).await?;
+        let submitted_s = t0.elapsed().as_secs_f64();
+        self.drain(t0).await?;
+        let steps_s = (n * 4) as f64 / t0.elapsed().as_secs_f64();
+        let per_step = match before {
+            Some(b) => Some(Counters::read(&self.pool).await.per(&b, n * 4)),
+            None => None,
+        };
+        Ok(Batch {
+            tasks: n,
+            submitted_s,
+            steps_s,
+            per_step,
+        })
+    }
+
+    /// Tasks arriving at `rate` per second for `seconds`: the engine latency of each.
+    async fn open_loop(&mut self, load: f64, rate: f64, seconds: f64) -> anyhow::Result<OpenLoop> {
+        let n = ((rate * seconds).round() as usize).max(10);
+        let t0 = Instant::now();
+        let ids = self.submit(n, Some(rate)).await?;
+        self.drain(t0).await?;
+        let mut ms: Vec<f64> = sqlx::query_scalar(
+            "SELECT EXTRACT(EPOCH FROM (completed_at - created_at))::float8 * 1000 FROM tasker_tasks
+              WHERE task_uuid = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        ms.sort_by(f64::total_cmp);
+        Ok(OpenLoop {
+            load,
+            rate,
+            p50: percentile(&ms, 50.0),
+            p99: percentile(&ms, 99.0),
+        })
+    }
+
+    /// Throughput of `n` tasks with `workers` workers of `concurrency` each (the running workers
+    /// are stopped first and these stopped after).
+    async fn scaled(&mut self, n: usize, workers: usize, concurrency: usize) -> anyhow::Result<f64> {
+        let c = concurrency.to_string();
+        let mut started = vec![];
+        for _ in 0..workers {
+            let lang = self.lang.clone();
+            started.push(
+                self.stack
+                    .start_worker_with(&lang, &[("TASKER_WORKER_CONCURRENCY", c.as_str())])
+                    .await,
+            );
+        }
+        let b = self.batch(n, false).await?;
+        for i in started {
+            self.stack.terminate_worker(i, Duration::from_secs(30)).await;
+        }
+        Ok(b.steps_s)
+    }
+}
+
+async fn bench(lang: &Lang, subscribers: bool, tracing: bool, full: bool) -> anyhow::Result<Figures> {
+    let runs = env_usize("BENCH_RUNS", 100);
+    let big = env_usize("BENCH_TASKS", 5000);
+    let sweep = env_usize("BENCH_SWEEP_TASKS", 1000);
+    let open_seconds = env_usize("BENCH_OPEN_SECONDS", 10) as f64;
+    let concurrency = std::env::var("BENCH_CONCURRENCY").unwrap_or_else(|_| "16".into());
     let mut env = vec![
         ("RUST_LOG".to_string(), "warn".to_string()),
-        (
-            "TASKER_WORKER_CONCURRENCY".to_string(),
-            std::env::var("BENCH_CONCURRENCY").unwrap_or_else(|_| "16".into()),
-        ),
+        ("TASKER_WORKER_CONCURRENCY".to_string(), concurrency.clone()),
     ];
     if subscribers {
         env.push(("TASKER_SUBSCRIBERS".into(), both_subscribers(lang)));
@@ -64,29 +283,41 @@ async fn bench(lang: &Lang, subscribers: bool, tracing: bool, runs: usize, batch
     };
     let stack = Stack::start(Some(lang), opts).await;
     let pool = stack.pool().await;
+    // Statement counts, where the cluster preloads pg_stat_statements (the dev database does).
+    let _ = sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .execute(&pool)
+        .await;
     let settings: Vec<(String, String)> = sqlx::query_as(
         "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'server_version')",
     )
     .fetch_all(&pool)
     .await?;
-    let namespace = lang.namespace("tasker_tests");
-    let body = |n: usize| json!({"namespace": namespace, "name": "linear_workflow", "version": "1.0.0", "context": {"n": n % 1000}});
+    let mut b = Bench {
+        stack,
+        pool,
+        namespace: lang.namespace("tasker_tests"),
+        lang: lang.clone(),
+        concurrency,
+        next: 0,
+    };
 
     // Warm-up.
-    for n in 0..10 {
-        let id = stack.create_ok(&body(n)).await;
-        stack.wait_for_task(id, Duration::from_secs(30)).await;
+    for _ in 0..10 {
+        let body = b.body();
+        let id = b.stack.create_ok(&body).await;
+        b.stack.wait_for_task(id, Duration::from_secs(30)).await;
     }
 
     // Latency: one task at a time.
     let mut client_ms = vec![];
     let mut engine_ms = vec![];
-    let syncs_before = wal_syncs(&pool).await;
-    for n in 0..runs {
+    let before = Counters::read(&b.pool).await;
+    for _ in 0..runs {
+        let body = b.body();
         let t0 = Instant::now();
-        let id = stack.create_ok(&body(n)).await;
+        let id = b.stack.create_ok(&body).await;
         // As a client waits for a result: the server answers once the task has ended.
-        let (status, task) = stack.get(&format!("/v1/tasks/{id}?wait=30")).await;
+        let (status, task) = b.stack.get(&format!("/v1/tasks/{id}?wait=30")).await;
         client_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
         anyhow::ensure!(
             status == 200 && task["status"] == "complete",
@@ -97,53 +328,49 @@ async fn bench(lang: &Lang, subscribers: bool, tracing: bool, runs: usize, batch
               WHERE task_uuid = $1",
         )
         .bind(id)
-        .fetch_one(&pool)
+        .fetch_one(&b.pool)
         .await?;
         engine_ms.push(ms);
     }
-    let syncs_per_task = (wal_syncs(&pool).await - syncs_before) as f64 / runs as f64;
+    let per_task = Counters::read(&b.pool).await.per(&before, runs);
     client_ms.sort_by(f64::total_cmp);
     engine_ms.sort_by(f64::total_cmp);
 
-    // Throughput: `batch` tasks submitted at once by 8 concurrent clients.
-    let t0 = Instant::now();
-    let mut handles = vec![];
-    for c in 0..8 {
-        let (http, url) = (stack.http.clone(), format!("{}/v1/tasks", stack.server_url));
-        let bodies: Vec<_> = (0..batch).filter(|n| n % 8 == c).map(body).collect();
-        handles.push(tokio::spawn(async move {
-            for b in bodies {
-                let r = http.post(&url).json(&b).send().await.expect("POST");
-                assert_eq!(r.status().as_u16(), 201);
-            }
-        }));
+    // Throughput: batches submitted at once.
+    let mut batches = vec![b.batch(SMALL_BATCH, false).await?];
+    if big != SMALL_BATCH {
+        batches.push(b.batch(big, true).await?);
     }
-    for h in handles {
-        h.await?;
-    }
-    let submitted_s = t0.elapsed().as_secs_f64();
-    loop {
-        let open: i64 = sqlx::query_scalar("SELECT count(*) FROM tasker_tasks WHERE status <> 'complete'")
-            .fetch_one(&pool)
-            .await?;
-        if open == 0 {
-            break;
-        }
-        anyhow::ensure!(t0.elapsed() < Duration::from_secs(300), "{open} tasks still open");
-        // Coarse polling: the count itself costs the database CPU the engine is measured on.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let tasks_s = batch as f64 / t0.elapsed().as_secs_f64();
     if let Some(spans) = &sink {
-        // The batch exporters send every 5 s: wait for the spans of the throughput batch.
-        let deadline = Instant::now() + Duration::from_secs(20);
+        // The batch exporters send every 5 s: wait for the spans of the batches.
+        let want: usize = batches.iter().map(|x| x.tasks * 5).sum();
+        let deadline = Instant::now() + Duration::from_secs(30);
         let received = || spans.lock().map(|s| s.len()).unwrap_or(0);
-        while received() < batch * 5 && Instant::now() < deadline {
+        while received() < want && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let n = received();
         println!("  {n} spans exported");
-        anyhow::ensure!(n >= batch * 5, "only {n} spans reached the receiver");
+        anyhow::ensure!(n >= want, "only {n} spans reached the receiver");
+    }
+
+    let (mut open_loop, mut conc, mut procs) = (vec![], vec![], vec![]);
+    if full {
+        let peak_tasks_s = batches.last().map(|x| x.steps_s / 4.0).unwrap_or(0.0);
+        for load in LOADS {
+            open_loop.push(b.open_loop(load, peak_tasks_s * load, open_seconds).await?);
+        }
+        // Scaling: the stack's own worker steps aside.
+        b.stack.terminate_worker(0, Duration::from_secs(30)).await;
+        for c in CONCURRENCIES {
+            println!("  concurrency {c} ...");
+            conc.push((c, b.scaled(sweep, 1, c).await?));
+        }
+        let c: usize = b.concurrency.parse().unwrap_or(16);
+        for p in PROCESSES {
+            println!("  {p} workers ...");
+            procs.push((p, b.scaled(sweep, p, c).await?));
+        }
     }
     Ok(Figures {
         lang: match (subscribers, tracing) {
@@ -153,11 +380,118 @@ async fn bench(lang: &Lang, subscribers: bool, tracing: bool, runs: usize, batch
         },
         engine_ms,
         client_ms,
-        syncs_per_task,
-        submitted_s,
-        tasks_s,
+        per_task,
+        batches,
+        open_loop,
+        concurrency: conc,
+        processes: procs,
         settings,
     })
+}
+
+/// The same workload on DBOS Transact.
+struct Peer {
+    version: String,
+    engine_ms: Vec<f64>,
+    client_ms: Vec<f64>,
+    /// (tasks, steps/s)
+    batches: Vec<(usize, f64)>,
+}
+
+async fn dbos(runs: usize, sizes: &[usize]) -> anyhow::Result<Peer> {
+    let python = std::env::var("BENCH_PEER_PYTHON")
+        .unwrap_or_else(|_| repo_root().join("target/peers-venv/bin/python").display().to_string());
+    let base = tokio::task::spawn_blocking(tasker_devdb::resolve_database_url).await??;
+    let url = tasker_store::create_database(&base, &tasker_store::unique_database_name("peers")).await?;
+    let script = repo_root().join("tools/peers/dbos_linear.py");
+    let sizes = sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+    println!("benchmarking DBOS Transact ({python}) ...");
+    let out = tokio::process::Command::new(&python)
+        .arg(&script)
+        .arg(&url)
+        .arg(runs.to_string())
+        .arg(&sizes)
+        .output()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot run {python} (tools/bench-peers.sh creates it): {e}"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(
+        out.stdout
+            .rsplit(|b| *b == b'\n')
+            .find(|l| !l.is_empty())
+            .unwrap_or(b"{}"),
+    )?;
+    let list = |k: &str| -> Vec<f64> {
+        let mut xs: Vec<f64> = v[k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_f64)
+            .collect();
+        xs.sort_by(f64::total_cmp);
+        xs
+    };
+    Ok(Peer {
+        version: v["dbos"].as_str().unwrap_or("?").to_string(),
+        engine_ms: list("engine_ms"),
+        client_ms: list("client_ms"),
+        batches: v["batches"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|b| {
+                (
+                    b["tasks"].as_u64().unwrap_or(0) as usize,
+                    b["steps_s"].as_f64().unwrap_or(0.0),
+                )
+            })
+            .collect(),
+    })
+}
+
+fn peer_report(tasker: &Figures, peer: &Peer) -> String {
+    let mut out = format!(
+        "## Tasker ({} worker) and DBOS Transact {} on the same PostgreSQL ({})\n\n\
+         Command: `cargo make bench-peers`. The same 4-step linear workflow of trivial integer steps; \
+         DBOS runs its steps in the benchmark's own Python process (`tools/peers/dbos_linear.py`), \
+         Tasker in its worker process behind its server. Ratio: Tasker ÷ DBOS.\n\n\
+         | measure | Tasker | DBOS | ratio |\n|---|---|---|---|\n",
+        tasker.lang,
+        peer.version,
+        chrono::Utc::now().format("%Y-%m-%d")
+    );
+    let line = |label: &str, t: f64, d: f64, unit: &str| {
+        format!("| {label} | {t:.1} {unit} | {d:.1} {unit} | {:.2} |\n", t / d)
+    };
+    out += &line(
+        &format!("engine p50, {} sequential", tasker.engine_ms.len()),
+        percentile(&tasker.engine_ms, 50.0),
+        percentile(&peer.engine_ms, 50.0),
+        "ms",
+    );
+    out += &line(
+        "client p50 (start → result)",
+        percentile(&tasker.client_ms, 50.0),
+        percentile(&peer.client_ms, 50.0),
+        "ms",
+    );
+    out += &line(
+        "client p99",
+        percentile(&tasker.client_ms, 99.0),
+        percentile(&peer.client_ms, 99.0),
+        "ms",
+    );
+    for b in &tasker.batches {
+        if let Some((_, d)) = peer.batches.iter().find(|(n, _)| *n == b.tasks) {
+            out += &line(&format!("throughput, {} at once", b.tasks), b.steps_s, *d, "steps/s");
+        }
+    }
+    out
 }
 
 fn machine(settings: &[(String, String)]) -> String {
@@ -187,16 +521,32 @@ fn machine(settings: &[(String, String)]) -> String {
     )
 }
 
-fn report(figures: &[Figures], runs: usize, batch: usize) -> String {
+fn latency(v: &[f64]) -> String {
+    format!(
+        "{:.1} / {:.1} / {:.1} / {:.1} ms",
+        v[0],
+        percentile(v, 50.0),
+        percentile(v, 95.0),
+        percentile(v, 99.0)
+    )
+}
+
+fn per_unit(p: &PerUnit) -> String {
+    let statements = p.statements.map(|s| format!("{s:.1}")).unwrap_or_else(|| "n/a".into());
+    format!("{:.2} / {:.2} / {statements}", p.wal_syncs, p.transactions)
+}
+
+fn report(figures: &[Figures]) -> String {
     let row = |label: &str, cell: &dyn Fn(&Figures) -> String| {
         let cells: Vec<String> = figures.iter().map(cell).collect();
         format!("| {label} | {} |\n", cells.join(" | "))
     };
+    let concurrency = std::env::var("BENCH_CONCURRENCY").unwrap_or_else(|_| "16".into());
     let mut out = format!(
         "## 4-step linear workflow, {langs} workers ({date})\n\n\
-         Machine: {machine}. Command: `cargo make bench` (release build; server, one worker and \
-         PostgreSQL on one machine; worker concurrency 16; trivial integer handlers; a fresh stack \
-         per language).\n\n| measure | {header} |\n|---|{rule}\n",
+         Machine: {machine}. Command: `cargo make bench` (release build; server, workers and \
+         PostgreSQL on one machine; worker concurrency {concurrency} unless the row says otherwise; \
+         trivial integer handlers; a fresh stack per column).\n\n| measure | {header} |\n|---|{rule}\n",
         langs = figures
             .iter()
             .map(|f| f.lang.as_str())
@@ -207,66 +557,94 @@ fn report(figures: &[Figures], runs: usize, batch: usize) -> String {
         header = figures.iter().map(|f| f.lang.as_str()).collect::<Vec<_>>().join(" | "),
         rule = "---|".repeat(figures.len()),
     );
-    out += &row("latency runs", &|_| format!("{runs} sequential tasks"));
-    out += &row("engine latency (created_at → completed_at) min / p50 / p95", &|f| {
+    out += &row("sequential tasks", &|f| f.engine_ms.len().to_string());
+    out += &row(
+        "engine latency (created_at → completed_at) min / p50 / p95 / p99",
+        &|f| latency(&f.engine_ms),
+    );
+    out += &row(
+        "client latency (POST → result of GET ?wait) min / p50 / p95 / p99",
+        &|f| latency(&f.client_ms),
+    );
+    out += &row("client p50 − engine p50", &|f| {
         format!(
-            "{:.1} / {:.1} / {:.1} ms",
-            f.engine_ms[0],
-            percentile(&f.engine_ms, 50.0),
-            percentile(&f.engine_ms, 95.0)
+            "{:.1} ms",
+            percentile(&f.client_ms, 50.0) - percentile(&f.engine_ms, 50.0)
         )
     });
-    out += &row("client latency (POST → result of GET ?wait) min / p50 / p95", &|f| {
-        format!(
-            "{:.1} / {:.1} / {:.1} ms",
-            f.client_ms[0],
-            percentile(&f.client_ms, 50.0),
-            percentile(&f.client_ms, 95.0)
-        )
+    out += &row("per sequential task: WAL syncs / transactions / statements", &|f| {
+        per_unit(&f.per_task)
     });
-    out += &row("WAL syncs per task (pg_stat_wal.wal_sync)", &|f| {
-        format!("{:.2}", f.syncs_per_task)
-    });
-    out += &row("throughput batch", &|f| {
-        format!("{batch} tasks (submitted in {:.2} s by 8 clients)", f.submitted_s)
-    });
-    out += &row("throughput", &|f| {
-        format!("{:.0} tasks/s, {:.0} steps/s", f.tasks_s, f.tasks_s * 4.0)
-    });
+    let sizes: Vec<usize> = figures[0].batches.iter().map(|b| b.tasks).collect();
+    for (i, n) in sizes.iter().enumerate() {
+        out += &row(&format!("throughput, {n} tasks at once (submitted in)"), &|f| {
+            f.batches
+                .get(i)
+                .map(|b| format!("{:.0} steps/s ({:.2} s)", b.steps_s, b.submitted_s))
+                .unwrap_or_else(|| "-".into())
+        });
+    }
+    out += &row(
+        &format!(
+            "per step of the {} tasks: WAL syncs / transactions / statements",
+            sizes.last().copied().unwrap_or(0)
+        ),
+        &|f| {
+            f.batches
+                .iter()
+                .find_map(|b| b.per_step.as_ref())
+                .map(per_unit)
+                .unwrap_or_else(|| "-".into())
+        },
+    );
+    for (i, load) in LOADS.iter().enumerate() {
+        out += &row(
+            &format!("engine p50 / p99 at {:.0} % of peak (arrival rate)", load * 100.0),
+            &|f| {
+                f.open_loop
+                    .get(i)
+                    .map(|o| {
+                        debug_assert_eq!(o.load, *load);
+                        format!("{:.1} / {:.1} ms ({:.0} tasks/s)", o.p50, o.p99, o.rate)
+                    })
+                    .unwrap_or_else(|| "-".into())
+            },
+        );
+    }
+    let list = |v: &[(usize, f64)]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.iter().map(|(_, s)| format!("{s:.0}")).collect::<Vec<_>>().join(" / ")
+        }
+    };
+    out += &row(
+        &format!(
+            "steps/s at worker concurrency {}",
+            CONCURRENCIES.map(|c| c.to_string()).join(" / ")
+        ),
+        &|f| list(&f.concurrency),
+    );
+    out += &row(
+        &format!("steps/s with {} workers", PROCESSES.map(|c| c.to_string()).join(" / ")),
+        &|f| list(&f.processes),
+    );
     if let Some(base) = figures.iter().find(|f| f.lang == "rust") {
-        let steps = base.tasks_s * 4.0;
-        out += &row("steps/s vs the plain Rust worker", &|f| {
-            format!("{:+.1} %", (f.tasks_s * 4.0 / steps - 1.0) * 100.0)
+        let peak = |f: &Figures| f.batches.last().map(|b| b.steps_s).unwrap_or(0.0);
+        let steps = peak(base);
+        out += &row("peak steps/s vs the plain Rust worker", &|f| {
+            format!("{:+.1} %", (peak(f) / steps - 1.0) * 100.0)
         });
         let p50 = percentile(&base.engine_ms, 50.0);
         out += &row("engine p50 vs the Rust worker", &|f| {
             format!("{:+.1} %", (percentile(&f.engine_ms, 50.0) / p50 - 1.0) * 100.0)
         });
     }
-    // What subscribers or traces cost each language: against its own plain run.
-    let plain = |f: &Figures| {
-        figures
-            .iter()
-            .find(|b| Some(b.lang.as_str()) == f.lang.split(" + ").next())
-    };
-    out += &row(
-        "engine p50 / steps/s vs the same language's plain run",
-        &|f| match plain(f) {
-            Some(b) if b.lang != f.lang => format!(
-                "{:+.1} % / {:+.1} %",
-                (percentile(&f.engine_ms, 50.0) / percentile(&b.engine_ms, 50.0) - 1.0) * 100.0,
-                (f.tasks_s / b.tasks_s - 1.0) * 100.0
-            ),
-            _ => "-".to_string(),
-        },
-    );
     out
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let runs = env_usize("BENCH_RUNS", 100);
-    let batch = env_usize("BENCH_TASKS", 500);
     let langs = std::env::var("BENCH_LANGS").unwrap_or_else(|_| "rust,python,ruby,typescript".into());
     let modes = |key: &str| -> anyhow::Result<(bool, bool)> {
         let value = std::env::var(key).unwrap_or_else(|_| "off,on".into());
@@ -280,9 +658,16 @@ async fn main() -> anyhow::Result<()> {
         }
         Ok((off, on))
     };
+    let peers = std::env::var("BENCH_PEERS").ok().filter(|p| !p.is_empty());
+    if let Some(p) = &peers {
+        anyhow::ensure!(
+            p == "dbos",
+            "BENCH_PEERS: {p:?} is not a peer this benchmark knows (dbos)"
+        );
+    }
     let (subs_off, subs_on) = modes("BENCH_SUBSCRIBERS")?;
     let (tracing_off, tracing_on) = modes("BENCH_TRACING")?;
-    // Each feature is measured alone against the plain run.
+    // Each feature is measured alone against the plain run, which alone gets the whole story.
     let mut variants = vec![];
     if subs_off && tracing_off {
         variants.push((false, false));
@@ -298,18 +683,19 @@ async fn main() -> anyhow::Result<()> {
         let l = lang(name);
         for &(subscribers, tracing) in &variants {
             println!("benchmarking the {name} worker (subscribers {subscribers}, traces {tracing}) ...");
-            figures.push(bench(&l, subscribers, tracing, runs, batch).await?);
+            let full = !subscribers && !tracing && peers.is_none();
+            figures.push(bench(&l, subscribers, tracing, full).await?);
         }
     }
     anyhow::ensure!(!figures.is_empty(), "BENCH_LANGS names no language");
-    let report = report(&figures, runs, batch);
+    let mut report = report(&figures);
+    if peers.is_some() {
+        let sizes: Vec<usize> = figures[0].batches.iter().map(|b| b.tasks).collect();
+        let peer = dbos(figures[0].engine_ms.len(), &sizes).await?;
+        report = format!("{}\n{report}", peer_report(&figures[0], &peer));
+    }
     println!("{report}");
-    let path = repo_root().join("docs/benchmarks.md");
-    let header =
-        "# Benchmarks\n\nProduced by `cargo make bench` (tests/src/bin/tasker-bench.rs). The newest run is first.\n\n";
-    let old = std::fs::read_to_string(&path).unwrap_or_default();
-    let old_runs = old.strip_prefix(header).unwrap_or("");
-    std::fs::write(&path, format!("{header}{report}\n{old_runs}"))?;
+    let path = record_benchmark(&report)?;
     println!("written to {}", path.display());
     Ok(())
 }

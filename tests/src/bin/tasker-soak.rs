@@ -1,0 +1,265 @@
+//! `cargo make soak`: the benchmark's 4-step linear workflow sustained at `SOAK_LOAD` (0.8) of
+//! peak for `SOAK_MINUTES` (10) on real processes (release build, `SOAK_LANG` worker, default
+//! rust). The peak is measured first on the same stack (a batch of `SOAK_PEAK_TASKS`, 5,000).
+//! Tasks arrive at a fixed rate from 8 clients; every minute records the steps completed, the
+//! engine latency p50 / p99 of the tasks created in it, the size of the queue and task tables
+//! and the resident memory of the server, the worker and PostgreSQL's backends. The run fails
+//! when a minute's throughput or p99 is more than 10 % off the first minute's, when the queue
+//! table keeps growing, or when a process's memory grows by more than 10 % after the first
+//! minute. Writes the per-minute table to docs/benchmarks.md.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tasker_e2e::{lang, percentile, record_benchmark, Stack, StackOptions};
+use uuid::Uuid;
+
+fn env_f64(key: &str, default: f64) -> f64 {
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Resident memory of one process, in MiB.
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// One minute of the soak.
+struct Minute {
+    steps_s: f64,
+    p50: f64,
+    p99: f64,
+    queue_kib: i64,
+    tasks_mib: f64,
+    dead_queue_rows: i64,
+    rss: Vec<(String, f64)>,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let minutes = env_f64("SOAK_MINUTES", 10.0) as usize;
+    let load = env_f64("SOAK_LOAD", 0.8);
+    let peak_tasks = env_f64("SOAK_PEAK_TASKS", 5000.0) as usize;
+    let l = lang(&std::env::var("SOAK_LANG").unwrap_or_else(|_| "rust".into()));
+    let opts = StackOptions {
+        env: vec![
+            ("RUST_LOG".to_string(), "warn".to_string()),
+            (
+                "TASKER_WORKER_CONCURRENCY".to_string(),
+                std::env::var("SOAK_CONCURRENCY").unwrap_or_else(|_| "16".into()),
+            ),
+        ],
+        ..Default::default()
+    };
+    let stack = Stack::start(Some(&l), opts).await;
+    let pool = stack.pool().await;
+    let namespace = l.namespace("tasker_tests");
+    let queue = tasker_store::queue_table(&namespace);
+    let body = move |n: usize| json!({"namespace": namespace, "name": "linear_workflow", "version": "1.0.0", "context": {"n": n % 1000}});
+    let drain = |since: Instant| {
+        let pool = pool.clone();
+        async move {
+            loop {
+                let open: i64 = sqlx::query_scalar("SELECT count(*) FROM tasker_tasks WHERE status <> 'complete'")
+                    .fetch_one(&pool)
+                    .await?;
+                if open == 0 {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                anyhow::ensure!(since.elapsed() < Duration::from_secs(900), "{open} tasks still open");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+
+    // Peak, as the benchmark measures it: a batch submitted at once by 8 clients.
+    println!("measuring the peak with {peak_tasks} tasks ...");
+    let t0 = Instant::now();
+    let mut handles = vec![];
+    for c in 0..8 {
+        let (http, url) = (stack.http.clone(), format!("{}/v1/tasks", stack.server_url));
+        let bodies: Vec<_> = (0..peak_tasks).filter(|n| n % 8 == c).map(&body).collect();
+        handles.push(tokio::spawn(async move {
+            for b in bodies {
+                let r = http.post(&url).json(&b).send().await?;
+                anyhow::ensure!(r.status().as_u16() == 201, "POST answered {}", r.status());
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for h in handles {
+        h.await??;
+    }
+    drain(t0).await?;
+    let peak = peak_tasks as f64 / t0.elapsed().as_secs_f64();
+    let rate = peak * load;
+    println!(
+        "peak {:.0} steps/s; soaking at {:.0} tasks/s for {minutes} min ...",
+        peak * 4.0,
+        rate
+    );
+
+    // The soak: tasks arrive at `rate` from 8 clients, each on its own schedule.
+    let start = tokio::time::Instant::now();
+    let total = (rate * 60.0 * minutes as f64) as usize;
+    let mut clients = vec![];
+    for c in 0..8 {
+        let (http, url) = (stack.http.clone(), format!("{}/v1/tasks", stack.server_url));
+        let body = body.clone();
+        clients.push(tokio::spawn(async move {
+            let mut ids = vec![];
+            for i in (c..total).step_by(8) {
+                tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate)).await;
+                let r = http.post(&url).json(&body(i)).send().await?;
+                anyhow::ensure!(r.status().as_u16() == 201, "POST answered {}", r.status());
+                let v: serde_json::Value = r.json().await?;
+                ids.push(v["task_uuid"].as_str().unwrap_or_default().parse::<Uuid>()?);
+            }
+            Ok::<_, anyhow::Error>(ids)
+        }));
+    }
+    let soak_started = chrono::Utc::now();
+    let mut samples = vec![];
+    for m in 1..=minutes {
+        tokio::time::sleep_until(start + Duration::from_secs(60 * m as u64)).await;
+        let (queue_kib, dead): (i64, i64) = sqlx::query_as(&format!(
+            "SELECT pg_total_relation_size('{queue}') / 1024,
+                    COALESCE((SELECT n_dead_tup FROM pg_stat_user_tables
+                               WHERE relid = '{queue}'::regclass), 0)"
+        ))
+        .fetch_one(&pool)
+        .await?;
+        let tasks_bytes: i64 = sqlx::query_scalar(
+            "SELECT pg_total_relation_size('tasker_tasks') + pg_total_relation_size('tasker_steps')",
+        )
+        .fetch_one(&pool)
+        .await?;
+        let backends: Vec<i32> =
+            sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+                .fetch_all(&pool)
+                .await?;
+        let mut rss: Vec<(String, f64)> = stack.pids().into_iter().map(|(n, p)| (n, rss_mib(p))).collect();
+        rss.push((
+            "postgres backends".into(),
+            backends.iter().map(|p| rss_mib(*p as u32)).sum(),
+        ));
+        println!("  minute {m}: queue {queue_kib} KiB ({dead} dead rows)");
+        samples.push((queue_kib, tasks_bytes as f64 / 1048576.0, dead, rss));
+    }
+    let mut ids = vec![];
+    for c in clients {
+        ids.extend(c.await??);
+    }
+    drain(Instant::now()).await?;
+    anyhow::ensure!(ids.len() == total, "{} of {total} tasks were created", ids.len());
+
+    // Per minute of creation: steps completed in that minute, latency of the tasks created in it.
+    let rows: Vec<(f64, f64, f64)> = sqlx::query_as(
+        "SELECT EXTRACT(EPOCH FROM created_at - $1)::float8, EXTRACT(EPOCH FROM completed_at - $1)::float8,
+                EXTRACT(EPOCH FROM completed_at - created_at)::float8 * 1000
+           FROM tasker_tasks WHERE created_at >= $1",
+    )
+    .bind(soak_started)
+    .fetch_all(&pool)
+    .await?;
+    let mut report_minutes = vec![];
+    for (m, (queue_kib, tasks_mib, dead_queue_rows, rss)) in samples.into_iter().enumerate() {
+        let (from, to) = (m as f64 * 60.0, (m + 1) as f64 * 60.0);
+        let done = rows.iter().filter(|r| r.1 >= from && r.1 < to).count();
+        let mut lat: Vec<f64> = rows.iter().filter(|r| r.0 >= from && r.0 < to).map(|r| r.2).collect();
+        lat.sort_by(f64::total_cmp);
+        report_minutes.push(Minute {
+            steps_s: done as f64 * 4.0 / 60.0,
+            p50: percentile(&lat, 50.0),
+            p99: percentile(&lat, 99.0),
+            queue_kib,
+            tasks_mib,
+            dead_queue_rows,
+            rss,
+        });
+    }
+
+    let mut out = format!(
+        "## Soak: {minutes} min at {:.0} % of peak, {} worker ({})\n\n\
+         Command: `cargo make soak` (release build; server, one worker of concurrency {} and \
+         PostgreSQL on one machine, fsync on). Peak {:.0} steps/s ({peak_tasks} tasks at once); \
+         tasks arrive at {rate:.0} tasks/s ({:.0} steps/s) from 8 clients.\n\n\
+         | minute | steps/s completed | engine p50 / p99 | queue table | tasks + steps tables | dead queue rows | resident memory (MiB) |\n\
+         |---|---|---|---|---|---|---|\n",
+        load * 100.0,
+        l.name,
+        chrono::Utc::now().format("%Y-%m-%d"),
+        std::env::var("SOAK_CONCURRENCY").unwrap_or_else(|_| "16".into()),
+        peak * 4.0,
+        rate * 4.0,
+    );
+    for (i, m) in report_minutes.iter().enumerate() {
+        let rss = m
+            .rss
+            .iter()
+            .map(|(n, v)| format!("{n} {v:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        out += &format!(
+            "| {} | {:.0} | {:.1} / {:.1} ms | {} KiB | {:.1} MiB | {} | {rss} |\n",
+            i + 1,
+            m.steps_s,
+            m.p50,
+            m.p99,
+            m.queue_kib,
+            m.tasks_mib,
+            m.dead_queue_rows
+        );
+    }
+    // The bounds of the issue: each minute within 10 % of the first.
+    let first = &report_minutes[0];
+    let mut problems = vec![];
+    for (i, m) in report_minutes.iter().enumerate().skip(1) {
+        if (m.steps_s / first.steps_s - 1.0).abs() > 0.10 {
+            problems.push(format!(
+                "minute {}: {:.0} steps/s against {:.0}",
+                i + 1,
+                m.steps_s,
+                first.steps_s
+            ));
+        }
+        if m.p99 > first.p99 * 1.10 {
+            problems.push(format!(
+                "minute {}: p99 {:.1} ms against {:.1}",
+                i + 1,
+                m.p99,
+                first.p99
+            ));
+        }
+        for ((name, v), (_, v0)) in m.rss.iter().zip(&first.rss) {
+            if *v > v0 * 1.10 {
+                problems.push(format!("minute {}: {name} holds {v:.0} MiB against {v0:.0}", i + 1));
+            }
+        }
+    }
+    let last = report_minutes.last().expect("a minute");
+    let peak_queue = report_minutes.iter().map(|m| m.queue_kib).max().unwrap_or(0);
+    if minutes >= 3 && last.queue_kib >= peak_queue && last.queue_kib > report_minutes[minutes / 2].queue_kib * 2 {
+        problems.push(format!(
+            "the queue table kept growing: {} KiB at the end",
+            last.queue_kib
+        ));
+    }
+    out += &if problems.is_empty() {
+        "\nWithin bounds: every minute's throughput within 10 % of the first minute's, p99 at most 10 % above it, no process's memory 10 % above it, the queue table not growing.\n".to_string()
+    } else {
+        format!("\nOut of bounds: {}.\n", problems.join("; "))
+    };
+    println!("{out}");
+    let path = record_benchmark(&out)?;
+    println!("written to {}", path.display());
+    anyhow::ensure!(problems.is_empty(), "the soak left its bounds");
+    Ok(())
+}
