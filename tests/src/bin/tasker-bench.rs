@@ -16,8 +16,8 @@
 //! `BENCH_SUBSCRIBERS` (default `off,on`) adds a run with both observability subscribers
 //! (`--subscribe`), `BENCH_TRACING` (default `off,on`) one with every process exporting
 //! OpenTelemetry traces to a receiver inside this program, which counts them; those runs measure
-//! latency and the two batches only. `BENCH_CONCURRENCY` (16) is the worker concurrency of every
-//! run but the concurrency sweep. Writes the figures to docs/benchmarks.md.
+//! latency and the two batches only. `BENCH_CONCURRENCY` is the worker concurrency of every
+//! run but the concurrency sweep (default 64). Writes the figures to docs/benchmarks.md.
 //!
 //! `BENCH_PEERS=dbos` (`cargo make bench-peers`) runs latency and the batches only, then the same
 //! workload on DBOS Transact (`tools/peers/dbos_linear.py`, run by `BENCH_PEER_PYTHON`) in a
@@ -262,7 +262,7 @@ async fn bench(lang: &Lang, subscribers: bool, tracing: bool, full: bool) -> any
     let big = env_usize("BENCH_TASKS", 5000);
     let sweep = env_usize("BENCH_SWEEP_TASKS", 1000);
     let open_seconds = env_usize("BENCH_OPEN_SECONDS", 10) as f64;
-    let concurrency = std::env::var("BENCH_CONCURRENCY").unwrap_or_else(|_| "16".into());
+    let concurrency = std::env::var("BENCH_CONCURRENCY").unwrap_or_else(|_| "64".into());
     let mut env = vec![
         ("RUST_LOG".to_string(), "warn".to_string()),
         ("TASKER_WORKER_CONCURRENCY".to_string(), concurrency.clone()),
@@ -541,7 +541,7 @@ fn report(figures: &[Figures]) -> String {
         let cells: Vec<String> = figures.iter().map(cell).collect();
         format!("| {label} | {} |\n", cells.join(" | "))
     };
-    let concurrency = std::env::var("BENCH_CONCURRENCY").unwrap_or_else(|_| "16".into());
+    let concurrency = std::env::var("BENCH_CONCURRENCY").unwrap_or_else(|_| "64".into());
     let mut out = format!(
         "## 4-step linear workflow, {langs} workers ({date})\n\n\
          Machine: {machine}. Command: `cargo make bench` (release build; server, workers and \

@@ -53,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
             ("RUST_LOG".to_string(), "warn".to_string()),
             (
                 "TASKER_WORKER_CONCURRENCY".to_string(),
-                std::env::var("SOAK_CONCURRENCY").unwrap_or_else(|_| "16".into()),
+                std::env::var("SOAK_CONCURRENCY").unwrap_or_else(|_| "64".into()),
             ),
         ],
         ..Default::default()
@@ -196,7 +196,7 @@ async fn main() -> anyhow::Result<()> {
         load * 100.0,
         l.name,
         chrono::Utc::now().format("%Y-%m-%d"),
-        std::env::var("SOAK_CONCURRENCY").unwrap_or_else(|_| "16".into()),
+        std::env::var("SOAK_CONCURRENCY").unwrap_or_else(|_| "64".into()),
         peak * 4.0,
         rate * 4.0,
     );
@@ -255,7 +255,12 @@ async fn main() -> anyhow::Result<()> {
     out += &if problems.is_empty() {
         "\nWithin bounds: every minute's throughput within 10 % of the first minute's, p99 at most 10 % above it, no process's memory 10 % above it, the queue table not growing.\n".to_string()
     } else {
-        format!("\nOut of bounds: {}.\n", problems.join("; "))
+        let more = problems.len().saturating_sub(6);
+        let shown = problems.iter().take(6).cloned().collect::<Vec<_>>().join("; ");
+        match more {
+            0 => format!("\nOut of bounds: {shown}.\n"),
+            n => format!("\nOut of bounds: {shown}; and {n} more.\n"),
+        }
     };
     println!("{out}");
     let path = record_benchmark(&out)?;
