@@ -71,8 +71,20 @@ pub async fn connect_keyed(url: &str, max_connections: u32) -> Result<PgPool, St
     open(opts.options([("enable_seqscan", "off")]), max_connections).await
 }
 
+/// Every pool plans each statement once per connection (`plan_cache_mode =
+/// force_generic_plan`). Tasker's statements are keyed lookups and set-based writes whose best
+/// plan does not depend on the values bound, and PostgreSQL's default re-plans a statement at
+/// every execution when its custom plans look cheaper than the generic one, which for the hot
+/// path's CTEs they always do: planning was 21 % of PostgreSQL's CPU under sustained load, and
+/// without it the 2-core machine holds 1,500 steps/s instead of ~1,130 (docs/benchmarks.md).
+/// Statements whose best plan does depend on the values (the task list's filters) are built
+/// per shape instead of with `$n IS NULL OR ...` predicates.
+pub const PLAN_CACHE_MODE: &str = "force_generic_plan";
+
 async fn open(opts: PgConnectOptions, max_connections: u32) -> Result<PgPool, StoreError> {
-    let opts = opts.log_statements(tracing::log::LevelFilter::Trace);
+    let opts = opts
+        .options([("plan_cache_mode", PLAN_CACHE_MODE)])
+        .log_statements(tracing::log::LevelFilter::Trace);
     // One direct connection first: an unreachable or misconfigured database then fails at once
     // with its real cause, not with the pool's acquire timeout.
     let probe = sqlx::ConnectOptions::connect(&opts)

@@ -45,3 +45,29 @@ async fn transitions_table_refuses_update_and_delete() {
     let del = sqlx::query("DELETE FROM tasker_transitions").execute(&pool).await;
     assert!(del.unwrap_err().to_string().contains("append-only"));
 }
+
+#[tokio::test]
+async fn every_pool_plans_once_per_connection_and_a_workers_prices_out_sequential_scans() {
+    let base = tasker_devdb::resolve_database_url().expect("a PostgreSQL server");
+    let url = create_database(&base, &unique_database_name("store_test"))
+        .await
+        .unwrap();
+    for (pool, seqscan) in [
+        (connect(&url, 2).await.unwrap(), "on"),
+        (tasker_store::connect_keyed(&url, 2).await.unwrap(), "off"),
+    ] {
+        // Every connection of the pool, not only the first one opened.
+        let mut held = vec![];
+        for _ in 0..2 {
+            let mut conn = pool.acquire().await.unwrap();
+            let (mode, scan): (String, String) =
+                sqlx::query_as("SELECT current_setting('plan_cache_mode'), current_setting('enable_seqscan')")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .unwrap();
+            assert_eq!(mode, tasker_store::PLAN_CACHE_MODE);
+            assert_eq!(scan, seqscan);
+            held.push(conn);
+        }
+    }
+}

@@ -227,6 +227,9 @@ const TASK_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0,
 ];
 
+/// How often recorded histogram samples are folded into their buckets, scraped or not.
+const UPKEEP: Duration = Duration::from_secs(1);
+
 struct Exporter {
     handle: PrometheusHandle,
     process: metrics_process::Collector,
@@ -254,6 +257,16 @@ pub fn install() -> bool {
             }
             let process = metrics_process::Collector::default();
             process.describe();
+            // A histogram's samples wait in a buffer until upkeep folds them into its buckets;
+            // a process nobody scrapes would hold every sample it ever recorded.
+            let upkept = handle.clone();
+            std::thread::Builder::new()
+                .name("tasker-metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(UPKEEP);
+                    upkept.run_upkeep();
+                })
+                .ok()?;
             Some(Exporter { handle, process })
         })
         .is_some()

@@ -1,9 +1,10 @@
 //! `cargo make soak`: the benchmark's 4-step linear workflow sustained at `SOAK_LOAD` (0.8) of
 //! peak for `SOAK_MINUTES` (10) on real processes (release build, `SOAK_LANG` worker, default
-//! rust). The peak is measured first on the same stack (a batch of `SOAK_PEAK_TASKS`, 5,000).
+//! rust). The peak is measured first on the same stack (a batch of `SOAK_PEAK_TASKS`, 5,000),
+//! unless `SOAK_PEAK` gives it in steps/s.
 //! Tasks arrive at a fixed rate from 8 clients; every minute records the steps completed, the
 //! engine latency p50 / p99 of the tasks created in it, the size of the queue and task tables
-//! and the resident memory of the server, the worker and PostgreSQL's backends. The run fails
+//! and the private memory of the server, the worker and PostgreSQL's backends. The run fails
 //! when a minute's throughput or p99 is more than 10 % off the first minute's, when the queue
 //! table keeps growing, or when a process's memory grows by more than 10 % after the first
 //! minute. Writes the per-minute table to docs/benchmarks.md.
@@ -18,14 +19,16 @@ fn env_f64(key: &str, default: f64) -> f64 {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Resident memory of one process, in MiB.
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
+/// Private memory of one process (resident pages no other process shares: its heap, not the
+/// shared buffers or libraries it maps), in MiB.
+fn private_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
         .ok()
-        .and_then(|s| {
+        .map(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+                .filter(|l| l.starts_with("Private_Clean:") || l.starts_with("Private_Dirty:"))
+                .filter_map(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+                .sum::<f64>()
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
@@ -79,7 +82,10 @@ async fn main() -> anyhow::Result<()> {
         }
     };
 
-    // Peak, as the benchmark measures it: a batch submitted at once by 8 clients.
+    // Peak, as the benchmark measures it: a batch submitted at once by 8 clients (or
+    // `SOAK_PEAK`, in steps/s, to hold the arrival rate fixed across runs).
+    let given_peak = std::env::var("SOAK_PEAK").ok().and_then(|v| v.parse::<f64>().ok());
+    let peak_tasks = if given_peak.is_some() { 0 } else { peak_tasks };
     println!("measuring the peak with {peak_tasks} tasks ...");
     let t0 = Instant::now();
     let mut handles = vec![];
@@ -98,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
         h.await??;
     }
     drain(t0).await?;
-    let peak = peak_tasks as f64 / t0.elapsed().as_secs_f64();
+    let peak = given_peak.map_or(peak_tasks as f64 / t0.elapsed().as_secs_f64(), |p| p / 4.0);
     let rate = peak * load;
     println!(
         "peak {:.0} steps/s; soaking at {:.0} tasks/s for {minutes} min ...",
@@ -145,10 +151,11 @@ async fn main() -> anyhow::Result<()> {
             sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
                 .fetch_all(&pool)
                 .await?;
-        let mut rss: Vec<(String, f64)> = stack.pids().into_iter().map(|(n, p)| (n, rss_mib(p))).collect();
+        let mut rss: Vec<(String, f64)> = stack.pids().into_iter().map(|(n, p)| (n, private_mib(p))).collect();
+        // The pools open connections as they need them: a backend's mean, not their sum.
         rss.push((
-            "postgres backends".into(),
-            backends.iter().map(|p| rss_mib(*p as u32)).sum(),
+            format!("postgres backend (mean of {})", backends.len()),
+            backends.iter().map(|p| private_mib(*p as u32)).sum::<f64>() / backends.len().max(1) as f64,
         ));
         println!("  minute {m}: queue {queue_kib} KiB ({dead} dead rows)");
         samples.push((queue_kib, tasks_bytes as f64 / 1048576.0, dead, rss));
@@ -189,22 +196,26 @@ async fn main() -> anyhow::Result<()> {
     let mut out = format!(
         "## Soak: {minutes} min at {:.0} % of peak, {} worker ({})\n\n\
          Command: `cargo make soak` (release build; server, one worker of concurrency {} and \
-         PostgreSQL on one machine, fsync on). Peak {:.0} steps/s ({peak_tasks} tasks at once); \
+         PostgreSQL on one machine, fsync on). Peak {:.0} steps/s ({}); \
          tasks arrive at {rate:.0} tasks/s ({:.0} steps/s) from 8 clients.\n\n\
-         | minute | steps/s completed | engine p50 / p99 | queue table | tasks + steps tables | dead queue rows | resident memory (MiB) |\n\
+         | minute | steps/s completed | engine p50 / p99 | queue table | tasks + steps tables | dead queue rows | private memory (MiB) |\n\
          |---|---|---|---|---|---|---|\n",
         load * 100.0,
         l.name,
         chrono::Utc::now().format("%Y-%m-%d"),
         std::env::var("SOAK_CONCURRENCY").unwrap_or_else(|_| "64".into()),
         peak * 4.0,
+        match given_peak {
+            Some(_) => "given by SOAK_PEAK".to_string(),
+            None => format!("{peak_tasks} tasks at once"),
+        },
         rate * 4.0,
     );
     for (i, m) in report_minutes.iter().enumerate() {
         let rss = m
             .rss
             .iter()
-            .map(|(n, v)| format!("{n} {v:.0}"))
+            .map(|(n, v)| format!("{n} {v:.1}"))
             .collect::<Vec<_>>()
             .join(", ");
         out += &format!(
