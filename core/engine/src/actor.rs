@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::state::TaskStatus;
-use crate::{Engine, EngineError};
+use crate::EngineError;
 
 /// Who made a change.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -87,21 +86,6 @@ pub struct TaskAction {
     #[schema(required)]
     pub actor: Option<Actor>,
     pub at: DateTime<Utc>,
-}
-
-impl Engine {
-    /// The operator actions (cancel, step retries) taken on a task, oldest first.
-    pub async fn task_actions(&self, task_uuid: Uuid) -> Result<Vec<TaskAction>, EngineError> {
-        let actions: Option<serde_json::Value> = sqlx::query_scalar(&format!(
-            "SELECT {} FROM tasker_tasks t WHERE t.task_uuid = $1",
-            task_actions_json("$2")
-        ))
-        .bind(task_uuid)
-        .bind(TaskStatus::Cancelled)
-        .fetch_optional(&self.pool)
-        .await?;
-        actions.map(actions_from_json).unwrap_or_else(|| Ok(vec![]))
-    }
 }
 
 /// The operator actions of the task `t` as one JSON array, oldest first; `cancelled` is the

@@ -61,7 +61,9 @@ pub(crate) async fn lock_task(conn: &mut PgConnection, task_uuid: Uuid) -> Resul
 
 /// Sets the task's status (with its transition row, its end event and, when it ends, the
 /// notification) and touches `updated_at`, in one statement. Setting the status it already has
-/// only touches `updated_at`, unless the transaction already did.
+/// only touches `updated_at`, unless the transaction already did. An ending task's
+/// `completed_at` is when this statement runs, not when its transaction began: a result that
+/// waited for the task's lock is not dated before it was recorded.
 pub(crate) async fn set_task_status(
     conn: &mut PgConnection,
     task: &mut LockedTask,
@@ -88,7 +90,7 @@ pub(crate) async fn set_task_status(
     };
     let (age_seconds, _): (f64, i64) = sqlx::query_as(concat!(
         "WITH u AS (UPDATE tasker_tasks SET status = $3, updated_at = now(),
-                           completed_at = CASE WHEN $4 THEN now() ELSE NULL END
+                           completed_at = CASE WHEN $4 THEN clock_timestamp() ELSE NULL END
                      WHERE task_uuid = $1 RETURNING task_uuid, namespace, created_at),
               tr AS (INSERT INTO tasker_transitions (task_uuid, from_state, to_state) SELECT task_uuid, $2, $3 FROM u),
               ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, duration_ms, error)
@@ -100,7 +102,7 @@ pub(crate) async fn set_task_status(
                                                   ORDER BY completed_at, position LIMIT 1) f ON $6 = $8
                       WHERE $6::text IS NOT NULL),
               n AS (SELECT pg_notify($5, u.task_uuid::text) FROM u WHERE $4)
-         SELECT GREATEST(EXTRACT(EPOCH FROM now() - created_at), 0)::float8, (SELECT count(*) FROM n) FROM u"
+         SELECT GREATEST(EXTRACT(EPOCH FROM clock_timestamp() - created_at), 0)::float8, (SELECT count(*) FROM n) FROM u"
     ))
     .bind(task.task_uuid)
     .bind(task.status)

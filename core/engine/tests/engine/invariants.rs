@@ -336,12 +336,7 @@ async fn a_claim_skips_a_task_another_transaction_holds_and_releases_its_message
     let engine = engine(&[LINEAR], 1.0).await;
     let held = create(&engine, "linear", json!({"n": 1})).await;
     let free = create(&engine, "linear", json!({"n": 2})).await;
-    let mut holder = engine.pool().begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM tasker_tasks WHERE task_uuid = $1 FOR UPDATE")
-        .bind(held)
-        .execute(&mut *holder)
-        .await
-        .unwrap();
+    let holder = hold_task_lock(&engine, held).await;
     // One claim reads both messages; it takes the free task and never waits for the held one.
     let got = tokio::time::timeout(Duration::from_secs(5), engine.claim_steps(NS, 10, 30))
         .await
@@ -461,4 +456,31 @@ async fn a_batch_of_results_applies_each_as_alone_and_skips_a_stale_one() {
     );
     assert_eq!(task(&engine, linear).await.status, TaskStatus::InProgress);
     assert_transitions_follow_the_table(&engine).await;
+}
+
+/// A task's `completed_at` is when its end was recorded: a final result that waited for the
+/// task's lock is not dated at the start of its transaction, before it could be applied.
+#[tokio::test]
+async fn a_task_ends_when_its_end_is_recorded_not_when_its_transaction_began() {
+    let engine = engine(&[ONCE], 1.0).await;
+    let uuid = create(&engine, "once", json!({})).await;
+    let step = claim(&engine).await.pop().expect("the only step");
+    let mut holder = hold_task_lock(&engine, uuid).await;
+    let result = {
+        let engine = engine.clone();
+        let claim = step.claim.clone();
+        tokio::spawn(async move { complete(&engine, &claim, success(json!({"ok": true}))).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let released: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
+        .fetch_one(&mut *holder)
+        .await
+        .unwrap();
+    holder.rollback().await.unwrap();
+    assert_eq!(result.await.unwrap(), (StepStatus::Complete, TaskStatus::Complete));
+    let ended = task(&engine, uuid).await.completed_at.expect("completed_at");
+    assert!(
+        ended >= released,
+        "completed at {ended}, before its lock was free at {released}"
+    );
 }

@@ -259,3 +259,14 @@ pub async fn listed(engine: &Engine, filter: &tasker_engine::TaskFilter) -> Vec<
         .map(|t| t.task_uuid)
         .collect()
 }
+
+/// A transaction of the test's own holding `task_uuid`'s row lock until it ends.
+pub async fn hold_task_lock(engine: &Engine, task_uuid: Uuid) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut holder = engine.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM tasker_tasks WHERE task_uuid = $1 FOR UPDATE")
+        .bind(task_uuid)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    holder
+}
