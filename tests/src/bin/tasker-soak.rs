@@ -42,7 +42,7 @@ struct Minute {
     queue_kib: i64,
     tasks_mib: f64,
     dead_queue_rows: i64,
-    rss: Vec<(String, f64)>,
+    memory: Vec<(String, f64)>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -82,29 +82,33 @@ async fn main() -> anyhow::Result<()> {
         }
     };
 
-    // Peak, as the benchmark measures it: a batch submitted at once by 8 clients (or
-    // `SOAK_PEAK`, in steps/s, to hold the arrival rate fixed across runs).
+    // Peak, in tasks/s: `SOAK_PEAK` (steps/s) holds the arrival rate fixed across runs;
+    // otherwise measured as the benchmark does, a batch submitted at once by 8 clients.
     let given_peak = std::env::var("SOAK_PEAK").ok().and_then(|v| v.parse::<f64>().ok());
-    let peak_tasks = if given_peak.is_some() { 0 } else { peak_tasks };
-    println!("measuring the peak with {peak_tasks} tasks ...");
-    let t0 = Instant::now();
-    let mut handles = vec![];
-    for c in 0..8 {
-        let (http, url) = (stack.http.clone(), format!("{}/v1/tasks", stack.server_url));
-        let bodies: Vec<_> = (0..peak_tasks).filter(|n| n % 8 == c).map(&body).collect();
-        handles.push(tokio::spawn(async move {
-            for b in bodies {
-                let r = http.post(&url).json(&b).send().await?;
-                anyhow::ensure!(r.status().as_u16() == 201, "POST answered {}", r.status());
+    let peak = match given_peak {
+        Some(steps_s) => steps_s / 4.0,
+        None => {
+            println!("measuring the peak with {peak_tasks} tasks ...");
+            let t0 = Instant::now();
+            let mut handles = vec![];
+            for c in 0..8 {
+                let (http, url) = (stack.http.clone(), format!("{}/v1/tasks", stack.server_url));
+                let bodies: Vec<_> = (0..peak_tasks).filter(|n| n % 8 == c).map(&body).collect();
+                handles.push(tokio::spawn(async move {
+                    for b in bodies {
+                        let r = http.post(&url).json(&b).send().await?;
+                        anyhow::ensure!(r.status().as_u16() == 201, "POST answered {}", r.status());
+                    }
+                    Ok::<_, anyhow::Error>(())
+                }));
             }
-            Ok::<_, anyhow::Error>(())
-        }));
-    }
-    for h in handles {
-        h.await??;
-    }
-    drain(t0).await?;
-    let peak = given_peak.map_or(peak_tasks as f64 / t0.elapsed().as_secs_f64(), |p| p / 4.0);
+            for h in handles {
+                h.await??;
+            }
+            drain(t0).await?;
+            peak_tasks as f64 / t0.elapsed().as_secs_f64()
+        }
+    };
     let rate = peak * load;
     println!(
         "peak {:.0} steps/s; soaking at {:.0} tasks/s for {minutes} min ...",
@@ -151,14 +155,14 @@ async fn main() -> anyhow::Result<()> {
             sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
                 .fetch_all(&pool)
                 .await?;
-        let mut rss: Vec<(String, f64)> = stack.pids().into_iter().map(|(n, p)| (n, private_mib(p))).collect();
+        let mut memory: Vec<(String, f64)> = stack.pids().into_iter().map(|(n, p)| (n, private_mib(p))).collect();
         // The pools open connections as they need them: a backend's mean, not their sum.
-        rss.push((
+        memory.push((
             format!("postgres backend (mean of {})", backends.len()),
             backends.iter().map(|p| private_mib(*p as u32)).sum::<f64>() / backends.len().max(1) as f64,
         ));
         println!("  minute {m}: queue {queue_kib} KiB ({dead} dead rows)");
-        samples.push((queue_kib, tasks_bytes as f64 / 1048576.0, dead, rss));
+        samples.push((queue_kib, tasks_bytes as f64 / 1048576.0, dead, memory));
     }
     let mut ids = vec![];
     for c in clients {
@@ -177,7 +181,7 @@ async fn main() -> anyhow::Result<()> {
     .fetch_all(&pool)
     .await?;
     let mut report_minutes = vec![];
-    for (m, (queue_kib, tasks_mib, dead_queue_rows, rss)) in samples.into_iter().enumerate() {
+    for (m, (queue_kib, tasks_mib, dead_queue_rows, memory)) in samples.into_iter().enumerate() {
         let (from, to) = (m as f64 * 60.0, (m + 1) as f64 * 60.0);
         let done = rows.iter().filter(|r| r.1 >= from && r.1 < to).count();
         let mut lat: Vec<f64> = rows.iter().filter(|r| r.0 >= from && r.0 < to).map(|r| r.2).collect();
@@ -189,7 +193,7 @@ async fn main() -> anyhow::Result<()> {
             queue_kib,
             tasks_mib,
             dead_queue_rows,
-            rss,
+            memory,
         });
     }
 
@@ -212,14 +216,14 @@ async fn main() -> anyhow::Result<()> {
         rate * 4.0,
     );
     for (i, m) in report_minutes.iter().enumerate() {
-        let rss = m
-            .rss
+        let memory = m
+            .memory
             .iter()
             .map(|(n, v)| format!("{n} {v:.1}"))
             .collect::<Vec<_>>()
             .join(", ");
         out += &format!(
-            "| {} | {:.0} | {:.1} / {:.1} ms | {} KiB | {:.1} MiB | {} | {rss} |\n",
+            "| {} | {:.0} | {:.1} / {:.1} ms | {} KiB | {:.1} MiB | {} | {memory} |\n",
             i + 1,
             m.steps_s,
             m.p50,
@@ -249,7 +253,7 @@ async fn main() -> anyhow::Result<()> {
                 first.p99
             ));
         }
-        for ((name, v), (_, v0)) in m.rss.iter().zip(&first.rss) {
+        for ((name, v), (_, v0)) in m.memory.iter().zip(&first.memory) {
             if *v > v0 * 1.10 {
                 problems.push(format!("minute {}: {name} holds {v:.0} MiB against {v0:.0}", i + 1));
             }
