@@ -963,6 +963,21 @@ async fn a_get_with_wait_answers_once_the_task_has_ended_or_the_time_is_up() {
     // A long one ends with the task.
     let (status, done) = stack.get(&format!("/v1/tasks/{uuid}?wait=30")).await;
     assert_eq!((status, &done["status"]), (200, &json!("complete")), "{done}");
+    // The view handed over at the end (carried by the database's notification) is the one a
+    // read serves afterwards.
+    let (_, read) = stack.get(&format!("/v1/tasks/{uuid}")).await;
+    assert_eq!(done, read);
+    // A task whose view is too large for a notification is read after the wake-up.
+    let large = json!({"namespace": "tasker_tests_rs", "name": "diamond_workflow",
+        "context": {"n": 1, "pad": "x".repeat(tasker_engine::MAX_NOTIFIED_VIEW as usize),
+                    "behaviors": {"start": {"mode": "sleep", "ms": 300}}}});
+    let large = stack.create_ok(&large).await;
+    let (status, done) = stack.get(&format!("/v1/tasks/{large}?wait=30")).await;
+    assert_eq!((status, &done["status"]), (200, &json!("complete")));
+    assert_eq!(
+        done["context"]["pad"].as_str().map(str::len),
+        Some(tasker_engine::MAX_NOTIFIED_VIEW as usize)
+    );
     for bad in ["31", "-1", "soon", "NaN"] {
         let (status, body) = stack.get(&format!("/v1/tasks/{uuid}?wait={bad}")).await;
         assert_eq!(

@@ -88,18 +88,20 @@ pub struct TaskAction {
     pub at: DateTime<Utc>,
 }
 
-/// The operator actions of the task `t` as one JSON array, oldest first; `cancelled` is the
-/// parameter that holds the cancelled status. A cancel is the task's own move to `cancelled`; a
-/// retry is a step's move marked `manual_retry` (the steps a cancel moves, and the task a retry
-/// resumes, are its effects).
-pub(crate) fn task_actions_json(cancelled: &str) -> String {
+/// The operator actions of the task `t` as one JSON array, oldest first, read from
+/// `transitions` (a relation with the columns of `tasker_transitions`). A cancel is the task's
+/// own move to `cancelled`; a retry is a step's move marked `manual_retry` (the steps a cancel
+/// moves, and the task a retry resumes, are its effects). The predicate is written out as the
+/// partial index `tasker_transitions_actions` states it, so that the index serves it.
+pub(crate) fn task_actions_json(transitions: &str) -> String {
     format!(
         "COALESCE((SELECT json_agg(json_build_object('step_name', s.name, 'actor', tr.actor, 'at', tr.created_at)
                                    ORDER BY tr.id)
-                     FROM tasker_transitions tr LEFT JOIN tasker_steps s ON s.step_uuid = tr.step_uuid
+                     FROM {transitions} tr LEFT JOIN tasker_steps s ON s.step_uuid = tr.step_uuid
                     WHERE tr.task_uuid = t.task_uuid
-                      AND ((tr.step_uuid IS NULL AND tr.to_state = {cancelled})
-                           OR tr.detail->>'reason' = 'manual_retry')), '[]')"
+                      AND ((tr.step_uuid IS NULL AND tr.to_state = '{cancelled}')
+                           OR tr.detail->>'reason' = 'manual_retry')), '[]')",
+        cancelled = crate::state::TaskStatus::Cancelled
     )
 }
 

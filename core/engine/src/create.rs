@@ -262,70 +262,95 @@ impl Engine {
         trace: Option<&tasker_step::TraceContext>,
     ) -> Result<CreatedTask, CreateError> {
         check_task_request(req)?;
-        let found = match self
-            .lookup_template(&req.namespace, &req.name, req.version.as_deref())
-            .await?
-        {
-            Lookup::Found(t) => t,
-            Lookup::Missing(field) => {
-                return Err(CreateError::TemplateNotFound {
-                    field,
-                    ident: format!(
-                        "{}/{}@{}",
-                        req.namespace,
-                        req.name,
-                        req.version.as_deref().unwrap_or("latest")
-                    ),
+        // A template from this process's cache is checked by the insert itself; when another
+        // process changed it (or registered a higher version) meanwhile, the creation starts
+        // again from the database.
+        let mut attempt = 0;
+        let (tx, task_uuid, correlation_id, version) = loop {
+            attempt += 1;
+            let found = match self.cached_template(&req.namespace, &req.name, req.version.as_deref()) {
+                Some(t) => t,
+                None => match self
+                    .lookup_template(&req.namespace, &req.name, req.version.as_deref())
+                    .await?
+                {
+                    Lookup::Found(t) => t,
+                    Lookup::Missing(field) => {
+                        return Err(CreateError::TemplateNotFound {
+                            field,
+                            ident: format!(
+                                "{}/{}@{}",
+                                req.namespace,
+                                req.name,
+                                req.version.as_deref().unwrap_or("latest")
+                            ),
+                        });
+                    }
+                },
+            };
+            let template = &found.template;
+            let version = template.version.to_string();
+            let hash = request_hash(&req.namespace, &req.name, &version, &req.context);
+            if let Some(key) = &req.idempotency_key {
+                if let Some(existing) = self.find_idempotent(key, &hash).await? {
+                    return Ok(existing);
+                }
+            }
+            if let Err(violations) = found.validator.validate(&req.context) {
+                return Err(CreateError::InvalidTaskInput {
+                    template: template.identity(),
+                    violations,
                 });
             }
-        };
-        let template = &found.template;
-        let version = template.version.to_string();
-        let hash = request_hash(&req.namespace, &req.name, &version, &req.context);
-        if let Some(key) = &req.idempotency_key {
-            if let Some(existing) = self.find_idempotent(key, &hash).await? {
-                return Ok(existing);
-            }
-        }
-        if let Err(violations) = found.validator.validate(&req.context) {
-            return Err(CreateError::InvalidTaskInput {
-                template: template.identity(),
-                violations,
-            });
-        }
 
-        let task_uuid = Uuid::now_v7();
-        let correlation_id = req.correlation_id.clone().unwrap_or_else(|| Uuid::now_v7().to_string());
-        let annotations = json!({
-            "initiator": req.initiator, "source_system": req.source_system, "reason": req.reason,
-            "tags": req.tags, "priority": req.priority,
-        });
-        let mut tx = self.pool.begin().await?;
-        act_as(&mut tx, actor).await?;
-        let inserted = insert_task(
-            &mut tx,
-            &NewTask {
-                task_uuid,
-                req,
-                template,
-                version: &version,
-                correlation_id: &correlation_id,
-                annotations: &annotations,
-                hash: &hash,
-                trace,
-                actor,
-            },
-        )
-        .await?;
-        if !inserted {
-            // A concurrent request with the same key won the race.
-            tx.rollback().await?;
-            let key = req.idempotency_key.as_deref().unwrap_or_default();
-            return match self.find_idempotent(key, &hash).await? {
-                Some(existing) => Ok(existing),
-                None => Err(EngineError::Conflict("idempotent task vanished".into()).into()),
-            };
-        }
+            let task_uuid = Uuid::now_v7();
+            let correlation_id = req.correlation_id.clone().unwrap_or_else(|| Uuid::now_v7().to_string());
+            let annotations = json!({
+                "initiator": req.initiator, "source_system": req.source_system, "reason": req.reason,
+                "tags": req.tags, "priority": req.priority,
+            });
+            let mut tx = self.pool.begin().await?;
+            act_as(&mut tx, actor).await?;
+            let inserted = insert_task(
+                &mut tx,
+                &NewTask {
+                    task_uuid,
+                    req,
+                    template,
+                    template_hash: &found.content_hash,
+                    version: &version,
+                    correlation_id: &correlation_id,
+                    annotations: &annotations,
+                    hash: &hash,
+                    trace,
+                    actor,
+                },
+            )
+            .await?;
+            match inserted {
+                Inserted::Task => break (tx, task_uuid, correlation_id, version),
+                Inserted::KeyTaken => {
+                    // A concurrent request with the same key won the race.
+                    tx.rollback().await?;
+                    let key = req.idempotency_key.as_deref().unwrap_or_default();
+                    return match self.find_idempotent(key, &hash).await? {
+                        Some(existing) => Ok(existing),
+                        None => Err(EngineError::Conflict("idempotent task vanished".into()).into()),
+                    };
+                }
+                Inserted::TemplateChanged => {
+                    tx.rollback().await?;
+                    self.forget_template(&req.namespace, &req.name);
+                    if attempt == 3 {
+                        return Err(EngineError::Conflict(format!(
+                            "template {}/{} kept changing while the task was created",
+                            req.namespace, req.name
+                        ))
+                        .into());
+                    }
+                }
+            }
+        };
         tx.commit().await?;
         tasker_telemetry::task_created(&req.namespace, &req.name);
         tracing::info!(%task_uuid, %correlation_id, namespace = %req.namespace, name = %req.name, %version, "task created");
@@ -372,6 +397,8 @@ struct NewTask<'a> {
     task_uuid: Uuid,
     req: &'a TaskRequest,
     template: &'a tasker_templates::TaskTemplate,
+    /// The stored content hash of `template` as this process read it.
+    template_hash: &'a str,
     version: &'a str,
     correlation_id: &'a str,
     annotations: &'a Value,
@@ -383,9 +410,10 @@ struct NewTask<'a> {
 /// Inserts the task, its `pending` transition and `task.created` event, every step and edge, and
 /// enqueues the root steps (message, `enqueued` status and transition, the namespace's
 /// notification), all in one set-based statement: the rows a reconcile of the new task would
-/// write, without reading any of them back. False when the idempotency key is already taken
-/// (nothing is written).
-async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<bool, CreateError> {
+/// write, without reading any of them back. Nothing is written when the idempotency key is
+/// already taken, or when `template` is no longer what the request names: its stored content
+/// changed, or (for a request without a version) a higher version was registered.
+async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<Inserted, CreateError> {
     crate::state::check_step(StepStatus::Pending, StepStatus::Enqueued)?;
     let steps = &t.template.steps;
     let uuids: Vec<Uuid> = steps.iter().map(|_| Uuid::now_v7()).collect();
@@ -408,11 +436,17 @@ async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<b
         })
         .collect();
     let ns = &t.req.namespace;
-    let inserted: i64 = sqlx::query_scalar(&format!(
-        "WITH t AS (INSERT INTO tasker_tasks (task_uuid, namespace, name, version, status, correlation_id,
+    let (inserted, current): (i64, bool) = sqlx::query_as(&format!(
+        "WITH g AS (SELECT EXISTS (SELECT 1 FROM tasker_templates tp
+                                    WHERE tp.namespace = $2 AND tp.name = $3 AND tp.version = $4 AND tp.content_hash = $32
+                                      AND NOT ($33 AND EXISTS (
+                                          SELECT 1 FROM tasker_templates h WHERE h.namespace = $2 AND h.name = $3
+                                             AND (h.version_major, h.version_minor, h.version_patch)
+                                               > (tp.version_major, tp.version_minor, tp.version_patch)))) AS current),
+              t AS (INSERT INTO tasker_tasks (task_uuid, namespace, name, version, status, correlation_id,
                         parent_correlation_id, context, annotations, idempotency_key, request_hash, traceparent,
                         tracestate, created_by)
-                    VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10, $12, $13, $14)
+                    SELECT $1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10, $12, $13, $14 FROM g WHERE g.current
                     ON CONFLICT (idempotency_key) DO NOTHING RETURNING task_uuid),
               tt AS (INSERT INTO tasker_transitions (task_uuid, to_state) SELECT task_uuid, $11 FROM t RETURNING task_uuid),
               te AS (INSERT INTO tasker_events (event_name, task_uuid, namespace) SELECT $15, task_uuid, $2 FROM t),
@@ -438,7 +472,7 @@ async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<b
               st AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt)
                      SELECT tt.task_uuid, q.step_uuid, $27, $28, 0 FROM tt, q),
               n AS (SELECT pg_notify($31, '') FROM t LIMIT 1)
-         SELECT (SELECT count(*) FROM t) + 0 * (SELECT count(*) FROM n)",
+         SELECT (SELECT count(*) FROM t) + 0 * (SELECT count(*) FROM n), (SELECT current FROM g)",
         queue = tasker_store::queue_table(ns)
     ))
     .bind(t.task_uuid)
@@ -472,7 +506,22 @@ async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<b
     .bind(&from)
     .bind(&to)
     .bind(tasker_store::queue_channel(ns))
+    .bind(t.template_hash)
+    .bind(t.req.version.is_none())
     .fetch_one(&mut *conn)
     .await?;
-    Ok(inserted == 1)
+    Ok(match (inserted, current) {
+        (1, _) => Inserted::Task,
+        (_, false) => Inserted::TemplateChanged,
+        _ => Inserted::KeyTaken,
+    })
+}
+
+/// What [`insert_task`] did.
+enum Inserted {
+    Task,
+    /// The idempotency key is taken.
+    KeyTaken,
+    /// The template is no longer what the request names.
+    TemplateChanged,
 }

@@ -57,12 +57,15 @@ pub use dashboard::{
     attempts_from_events, AttemptEnd, AttemptView, RelatedTasks, StepConfig, WorkflowStats, MAX_CHILDREN,
 };
 pub use events::{event_id, event_row_id, EventName, EventPosition, LifecycleEvent, EVENT_KEYS};
+pub use locked::{task_ended, MAX_NOTIFIED_VIEW};
 pub use registry::{RegisteredTemplate, TemplateSummary};
 pub use state::{StepStatus, TaskStatus, UnknownStatus};
 pub use tokens::{
     check_token_name, Access, AuthFailure, InvalidScope, Namespaces, Principal, Scope, Scopes, TokenSecret, TokenView,
 };
-pub use views::{OperationalGauges, StepErrorView, StepView, TaskFilter, TaskList, TaskSummary, TaskView};
+pub use views::{
+    task_view_from_json, OperationalGauges, StepErrorView, StepView, TaskFilter, TaskList, TaskSummary, TaskView,
+};
 pub use workers::{WorkerRegistration, WorkerView, WORKER_HEARTBEAT, WORKER_LIVENESS};
 
 /// Engine settings every process reads the same way.
@@ -177,8 +180,15 @@ fn is_retryable_conflict(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c == "40001" || c == "40P01"))
 }
 
-/// Compiled templates by (namespace, name, version), checked against the stored content hash.
-type TemplateCache = HashMap<(String, String, String), Arc<RegisteredTemplate>>;
+/// Compiled templates, checked against the stored content hash: by a lookup that reads the
+/// database, or by the creation statement when a creation takes one from here unread.
+#[derive(Default)]
+struct TemplateCache {
+    /// By (namespace, name, version).
+    compiled: HashMap<(String, String, String), Arc<RegisteredTemplate>>,
+    /// The highest version of (namespace, name) a lookup found.
+    latest: HashMap<(String, String), String>,
+}
 
 /// Handle on the engine: a pool plus compiled templates. Cheap to clone.
 #[derive(Clone)]

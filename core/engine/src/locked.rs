@@ -6,6 +6,8 @@
 //! [`set_task_status`] / [`set_step_status`] (or a statement in `claim`/`complete` that writes
 //! the same audit row), which check the transition table of [`crate::state`] first.
 
+use std::sync::LazyLock;
+
 use serde_json::Value;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
@@ -59,6 +61,54 @@ pub(crate) async fn lock_task(conn: &mut PgConnection, task_uuid: Uuid) -> Resul
     row.map(|r| LockedTask::from_row(&r)).transpose()
 }
 
+/// The largest task view a notification carries (PostgreSQL's payloads are shorter than 8000
+/// bytes; the uuid and a space come first). A larger view is read by the waiter.
+pub const MAX_NOTIFIED_VIEW: i32 = 7900;
+
+/// What a `TASK_ENDED_CHANNEL` payload says: the task that ended and, when it fitted in
+/// [`MAX_NOTIFIED_VIEW`] bytes, its view as it was committed (read it with
+/// [`crate::task_view_from_json`]). The payload is the uuid, optionally followed by a space and
+/// the view's JSON. `None` for a payload of another form.
+pub fn task_ended(payload: &str) -> Option<(Uuid, Option<&str>)> {
+    let (uuid, view) = match payload.split_once(' ') {
+        Some((uuid, view)) => (uuid, Some(view)),
+        None => (payload, None),
+    };
+    Some((uuid.parse().ok()?, view))
+}
+
+/// The status statement of [`set_task_status`]. The task row it writes is `u` (the other parts
+/// of the statement see the task as it was before it), so the ended task's view is built from
+/// `u` with the transition row this statement inserts (a cancel's own audit row) added to the
+/// ones before it. (`OFFSET 0` keeps the view a subquery built once, not an expression copied
+/// into each place that reads it.)
+static SET_TASK_STATUS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH u AS (UPDATE tasker_tasks SET status = $3, updated_at = now(),
+                           completed_at = CASE WHEN $4 THEN clock_timestamp() ELSE NULL END
+                     WHERE task_uuid = $1 RETURNING *),
+              tr AS (INSERT INTO tasker_transitions (task_uuid, from_state, to_state) SELECT task_uuid, $2, $3 FROM u
+                     RETURNING *),
+              ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, duration_ms, error)
+                     SELECT $6, u.task_uuid, u.namespace, f.step_uuid, {duration}, f.error
+                       FROM u LEFT JOIN LATERAL (SELECT step_uuid, error FROM tasker_steps
+                                                  WHERE task_uuid = u.task_uuid AND status = $7
+                                                  ORDER BY completed_at, position LIMIT 1) f ON $6 = $8
+                      WHERE $6::text IS NOT NULL),
+              n AS (SELECT pg_notify($5, CASE WHEN octet_length(v.view) <= {max} THEN t.task_uuid::text || ' ' || v.view
+                                              ELSE t.task_uuid::text END)
+                      FROM u t CROSS JOIN LATERAL (SELECT ({view})::text AS view OFFSET 0) v
+                     WHERE $4)
+         SELECT GREATEST(EXTRACT(EPOCH FROM clock_timestamp() - created_at), 0)::float8, (SELECT count(*) FROM n) FROM u",
+        duration = ms_since!("u.created_at"),
+        max = MAX_NOTIFIED_VIEW,
+        view = crate::views::task_view_json(
+            "(SELECT * FROM tasker_transitions UNION ALL SELECT * FROM tr)",
+            "$9"
+        ),
+    )
+});
+
 /// Sets the task's status (with its transition row, its end event and, when it ends, the
 /// notification) and touches `updated_at`, in one statement. Setting the status it already has
 /// only touches `updated_at`, unless the transaction already did. An ending task's
@@ -81,39 +131,25 @@ pub(crate) async fn set_task_status(
     }
     check_task(task.status, to)?;
     // `task.completed` / `task.failed` (with the first step that errored) for a task entering
-    // `complete` or `error`. A task that ends also raises `TASK_ENDED_CHANNEL` with its uuid,
-    // delivered at commit: what clients waiting for its result wake on.
+    // `complete` or `error`. A task that ends also raises `TASK_ENDED_CHANNEL`, delivered at
+    // commit: what clients waiting for its result wake on (see [`task_ended`]).
     let event = match to {
         TaskStatus::Complete => Some(EventName::TaskCompleted),
         TaskStatus::Error => Some(EventName::TaskFailed),
         _ => None,
     };
-    let (age_seconds, _): (f64, i64) = sqlx::query_as(concat!(
-        "WITH u AS (UPDATE tasker_tasks SET status = $3, updated_at = now(),
-                           completed_at = CASE WHEN $4 THEN clock_timestamp() ELSE NULL END
-                     WHERE task_uuid = $1 RETURNING task_uuid, namespace, created_at),
-              tr AS (INSERT INTO tasker_transitions (task_uuid, from_state, to_state) SELECT task_uuid, $2, $3 FROM u),
-              ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, duration_ms, error)
-                     SELECT $6, u.task_uuid, u.namespace, f.step_uuid, ",
-        ms_since!("u.created_at"),
-        ", f.error
-                       FROM u LEFT JOIN LATERAL (SELECT step_uuid, error FROM tasker_steps
-                                                  WHERE task_uuid = u.task_uuid AND status = $7
-                                                  ORDER BY completed_at, position LIMIT 1) f ON $6 = $8
-                      WHERE $6::text IS NOT NULL),
-              n AS (SELECT pg_notify($5, u.task_uuid::text) FROM u WHERE $4)
-         SELECT GREATEST(EXTRACT(EPOCH FROM clock_timestamp() - created_at), 0)::float8, (SELECT count(*) FROM n) FROM u"
-    ))
-    .bind(task.task_uuid)
-    .bind(task.status)
-    .bind(to)
-    .bind(to.is_terminal())
-    .bind(tasker_store::TASK_ENDED_CHANNEL)
-    .bind(event)
-    .bind(StepStatus::Error)
-    .bind(EventName::TaskFailed)
-    .fetch_one(&mut *conn)
-    .await?;
+    let (age_seconds, _): (f64, i64) = sqlx::query_as(&SET_TASK_STATUS)
+        .bind(task.task_uuid)
+        .bind(task.status)
+        .bind(to)
+        .bind(to.is_terminal())
+        .bind(tasker_store::TASK_ENDED_CHANNEL)
+        .bind(event)
+        .bind(StepStatus::Error)
+        .bind(EventName::TaskFailed)
+        .bind(StepStatus::Complete)
+        .fetch_one(&mut *conn)
+        .await?;
     task.touched = true;
     if to.is_terminal() {
         task.observed.push(Observation::TaskFinished {

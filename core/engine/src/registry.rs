@@ -90,6 +90,7 @@ impl Engine {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.forget_template(ns, &template.name);
         Ok(())
     }
 
@@ -100,6 +101,7 @@ impl Engine {
         name: &str,
         version: Option<&str>,
     ) -> Result<Lookup, EngineError> {
+        let requested_version = version;
         let row = sqlx::query(
             "SELECT version, definition, content_hash FROM tasker_templates
               WHERE namespace = $1 AND name = $2 AND ($3::text IS NULL OR version = $3)
@@ -130,9 +132,16 @@ impl Engine {
         let version: String = row.try_get("version")?;
         let hash: String = row.try_get("content_hash")?;
         let key = (namespace.to_string(), name.to_string(), version);
-        if let Some(hit) = self.templates.lock().expect("template cache").get(&key) {
-            if hit.content_hash == hash {
-                return Ok(Lookup::Found(hit.clone()));
+        let remember_latest = |cache: &mut crate::TemplateCache| {
+            if requested_version.is_none() {
+                cache.latest.insert((key.0.clone(), key.1.clone()), key.2.clone());
+            }
+        };
+        {
+            let mut cache = self.templates.lock().expect("template cache");
+            if let Some(hit) = cache.compiled.get(&key).filter(|hit| hit.content_hash == hash).cloned() {
+                remember_latest(&mut cache);
+                return Ok(Lookup::Found(hit));
             }
         }
         let definition: serde_json::Value = row.try_get("definition")?;
@@ -146,11 +155,35 @@ impl Engine {
             validator,
             content_hash: hash,
         });
-        self.templates
-            .lock()
-            .expect("template cache")
-            .insert(key, entry.clone());
+        let mut cache = self.templates.lock().expect("template cache");
+        remember_latest(&mut cache);
+        cache.compiled.insert(key.clone(), entry.clone());
         Ok(Lookup::Found(entry))
+    }
+
+    /// The template a creation names, from this process's cache, without reading the
+    /// database: what a lookup last found for it. The creation's statement checks that it is
+    /// still current (same content, and no higher version when none was named).
+    pub(crate) fn cached_template(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> Option<Arc<RegisteredTemplate>> {
+        let cache = self.templates.lock().expect("template cache");
+        let (namespace, name) = (namespace.to_string(), name.to_string());
+        let version = match version {
+            Some(v) => v.to_string(),
+            None => cache.latest.get(&(namespace.clone(), name.clone()))?.clone(),
+        };
+        cache.compiled.get(&(namespace, name, version)).cloned()
+    }
+
+    /// Drops what the cache holds of (namespace, name): the next creation looks it up.
+    pub(crate) fn forget_template(&self, namespace: &str, name: &str) {
+        let mut cache = self.templates.lock().expect("template cache");
+        cache.latest.remove(&(namespace.to_string(), name.to_string()));
+        cache.compiled.retain(|k, _| !(k.0 == namespace && k.1 == name));
     }
 
     /// Every registered template version, by namespace, name and descending version.

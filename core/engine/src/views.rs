@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::LazyLock;
+
 use sqlx::{Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
@@ -190,55 +192,86 @@ pub struct TaskList {
     pub next_cursor: Option<Uuid>,
 }
 
-impl Engine {
-    pub async fn get_task(&self, task_uuid: Uuid) -> Result<Option<TaskView>, EngineError> {
-        // One statement: the task, its steps (a step's result is served only once it completed,
-        // §0.4) and its operator actions.
-        let Some(t) = sqlx::query(&format!(
-            "SELECT t.namespace, t.name, t.version, t.status, t.correlation_id, t.parent_correlation_id, t.context,
-                    t.created_at, t.completed_at, t.created_by,
-                    COALESCE((SELECT json_agg(json_build_object(
+/// A task's view as PostgreSQL builds it, in one JSON object, from the tasks row `t` (a row of
+/// `tasker_tasks` or one an `UPDATE` returned): the task, its steps (a step's result is served
+/// only once it completed, §0.4) and its operator actions read from `transitions` (a relation
+/// with the columns of `tasker_transitions`). `complete` is the parameter holding that status. [`task_view_from_json`] reads it back; `get_task` and the
+/// notification of an ended task ([`crate::locked::set_task_status`]) both build it here, so
+/// they serve the same view.
+pub(crate) fn task_view_json(transitions: &str, complete: &str) -> String {
+    format!(
+        "json_build_object(
+            'task_uuid', t.task_uuid, 'namespace', t.namespace, 'name', t.name, 'version', t.version,
+            'status', t.status, 'correlation_id', t.correlation_id,
+            'parent_correlation_id', t.parent_correlation_id, 'context', t.context,
+            'created_at', t.created_at, 'completed_at', t.completed_at, 'created_by', t.created_by,
+            'steps', COALESCE((SELECT json_agg(json_build_object(
                                   'step_uuid', s.step_uuid, 'name', s.name, 'status', s.status,
                                   'dependencies', COALESCE((SELECT array_agg(p.name ORDER BY p.position)
                                                               FROM tasker_step_edges e
                                                               JOIN tasker_steps p ON p.step_uuid = e.from_step_uuid
                                                              WHERE e.to_step_uuid = s.step_uuid), '{{}}'),
                                   'attempts', s.attempts, 'max_attempts', s.max_attempts,
-                                  'result', CASE WHEN s.status = $2 THEN s.result END, 'error', s.error,
+                                  'result', CASE WHEN s.status = {complete} THEN s.result END, 'error', s.error,
                                   'started_at', s.started_at, 'completed_at', s.completed_at,
                                   'next_retry_at', s.next_retry_at) ORDER BY s.position)
-                                FROM tasker_steps s WHERE s.task_uuid = t.task_uuid), '[]') AS steps,
-                    {actions} AS actions
-               FROM tasker_tasks t WHERE t.task_uuid = $1",
-            actions = crate::actor::task_actions_json("$3")
-        ))
-        .bind(task_uuid)
-        .bind(StepStatus::Complete)
-        .bind(TaskStatus::Cancelled)
-        .fetch_optional(&self.pool)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let steps: Vec<StepView> = serde_json::from_value(t.try_get("steps")?)
-            .map_err(|e| EngineError::Corrupt(format!("steps of task {task_uuid}: {e}")))?;
-        let status: TaskStatus = t.try_get("status")?;
-        Ok(Some(TaskView {
-            task_uuid,
-            namespace: t.try_get("namespace")?,
-            name: t.try_get("name")?,
-            version: t.try_get("version")?,
-            status,
-            terminal: status.is_terminal(),
-            correlation_id: t.try_get("correlation_id")?,
-            parent_correlation_id: t.try_get("parent_correlation_id")?,
-            context: t.try_get("context")?,
-            created_at: t.try_get("created_at")?,
-            completed_at: t.try_get("completed_at")?,
-            created_by: crate::actor::actor_of(t.try_get("created_by")?)?,
-            actions: crate::actor::actions_from_json(t.try_get("actions")?)?,
-            steps,
-        }))
+                                FROM tasker_steps s WHERE s.task_uuid = t.task_uuid), '[]'),
+            'actions', {actions})",
+        actions = crate::actor::task_actions_json(transitions)
+    )
+}
+
+/// Reads back what [`task_view_json`] built.
+pub fn task_view_from_json(json: &str) -> Result<TaskView, EngineError> {
+    #[derive(Deserialize)]
+    struct Stored {
+        task_uuid: Uuid,
+        namespace: String,
+        name: String,
+        version: String,
+        status: TaskStatus,
+        correlation_id: String,
+        parent_correlation_id: Option<String>,
+        context: Value,
+        created_at: DateTime<Utc>,
+        completed_at: Option<DateTime<Utc>>,
+        created_by: Option<String>,
+        actions: Value,
+        steps: Vec<StepView>,
+    }
+    let t: Stored = serde_json::from_str(json).map_err(|e| EngineError::Corrupt(format!("task view: {e}")))?;
+    Ok(TaskView {
+        task_uuid: t.task_uuid,
+        namespace: t.namespace,
+        name: t.name,
+        version: t.version,
+        status: t.status,
+        terminal: t.status.is_terminal(),
+        correlation_id: t.correlation_id,
+        parent_correlation_id: t.parent_correlation_id,
+        context: t.context,
+        created_at: t.created_at,
+        completed_at: t.completed_at,
+        created_by: crate::actor::actor_of(t.created_by)?,
+        actions: crate::actor::actions_from_json(t.actions)?,
+        steps: t.steps,
+    })
+}
+
+impl Engine {
+    pub async fn get_task(&self, task_uuid: Uuid) -> Result<Option<TaskView>, EngineError> {
+        static GET_TASK: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT ({view})::text FROM tasker_tasks t WHERE t.task_uuid = $1",
+                view = task_view_json("tasker_transitions", "$2")
+            )
+        });
+        let view: Option<String> = sqlx::query_scalar(&GET_TASK)
+            .bind(task_uuid)
+            .bind(StepStatus::Complete)
+            .fetch_optional(&self.pool)
+            .await?;
+        view.as_deref().map(task_view_from_json).transpose()
     }
 
     /// The namespace of a task, `None` when there is no such task.

@@ -318,7 +318,11 @@ async fn get_task(
             return Ok(view);
         }
         tokio::select! {
-            _ = &mut waiter.woken => {}
+            woken = &mut waiter.woken => if let Ok(Some(ended)) = woken {
+                // The view committed with the task's end: nothing to read.
+                caller.require(&ended.namespace, Access::Read)?;
+                return Ok(Json(std::sync::Arc::unwrap_or_clone(ended)));
+            },
             _ = tokio::time::sleep_until(deadline.min(now + crate::waiters::RECHECK)) => {}
             _ = stopping.changed() => {}
         }

@@ -1,6 +1,8 @@
 //! Clients waiting for a task to end (`GET /v1/tasks/{uuid}?wait=SECONDS`) are woken by the
 //! database: one `LISTEN` connection per server receives [`tasker_store::TASK_ENDED_CHANNEL`]
-//! (raised at the commit that ends a task) and wakes the requests waiting for that uuid.
+//! (raised at the commit that ends a task) and wakes the requests waiting for that uuid, handing
+//! them the task's view as it was committed when the notification carries it (no read after
+//! the wake-up), else telling them to read it.
 //!
 //! **Invariant:** a waiter registers before it reads the task, so an end committed between the
 //! read and the wait still wakes it. When the listening connection is lost, every waiter is
@@ -13,13 +15,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
+use tasker_engine::TaskView;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 /// The longest a waiter goes without reading the task again, notification or not.
 pub(crate) const RECHECK: Duration = Duration::from_secs(2);
 
-type Waiting = HashMap<Uuid, Vec<(u64, oneshot::Sender<()>)>>;
+/// What wakes a waiter: the ended task's view, or `None` to read the task again.
+pub(crate) type Wake = Option<Arc<TaskView>>;
+
+type Waiting = HashMap<Uuid, Vec<(u64, oneshot::Sender<Wake>)>>;
 
 /// The requests waiting for tasks to end, by task.
 #[derive(Clone, Default)]
@@ -30,7 +36,7 @@ pub(crate) struct TaskWaiters {
 
 /// One request's registration: woken through `woken`; removed from the table when dropped.
 pub(crate) struct Waiter {
-    pub(crate) woken: oneshot::Receiver<()>,
+    pub(crate) woken: oneshot::Receiver<Wake>,
     task: Uuid,
     id: u64,
     waiters: TaskWaiters,
@@ -67,12 +73,22 @@ impl TaskWaiters {
         }
     }
 
-    /// Wakes every request waiting for `task`.
-    pub(crate) fn wake(&self, task: Uuid) {
-        if let Some(list) = self.lock().remove(&task) {
-            for (_, tx) in list {
-                let _ = tx.send(());
+    /// Wakes every request waiting for `task`, with its view when `view` holds one that reads
+    /// back as an ended task (parsed only when someone waits).
+    pub(crate) fn wake(&self, task: Uuid, view: Option<&str>) {
+        let Some(list) = self.lock().remove(&task) else {
+            return;
+        };
+        let view = view.and_then(|json| match tasker_engine::task_view_from_json(json) {
+            Ok(v) if v.task_uuid == task && v.terminal => Some(Arc::new(v)),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, %task, "task-ended notification with an unreadable view");
+                None
             }
+        });
+        for (_, tx) in list {
+            let _ = tx.send(view.clone());
         }
     }
 
@@ -80,7 +96,7 @@ impl TaskWaiters {
     fn wake_all(&self) {
         let all = std::mem::take(&mut *self.lock());
         for (_, tx) in all.into_values().flatten() {
-            let _ = tx.send(());
+            let _ = tx.send(None);
         }
     }
 
@@ -114,9 +130,9 @@ pub(crate) async fn listen(pool: sqlx::PgPool, waiters: TaskWaiters, mut stoppin
                         _ = stopping.changed() => return,
                     };
                     match received {
-                        Ok(Some(n)) => match n.payload().parse::<Uuid>() {
-                            Ok(task) => waiters.wake(task),
-                            Err(_) => tracing::warn!(payload = n.payload(), "task-ended notification without a uuid"),
+                        Ok(Some(n)) => match tasker_engine::task_ended(n.payload()) {
+                            Some((task, view)) => waiters.wake(task, view),
+                            None => tracing::warn!(payload = n.payload(), "task-ended notification without a uuid"),
                         },
                         Ok(None) => {
                             tracing::warn!("task-ended listener lost its connection; reconnecting");
@@ -151,13 +167,44 @@ mod tests {
         let second = waiters.register(a);
         let other = waiters.register(b);
         assert_eq!(waiters.waiting(), 3);
-        waiters.wake(a);
+        waiters.wake(a, None);
         let (mut first, mut second) = (first, second);
-        assert!((&mut first.woken).await.is_ok() && (&mut second.woken).await.is_ok());
+        assert_eq!((&mut first.woken).await, Ok(None));
+        assert_eq!((&mut second.woken).await, Ok(None));
         drop(other);
         assert_eq!(waiters.waiting(), 0, "a timed-out waiter is removed");
         let mut late = waiters.register(b);
         waiters.wake_all();
-        assert!((&mut late.woken).await.is_ok());
+        assert_eq!((&mut late.woken).await, Ok(None));
+    }
+
+    fn stored_view(task: Uuid, status: &str) -> String {
+        serde_json::json!({
+            "task_uuid": task, "namespace": "ns", "name": "wf", "version": "1.0.0", "status": status,
+            "correlation_id": "c", "parent_correlation_id": null, "context": {"n": 1},
+            "created_at": "2026-12-04T10:00:00.000001+00:00", "completed_at": "2026-12-04T10:00:00.5+00:00",
+            "created_by": "token:ops", "steps": [], "actions": []
+        })
+        .to_string()
+    }
+
+    #[tokio::test]
+    async fn a_waiter_gets_the_notified_view_only_when_it_is_that_tasks_end() {
+        let waiters = TaskWaiters::default();
+        let (task, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut w = waiters.register(task);
+        waiters.wake(task, Some(&stored_view(task, "complete")));
+        let view = (&mut w.woken).await.unwrap().expect("the view");
+        assert!(view.terminal && view.task_uuid == task && view.context == serde_json::json!({"n": 1}));
+        // Anything else tells the waiter to read the task itself.
+        for payload in [
+            stored_view(task, "in_progress"),
+            stored_view(other, "complete"),
+            "{not json".to_string(),
+        ] {
+            let mut w = waiters.register(task);
+            waiters.wake(task, Some(&payload));
+            assert_eq!((&mut w.woken).await, Ok(None), "{payload}");
+        }
     }
 }

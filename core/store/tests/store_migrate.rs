@@ -47,7 +47,7 @@ async fn transitions_table_refuses_update_and_delete() {
 }
 
 #[tokio::test]
-async fn every_pool_plans_once_per_connection_and_a_workers_prices_out_sequential_scans() {
+async fn every_pool_plans_once_per_connection_without_jit_and_a_workers_prices_out_sequential_scans() {
     let base = tasker_devdb::resolve_database_url().expect("a PostgreSQL server");
     let url = create_database(&base, &unique_database_name("store_test"))
         .await
@@ -60,12 +60,14 @@ async fn every_pool_plans_once_per_connection_and_a_workers_prices_out_sequentia
         let mut held = vec![];
         for _ in 0..2 {
             let mut conn = pool.acquire().await.unwrap();
-            let (mode, scan): (String, String) =
-                sqlx::query_as("SELECT current_setting('plan_cache_mode'), current_setting('enable_seqscan')")
-                    .fetch_one(&mut *conn)
-                    .await
-                    .unwrap();
+            let (mode, scan, jit): (String, String, String) = sqlx::query_as(
+                "SELECT current_setting('plan_cache_mode'), current_setting('enable_seqscan'), current_setting('jit')",
+            )
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
             assert_eq!(mode, tasker_store::PLAN_CACHE_MODE);
+            assert_eq!(jit, tasker_store::JIT);
             assert_eq!(scan, seqscan);
             held.push(conn);
         }

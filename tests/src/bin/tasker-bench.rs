@@ -117,6 +117,11 @@ struct Figures {
     lang: String,
     engine_ms: Vec<f64>,
     client_ms: Vec<f64>,
+    /// Per sequential task, by the one clock of the machine: from sending the POST to the
+    /// creation's start (`created_at`), and from the task's end (`completed_at`) to holding
+    /// the answer of the GET: where the client's time beyond the engine's goes.
+    before_ms: Vec<f64>,
+    after_ms: Vec<f64>,
     per_task: PerUnit,
     batches: Vec<Batch>,
     open_loop: Vec<OpenLoop>,
@@ -312,26 +317,31 @@ async fn bench(lang: &Lang, subscribers: bool, tracing: bool, full: bool) -> any
     let mut client_ms = vec![];
     let mut engine_ms = vec![];
     let before = Counters::read(&b.pool).await;
+    let (mut before_ms, mut after_ms) = (vec![], vec![]);
     for _ in 0..runs {
         let body = b.body();
-        let t0 = Instant::now();
+        let (sent, t0) = (chrono::Utc::now(), Instant::now());
         let id = b.stack.create_ok(&body).await;
         // As a client waits for a result: the server answers once the task has ended.
         let (status, task) = b.stack.get(&format!("/v1/tasks/{id}?wait=30")).await;
         client_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+        let answered = chrono::Utc::now();
         anyhow::ensure!(
             status == 200 && task["status"] == "complete",
             "task {id} did not complete: {task}"
         );
-        let ms: f64 = sqlx::query_scalar(
-            "SELECT EXTRACT(EPOCH FROM (completed_at - created_at))::float8 * 1000 FROM tasker_tasks
-              WHERE task_uuid = $1",
-        )
-        .bind(id)
-        .fetch_one(&b.pool)
-        .await?;
-        engine_ms.push(ms);
+        let (created, completed): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) =
+            sqlx::query_as("SELECT created_at, completed_at FROM tasker_tasks WHERE task_uuid = $1")
+                .bind(id)
+                .fetch_one(&b.pool)
+                .await?;
+        let ms = |d: chrono::TimeDelta| d.num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0;
+        engine_ms.push(ms(completed - created));
+        before_ms.push(ms(created - sent));
+        after_ms.push(ms(answered - completed));
     }
+    before_ms.sort_by(f64::total_cmp);
+    after_ms.sort_by(f64::total_cmp);
     let per_task = Counters::read(&b.pool).await.per(&before, runs);
     client_ms.sort_by(f64::total_cmp);
     engine_ms.sort_by(f64::total_cmp);
@@ -380,6 +390,8 @@ async fn bench(lang: &Lang, subscribers: bool, tracing: bool, full: bool) -> any
         },
         engine_ms,
         client_ms,
+        before_ms,
+        after_ms,
         per_task,
         batches,
         open_loop,
@@ -572,6 +584,16 @@ fn report(figures: &[Figures]) -> String {
             percentile(&f.client_ms, 50.0) - percentile(&f.engine_ms, 50.0)
         )
     });
+    out += &row(
+        "of which POST sent → creation starts / task ends → client has the answer (p50)",
+        &|f| {
+            format!(
+                "{:.2} / {:.2} ms",
+                percentile(&f.before_ms, 50.0),
+                percentile(&f.after_ms, 50.0)
+            )
+        },
+    );
     out += &row("per sequential task: WAL syncs / transactions / statements", &|f| {
         per_unit(&f.per_task)
     });

@@ -64,6 +64,49 @@ async fn the_latest_version_is_chosen_by_semver_precedence() {
 }
 
 #[tokio::test]
+async fn a_template_cached_by_one_process_yields_to_what_another_registered() {
+    let engine = engine(&[LINEAR], 1.0).await;
+    // Another process: its own engine (and template cache) on the same database.
+    let other = tasker_engine::Engine::new(engine.pool().clone(), tasker_engine::EngineConfig::default());
+    assert_eq!(version_created(&engine).await, "1.0.0");
+
+    // A higher version: a creation that names none takes it, not the cached 1.0.0.
+    let v2 = LINEAR.replace("version: 1.0.0", "version: 2.0.0");
+    register(&other, &v2).await;
+    assert_eq!(version_created(&engine).await, "2.0.0");
+
+    // The same version changed in place: the new content is used (here, one step fewer).
+    let shorter = LINEAR.replace("version: 1.0.0", "version: 2.0.0");
+    register(&other, &shorter[..shorter.find("  - name: c").unwrap()]).await;
+    let changed = create(&engine, "linear", ctx()).await;
+    assert_eq!(task(&engine, changed).await.steps.len(), 2);
+    // A version named explicitly still finds the old one.
+    let mut req = TaskRequest::new(NS, "linear", ctx());
+    req.version = Some("1.0.0".into());
+    let old = engine.create_task(&req).await.unwrap();
+    assert_eq!(task(&engine, old.task_uuid).await.steps.len(), 3);
+    assert_eq!(rows_of_tasks(&engine).await, 4, "no creation was written twice");
+}
+
+/// The version of a task created without naming one.
+async fn version_created(engine: &tasker_engine::Engine) -> String {
+    let req = TaskRequest::new(NS, "linear", ctx());
+    engine.create_task(&req).await.unwrap().version
+}
+
+async fn register(engine: &tasker_engine::Engine, source: &str) {
+    let template = tasker_templates::TaskTemplate::parse(source, None).unwrap();
+    engine.register_template(&template).await.unwrap();
+}
+
+async fn rows_of_tasks(engine: &tasker_engine::Engine) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM tasker_tasks")
+        .fetch_one(engine.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
 async fn idempotency_returns_the_first_task_or_conflicts() {
     let engine = engine(&[LINEAR], 1.0).await;
     let mut req = TaskRequest::new(NS, "linear", json!({"n": 1}));

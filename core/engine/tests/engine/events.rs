@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde_json::json;
-use tasker_engine::{CompleteOutcome, Engine, EventName, EventPosition, LifecycleEvent};
+use tasker_engine::{
+    ActionKind, Actor, CompleteOutcome, Engine, EventName, EventPosition, LifecycleEvent, TaskStatus, TaskView,
+};
 use uuid::Uuid;
 
 use crate::support::*;
@@ -450,35 +452,90 @@ async fn events_older_than_the_retention_are_pruned() {
     assert_eq!(engine.event_position(Uuid::now_v7()).await.unwrap(), None);
 }
 
+/// The next `TASK_ENDED_CHANNEL` payload, read as the server's waiters read it.
+async fn next_ended(listener: &mut sqlx::postgres::PgListener) -> (Uuid, Option<TaskView>) {
+    let n = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("a notification")
+        .unwrap();
+    let (uuid, view) = tasker_engine::task_ended(n.payload()).expect("a task-ended payload");
+    (uuid, view.map(|v| tasker_engine::task_view_from_json(v).unwrap()))
+}
+
 #[tokio::test]
-async fn a_task_that_ends_raises_its_uuid_on_the_ended_channel_once_committed() {
+async fn a_task_that_ends_raises_its_view_as_committed_on_the_ended_channel_once() {
     let engine = engine(&[LINEAR], 1.0).await;
     let mut listener = sqlx::postgres::PgListener::connect_with(engine.pool()).await.unwrap();
     listener.listen(tasker_store::TASK_ENDED_CHANNEL).await.unwrap();
-    let wait = Duration::from_secs(5);
 
-    // Moving on (claimed, waiting for a retry) raises nothing; ending does, once.
+    // Moving on (claimed, waiting for a retry) raises nothing; ending does, once, with the view
+    // a read after the commit serves (terminal, results and all).
     let done = create(&engine, "linear", ctx()).await;
     for _ in 0..3 {
         let c = claim(&engine).await.remove(0);
         complete(&engine, &c.claim, success(json!({"value": 1}))).await;
     }
-    let n = tokio::time::timeout(wait, listener.recv())
-        .await
-        .expect("a notification")
-        .unwrap();
-    assert_eq!(n.payload(), done.to_string());
+    let (uuid, view) = next_ended(&mut listener).await;
+    assert_eq!(uuid, done);
+    let view = view.expect("a small task's view rides in its notification");
+    assert!(view.terminal && view.completed_at.is_some());
+    assert_eq!(view.steps.iter().filter(|s| s.result.is_some()).count(), 3);
+    assert_eq!(view, task(&engine, done).await);
+
+    // A failed task: the step's error is in the view.
+    let failed = create(&engine, "linear", ctx()).await;
+    let c = claim(&engine).await.remove(0);
+    complete(&engine, &c.claim, permanent("BOOM")).await;
+    let (uuid, view) = next_ended(&mut listener).await;
+    assert_eq!(uuid, failed);
+    let view = view.unwrap();
+    assert_eq!(view.status, TaskStatus::Error);
+    assert_eq!(view.steps[0].error.as_ref().unwrap().error_code, "BOOM");
+    assert_eq!(view, task(&engine, failed).await);
+
+    // A cancel: the audit row this very statement writes is among the view's actions.
     let cancelled = create(&engine, "linear", ctx()).await;
-    engine.cancel_task(cancelled, None).await.unwrap();
-    let n = tokio::time::timeout(wait, listener.recv())
-        .await
-        .expect("a notification")
-        .unwrap();
-    assert_eq!(n.payload(), cancelled.to_string());
+    let actor = Actor::Token { name: "ops".into() };
+    engine.cancel_task(cancelled, Some(&actor)).await.unwrap();
+    let (uuid, view) = next_ended(&mut listener).await;
+    assert_eq!(uuid, cancelled);
+    let view = view.unwrap();
+    assert_eq!(view.actions.len(), 1);
+    assert_eq!(
+        (view.actions[0].action, view.actions[0].actor.as_ref()),
+        (ActionKind::Cancel, Some(&actor))
+    );
+    assert_eq!(view, task(&engine, cancelled).await);
+
+    // A view too large for a notification: the uuid alone, and the waiter reads the task.
+    let big = create(
+        &engine,
+        "linear",
+        json!({"n": 1, "pad": "x".repeat(tasker_engine::MAX_NOTIFIED_VIEW as usize)}),
+    )
+    .await;
+    engine.cancel_task(big, None).await.unwrap();
+    assert_eq!(next_ended(&mut listener).await, (big, None));
+
     assert!(
         tokio::time::timeout(Duration::from_millis(300), listener.recv())
             .await
             .is_err(),
         "one notification per ended task"
+    );
+}
+
+#[test]
+fn an_ended_payload_is_a_uuid_with_an_optional_view() {
+    let uuid = Uuid::now_v7();
+    assert_eq!(tasker_engine::task_ended(&uuid.to_string()), Some((uuid, None)));
+    assert_eq!(
+        tasker_engine::task_ended(&format!("{uuid} {{}}")),
+        Some((uuid, Some("{}")))
+    );
+    assert_eq!(tasker_engine::task_ended("not-a-uuid {}"), None);
+    assert!(
+        tasker_engine::task_view_from_json("{}").is_err(),
+        "a view without its fields is corrupt"
     );
 }
