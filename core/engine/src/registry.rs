@@ -101,7 +101,6 @@ impl Engine {
         name: &str,
         version: Option<&str>,
     ) -> Result<Lookup, EngineError> {
-        let requested_version = version;
         let row = sqlx::query(
             "SELECT version, definition, content_hash FROM tasker_templates
               WHERE namespace = $1 AND name = $2 AND ($3::text IS NULL OR version = $3)
@@ -129,11 +128,11 @@ impl Engine {
                     .await?;
             return Ok(Lookup::Missing(if name_known { "/version" } else { "/name" }));
         };
-        let version: String = row.try_get("version")?;
+        let found_version: String = row.try_get("version")?;
         let hash: String = row.try_get("content_hash")?;
-        let key = (namespace.to_string(), name.to_string(), version);
+        let key = (namespace.to_string(), name.to_string(), found_version);
         let remember_latest = |cache: &mut crate::TemplateCache| {
-            if requested_version.is_none() {
+            if version.is_none() {
                 cache.latest.insert((key.0.clone(), key.1.clone()), key.2.clone());
             }
         };
