@@ -262,7 +262,7 @@ async fn start_attempts(
                            started_at = clock_timestamp(), next_retry_at = NULL
                       FROM m WHERE st.step_uuid = m.step_uuid
                  RETURNING st.task_uuid, st.step_uuid, st.attempts, st.max_attempts, st.callable, st.initialization,
-                           st.timeout_seconds, m.from_status, m.detail),
+                           st.timeout_seconds, st.parents, m.from_status, m.detail),
               st AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, detail)
                      SELECT task_uuid, step_uuid, from_status, $5, attempts, detail FROM s),
               tk AS (UPDATE tasker_tasks t SET status = $6, updated_at = now(), completed_at = NULL
@@ -275,14 +275,13 @@ async fn start_attempts(
                      SELECT $10, task_uuid, $11, step_uuid, attempts FROM s)
          SELECT s.step_uuid, s.attempts, s.max_attempts, s.callable, s.initialization, s.timeout_seconds,
                 t.name AS workflow_name, t.version, t.correlation_id, t.context, t.traceparent, t.tracestate,
-                (WITH RECURSIVE upstream(step_uuid) AS (
-                     SELECT from_step_uuid FROM tasker_step_edges
-                      WHERE task_uuid = s.task_uuid AND to_step_uuid = s.step_uuid
-                     UNION SELECT e.from_step_uuid FROM tasker_step_edges e
-                             JOIN upstream u ON e.task_uuid = s.task_uuid AND e.to_step_uuid = u.step_uuid)
-                 SELECT COALESCE(jsonb_object_agg(p.name, p.result), '{}')
-                   FROM tasker_steps p
-                  WHERE p.task_uuid = s.task_uuid AND p.step_uuid IN (SELECT step_uuid FROM upstream))
+                -- Each step upstream is read once, by its primary key: `= ANY(parents)` joins
+                -- only as a nested loop over the index, whatever the plan.
+                (WITH RECURSIVE upstream(step_uuid, name, result, parents) AS (
+                     SELECT p.step_uuid, p.name, p.result, p.parents FROM tasker_steps p WHERE p.step_uuid = ANY(s.parents)
+                     UNION SELECT p.step_uuid, p.name, p.result, p.parents
+                             FROM upstream u JOIN tasker_steps p ON p.step_uuid = ANY(u.parents))
+                 SELECT COALESCE(jsonb_object_agg(name, result), '{}') FROM upstream)
                   AS dependency_results
            FROM s JOIN tasker_tasks t ON t.task_uuid = s.task_uuid",
     )

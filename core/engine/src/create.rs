@@ -407,9 +407,9 @@ struct NewTask<'a> {
     actor: Option<&'a Actor>,
 }
 
-/// Inserts the task, its `pending` transition and `task.created` event, every step and edge, and
-/// enqueues the root steps (message, `enqueued` status and transition, the namespace's
-/// notification), all in one set-based statement: the rows a reconcile of the new task would
+/// Inserts the task, its `pending` transition and `task.created` event, every step (with its
+/// dependencies' uuids and names), and enqueues the root steps (message, `enqueued` status and
+/// transition, the namespace's notification), all in one set-based statement: the rows a reconcile of the new task would
 /// write, without reading any of them back. Nothing is written when the idempotency key is
 /// already taken, or when `template` is no longer what the request names: its stored content
 /// changed, or (for a request without a version) a higher version was registered.
@@ -417,16 +417,17 @@ async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<I
     crate::state::check_step(StepStatus::Pending, StepStatus::Enqueued)?;
     let steps = &t.template.steps;
     let uuids: Vec<Uuid> = steps.iter().map(|_| Uuid::now_v7()).collect();
-    let index: std::collections::HashMap<&str, Uuid> =
-        steps.iter().zip(&uuids).map(|(s, u)| (s.name.as_str(), *u)).collect();
-    let (mut from, mut to) = (vec![], vec![]);
-    for (step, uuid) in steps.iter().zip(&uuids) {
-        for dep in &step.dependencies {
-            from.push(index[dep.as_str()]);
-            to.push(*uuid);
+    // One row per dependency, in step order and, within a step, in its dependencies' step order.
+    let dependencies = t.template.dependency_indices();
+    let (mut from, mut to, mut from_name) = (vec![], vec![], vec![]);
+    for (i, deps) in dependencies.iter().enumerate() {
+        for &d in deps {
+            from.push(uuids[d]);
+            to.push(uuids[i]);
+            from_name.push(steps[d].name.as_str());
         }
     }
-    let roots: Vec<bool> = steps.iter().map(|s| s.dependencies.is_empty()).collect();
+    let roots: Vec<bool> = dependencies.iter().map(Vec::is_empty).collect();
     let backoff: Vec<Option<String>> = steps
         .iter()
         .map(|s| {
@@ -460,14 +461,18 @@ async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<I
                            jsonb_build_object('task_uuid', t.task_uuid, 'step_uuid', r.step_uuid, 'step_name', r.name)
                       FROM t, r WHERE r.root ORDER BY r.ord
                     RETURNING msg_id, (message->>'step_uuid')::uuid AS step_uuid),
+              d AS (SELECT x.to_uuid, array_agg(x.from_uuid ORDER BY x.ord) AS parents,
+                           array_agg(x.from_name ORDER BY x.ord) AS dependencies
+                      FROM unnest($29::uuid[], $30::uuid[], $34::text[]) WITH ORDINALITY AS x(from_uuid, to_uuid, from_name, ord)
+                     GROUP BY x.to_uuid),
               s AS (INSERT INTO tasker_steps (step_uuid, task_uuid, name, position, status, callable, initialization,
-                        retryable, max_attempts, backoff, backoff_base_ms, max_backoff_ms, timeout_seconds, msg_id)
+                        retryable, max_attempts, backoff, backoff_base_ms, max_backoff_ms, timeout_seconds, msg_id,
+                        parents, dependencies)
                     SELECT r.step_uuid, t.task_uuid, r.name, r.ord - 1, CASE WHEN q.msg_id IS NULL THEN $27 ELSE $28 END,
                            r.callable, r.initialization, r.retryable, r.max_attempts, r.backoff, r.backoff_base_ms,
-                           r.max_backoff_ms, r.timeout_seconds, q.msg_id
-                      FROM t, r LEFT JOIN q ON q.step_uuid = r.step_uuid),
-              e AS (INSERT INTO tasker_step_edges (task_uuid, from_step_uuid, to_step_uuid)
-                    SELECT t.task_uuid, x.from_uuid, x.to_uuid FROM t, unnest($29::uuid[], $30::uuid[]) AS x(from_uuid, to_uuid)),
+                           r.max_backoff_ms, r.timeout_seconds, q.msg_id,
+                           COALESCE(d.parents, '{{}}'), COALESCE(d.dependencies, '{{}}')
+                      FROM t, r LEFT JOIN q ON q.step_uuid = r.step_uuid LEFT JOIN d ON d.to_uuid = r.step_uuid),
               -- After the task's row (it reads tt): the audit trail keeps causal order.
               st AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt)
                      SELECT tt.task_uuid, q.step_uuid, $27, $28, 0 FROM tt, q),
@@ -508,6 +513,7 @@ async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<I
     .bind(tasker_store::queue_channel(ns))
     .bind(t.template_hash)
     .bind(t.req.version.is_none())
+    .bind(&from_name)
     .fetch_one(&mut *conn)
     .await?;
     Ok(match (inserted, current) {

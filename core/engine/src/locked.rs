@@ -188,9 +188,7 @@ impl StepState {
 }
 
 /// The columns of a task's steps that [`StepState`] reads, for `FROM tasker_steps s`.
-pub(crate) const STEP_STATE_COLUMNS: &str = "s.step_uuid, s.name, s.status, s.attempts, s.msg_id,
-    ARRAY(SELECT e.from_step_uuid FROM tasker_step_edges e
-           WHERE e.task_uuid = s.task_uuid AND e.to_step_uuid = s.step_uuid) AS parents";
+pub(crate) const STEP_STATE_COLUMNS: &str = "s.step_uuid, s.name, s.status, s.attempts, s.msg_id, s.parents";
 
 /// Steps that are `pending` with every dependency complete.
 pub(crate) fn ready_steps(steps: &[StepState]) -> Vec<usize> {

@@ -207,10 +207,7 @@ pub(crate) fn task_view_json(transitions: &str, complete: &str) -> String {
             'created_at', t.created_at, 'completed_at', t.completed_at, 'created_by', t.created_by,
             'steps', COALESCE((SELECT json_agg(json_build_object(
                                   'step_uuid', s.step_uuid, 'name', s.name, 'status', s.status,
-                                  'dependencies', COALESCE((SELECT array_agg(p.name ORDER BY p.position)
-                                                              FROM tasker_step_edges e
-                                                              JOIN tasker_steps p ON p.step_uuid = e.from_step_uuid
-                                                             WHERE e.to_step_uuid = s.step_uuid), '{{}}'),
+                                  'dependencies', s.dependencies,
                                   'attempts', s.attempts, 'max_attempts', s.max_attempts,
                                   'result', CASE WHEN s.status = {complete} THEN s.result END, 'error', s.error,
                                   'started_at', s.started_at, 'completed_at', s.completed_at,

@@ -73,3 +73,65 @@ async fn every_pool_plans_once_per_connection_without_jit_and_a_workers_prices_o
         }
     }
 }
+
+#[tokio::test]
+async fn step_dependencies_move_from_the_edge_table_into_each_step_row() {
+    let pool = fresh_database().await;
+    // The schema as it was before the dependencies moved, with a diamond task in it whose last
+    // step's edges were written right-first.
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"));
+    let mut before = sqlx::migrate::Migrator::new(dir).await.unwrap();
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 20261205000001)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(&pool).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO tasker_namespaces VALUES ('ns', 'q_ns');
+         INSERT INTO tasker_templates (namespace, name, version, version_major, version_minor, version_patch,
+                                       definition, content_hash)
+              VALUES ('ns', 'diamond', '1.0.0', 1, 0, 0, '{}', 'h');
+         INSERT INTO tasker_tasks (task_uuid, namespace, name, version, status, correlation_id, context)
+              VALUES ('00000000-0000-0000-0000-000000000001', 'ns', 'diamond', '1.0.0', 'pending', 'c', '{}');
+         INSERT INTO tasker_steps (step_uuid, task_uuid, name, position, status, callable, retryable, max_attempts,
+                                   backoff, backoff_base_ms, max_backoff_ms, timeout_seconds)
+              SELECT ('00000000-0000-0000-0000-00000000001' || p)::uuid, '00000000-0000-0000-0000-000000000001',
+                     n, p, 'pending', n, true, 1, 'none', 0, 0, 30
+                FROM unnest(ARRAY['start', 'left', 'right', 'end']) WITH ORDINALITY AS x(n, p);
+         INSERT INTO tasker_step_edges (task_uuid, from_step_uuid, to_step_uuid)
+              SELECT '00000000-0000-0000-0000-000000000001', ('00000000-0000-0000-0000-00000000001' || f)::uuid,
+                     ('00000000-0000-0000-0000-00000000001' || t)::uuid
+                FROM (VALUES (1, 2), (1, 3), (3, 4), (2, 4)) AS e(f, t);",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    migrate(&pool).await.unwrap();
+    let rows: Vec<(String, Vec<sqlx::types::Uuid>, Vec<String>)> =
+        sqlx::query_as("SELECT name, parents, dependencies FROM tasker_steps ORDER BY position")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let id = |p: u8| sqlx::types::Uuid::parse_str(&format!("00000000-0000-0000-0000-00000000001{p}")).unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("start".to_string(), vec![], vec![]),
+            ("left".to_string(), vec![id(1)], vec!["start".to_string()]),
+            ("right".to_string(), vec![id(1)], vec!["start".to_string()]),
+            (
+                "end".to_string(),
+                vec![id(2), id(3)],
+                vec!["left".to_string(), "right".to_string()]
+            ),
+        ]
+    );
+    let edges: Option<String> = sqlx::query_scalar("SELECT to_regclass('tasker_step_edges')::text")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(edges, None, "the edge table is gone");
+}

@@ -105,18 +105,16 @@ impl TaskTemplate {
         self.steps.iter().find(|s| s.name == name)
     }
 
-    /// Steps in dependency order: Kahn's algorithm, ties broken by
-    /// declaration order, so the result is deterministic. Unknown
-    /// dependency names are ignored; steps on a cycle (only possible in a
-    /// template built by hand) come last in declaration order.
+    /// For each step (in declaration order), the indices of the steps it depends on, ascending
+    /// (so in declaration order too), each once. Unknown names and a step naming itself (only
+    /// possible in a template built by hand) are left out.
     #[must_use]
-    pub fn topological_order(&self) -> Vec<&StepTemplate> {
+    pub fn dependency_indices(&self) -> Vec<Vec<usize>> {
         let mut index: HashMap<&str, usize> = HashMap::new();
         for (i, step) in self.steps.iter().enumerate() {
             index.entry(step.name.as_str()).or_insert(i);
         }
-        let deps: Vec<Vec<usize>> = self
-            .steps
+        self.steps
             .iter()
             .enumerate()
             .map(|(i, step)| {
@@ -130,8 +128,16 @@ impl TaskTemplate {
                 ds.dedup();
                 ds
             })
-            .collect();
-        graph::topological_order(&deps)
+            .collect()
+    }
+
+    /// Steps in dependency order: Kahn's algorithm, ties broken by
+    /// declaration order, so the result is deterministic. Unknown
+    /// dependency names are ignored; steps on a cycle (only possible in a
+    /// template built by hand) come last in declaration order.
+    #[must_use]
+    pub fn topological_order(&self) -> Vec<&StepTemplate> {
+        graph::topological_order(&self.dependency_indices())
             .into_iter()
             .map(|i| &self.steps[i])
             .collect()

@@ -388,6 +388,14 @@ fn topological_order_is_deterministic_by_declaration_order() {
 }
 
 #[test]
+fn dependency_indices_follow_declaration_order_whatever_order_they_are_listed_in() {
+    let steps = step("d", "b, c") + &step("c", "a") + &step("b", "a") + &step("a", "") + &step("e", "");
+    let t = TaskTemplate::parse(&with_steps(&steps), None).unwrap();
+    let want: Vec<Vec<usize>> = vec![vec![1, 2], vec![3], vec![3], vec![], vec![]];
+    assert_eq!(t.dependency_indices(), want);
+}
+
+#[test]
 fn load_dir_loads_every_template_sorted_by_path() {
     let all = load_dir(&data("")).unwrap();
     let files: Vec<_> = all

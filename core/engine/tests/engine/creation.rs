@@ -243,3 +243,55 @@ async fn every_attempt_of_a_task_receives_the_trace_it_was_created_in() {
     let untraced = claim_when_due(&engine, "only", std::time::Duration::from_secs(5)).await;
     assert_eq!(untraced.context.trace, None);
 }
+
+/// A step declared before its dependencies, which it lists in the opposite of their step order.
+const BACKWARDS: &str = "
+name: backwards
+namespace_name: engine_tests
+version: 1.0.0
+steps:
+  - name: join
+    handler: {callable: join}
+    dependencies: [second, first]
+  - name: first
+    handler: {callable: first}
+  - name: second
+    handler: {callable: second}
+    dependencies: [first]
+";
+
+#[tokio::test]
+async fn dependencies_stored_at_creation_are_listed_in_step_order_and_gate_the_run() {
+    let engine = engine(&[BACKWARDS], 1.0).await;
+    let uuid = create(&engine, "backwards", json!({})).await;
+    let view = task(&engine, uuid).await;
+    let deps: Vec<(&str, Vec<String>)> = view
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.dependencies.clone()))
+        .collect();
+    assert_eq!(
+        deps,
+        [
+            ("join", vec!["first".to_string(), "second".to_string()]),
+            ("first", vec![]),
+            ("second", vec!["first".to_string()]),
+        ]
+    );
+    let first = claim(&engine).await.remove(0);
+    assert_eq!(first.context.step_name, "first");
+    complete(&engine, &first.claim, success(json!(1))).await;
+    let second = claim(&engine).await;
+    assert_eq!(second.len(), 1, "join waits for second");
+    assert_eq!(
+        second[0].context.dependency_results,
+        [("first".to_string(), json!(1))].into()
+    );
+    complete(&engine, &second[0].claim, success(json!(2))).await;
+    let join = claim(&engine).await.remove(0);
+    assert_eq!(join.context.step_name, "join");
+    assert_eq!(
+        join.context.dependency_results,
+        [("first".to_string(), json!(1)), ("second".to_string(), json!(2))].into()
+    );
+}
