@@ -135,3 +135,30 @@ async fn step_dependencies_move_from_the_edge_table_into_each_step_row() {
         .unwrap();
     assert_eq!(edges, None, "the edge table is gone");
 }
+
+#[tokio::test]
+async fn the_per_step_tables_are_analyzed_from_a_small_sample_and_no_document_is_analyzed() {
+    let pool = fresh_database().await;
+    migrate(&pool).await.unwrap();
+    // Every column of the tables written per step names its target (a column added without one
+    // would take the default and bring back the 30,000-row sample), at most 10.
+    let targets: Vec<(String, String, i16, String)> = sqlx::query_as(
+        "SELECT c.relname::text, a.attname::text, COALESCE(a.attstattarget, -1)::int2, format_type(a.atttypid, NULL)
+           FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+          WHERE c.relname IN ('tasker_steps', 'tasker_transitions', 'tasker_events', 'tasker_tasks')
+            AND c.relnamespace = 'public'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+          ORDER BY 1, 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(targets.len() > 40);
+    for (table, column, target, kind) in &targets {
+        let document = kind == "jsonb" || kind.ends_with("[]");
+        if document {
+            assert_eq!(*target, 0, "{table}.{column} ({kind}) is never filtered on");
+        } else if table != "tasker_tasks" {
+            assert!((0..=10).contains(target), "{table}.{column}: target {target}");
+        }
+    }
+}
