@@ -409,10 +409,11 @@ struct NewTask<'a> {
 
 /// Inserts the task, its `pending` transition and `task.created` event, every step (with its
 /// dependencies' uuids and names), and enqueues the root steps (message, `enqueued` status and
-/// transition, the namespace's notification), all in one set-based statement: the rows a reconcile of the new task would
-/// write, without reading any of them back. Nothing is written when the idempotency key is
-/// already taken, or when `template` is no longer what the request names: its stored content
-/// changed, or (for a request without a version) a higher version was registered.
+/// transition, the namespace's notification), all in one set-based statement: the rows a
+/// reconcile of the new task would write, without reading any of them back. Nothing is written
+/// when the idempotency key is already taken, or when `template` is no longer what the request
+/// names: its stored content changed, or (for a request without a version) a higher version was
+/// registered.
 async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<Inserted, CreateError> {
     crate::state::check_step(StepStatus::Pending, StepStatus::Enqueued)?;
     let steps = &t.template.steps;

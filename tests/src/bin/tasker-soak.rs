@@ -276,7 +276,7 @@ async fn main() -> anyhow::Result<()> {
         }
         for ((name, v), (_, v0)) in m.memory.iter().zip(&first.memory) {
             if *v > v0 * 1.10 {
-                problems.push(format!("minute {}: {name} holds {v:.0} MiB against {v0:.0}", i + 1));
+                problems.push(format!("minute {}: {name} holds {v:.1} MiB against {v0:.1}", i + 1));
             }
         }
     }
