@@ -2,12 +2,16 @@
 
 use tasker_store::{connect, create_database, is_migrated, migrate, sqlx, unique_database_name};
 
-async fn fresh_database() -> sqlx::PgPool {
+/// The URL of a new, empty database.
+async fn fresh_url() -> String {
     let base = tasker_devdb::resolve_database_url().expect("a PostgreSQL server");
-    let url = create_database(&base, &unique_database_name("store_test"))
+    create_database(&base, &unique_database_name("store_test"))
         .await
-        .unwrap();
-    connect(&url, 4).await.unwrap()
+        .unwrap()
+}
+
+async fn fresh_database() -> sqlx::PgPool {
+    connect(&fresh_url().await, 4).await.unwrap()
 }
 
 #[tokio::test]
@@ -48,10 +52,7 @@ async fn transitions_table_refuses_update_and_delete() {
 
 #[tokio::test]
 async fn every_pool_plans_once_per_connection_without_jit_and_a_workers_prices_out_sequential_scans() {
-    let base = tasker_devdb::resolve_database_url().expect("a PostgreSQL server");
-    let url = create_database(&base, &unique_database_name("store_test"))
-        .await
-        .unwrap();
+    let url = fresh_url().await;
     for (pool, seqscan) in [
         (connect(&url, 2).await.unwrap(), "on"),
         (tasker_store::connect_keyed(&url, 2).await.unwrap(), "off"),
@@ -161,4 +162,34 @@ async fn the_per_step_tables_are_analyzed_from_a_small_sample_and_no_document_is
             assert!((0..=10).contains(target), "{table}.{column}: target {target}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_pooled_connection_idle_past_the_ping_threshold_is_checked_and_a_dead_one_replaced() {
+    let url = fresh_url().await;
+    let pool = connect(&url, 1).await.unwrap();
+    let other = connect(&url, 1).await.unwrap();
+    let backend = |p: &sqlx::PgPool| {
+        let p = p.clone();
+        async move {
+            sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()")
+                .fetch_one(&p)
+                .await
+        }
+    };
+    let first = backend(&pool).await.unwrap();
+    // In steady use the same connection is handed out again, unchecked.
+    assert_eq!(backend(&pool).await.unwrap(), first);
+    // Its backend ends while it idles in the pool (a restarted or failed-over database, an
+    // idle-session timeout): once idle past the threshold it is pinged, found dead and
+    // replaced, and the statement runs on a new connection instead of failing.
+    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
+        .bind(first)
+        .fetch_one(&other)
+        .await
+        .unwrap();
+    assert!(ended);
+    tokio::time::sleep(tasker_store::PING_IDLE_FOR + std::time::Duration::from_millis(200)).await;
+    let second = backend(&pool).await.expect("a fresh connection after the ping failed");
+    assert_ne!(second, first);
 }
