@@ -8,7 +8,7 @@ use tasker_step::{CreateTaskError, CreatedTask, TaskRequest};
 use tasker_templates::InputViolation;
 use uuid::Uuid;
 
-use crate::actor::{act_as, Actor};
+use crate::actor::Actor;
 use crate::events::EventName;
 use crate::registry::{hex, Lookup};
 use crate::state::{StepStatus, TaskStatus};
@@ -266,7 +266,7 @@ impl Engine {
         // process changed it (or registered a higher version) meanwhile, the creation starts
         // again from the database.
         let mut attempt = 0;
-        let (tx, task_uuid, correlation_id, version) = loop {
+        let (task_uuid, correlation_id, version) = loop {
             attempt += 1;
             let found = match self.cached_template(&req.namespace, &req.name, req.version.as_deref()) {
                 Some(t) => t,
@@ -309,10 +309,10 @@ impl Engine {
                 "initiator": req.initiator, "source_system": req.source_system, "reason": req.reason,
                 "tags": req.tags, "priority": req.priority,
             });
-            let mut tx = self.pool.begin().await?;
-            act_as(&mut tx, actor).await?;
+            // One statement, committed on its own: no `BEGIN` and `COMMIT` round trips.
+            let mut conn = self.pool.acquire().await?;
             let inserted = insert_task(
-                &mut tx,
+                &mut conn,
                 &NewTask {
                     task_uuid,
                     req,
@@ -328,10 +328,9 @@ impl Engine {
             )
             .await?;
             match inserted {
-                Inserted::Task => break (tx, task_uuid, correlation_id, version),
+                Inserted::Task => break (task_uuid, correlation_id, version),
                 Inserted::KeyTaken => {
-                    // A concurrent request with the same key won the race.
-                    tx.rollback().await?;
+                    // A concurrent request with the same key won the race (nothing was written).
                     let key = req.idempotency_key.as_deref().unwrap_or_default();
                     return match self.find_idempotent(key, &hash).await? {
                         Some(existing) => Ok(existing),
@@ -339,7 +338,6 @@ impl Engine {
                     };
                 }
                 Inserted::TemplateChanged => {
-                    tx.rollback().await?;
                     self.forget_template(&req.namespace, &req.name);
                     if attempt == 3 {
                         return Err(EngineError::Conflict(format!(
@@ -351,7 +349,6 @@ impl Engine {
                 }
             }
         };
-        tx.commit().await?;
         tasker_telemetry::task_created(&req.namespace, &req.name);
         tracing::info!(%task_uuid, %correlation_id, namespace = %req.namespace, name = %req.name, %version, "task created");
         Ok(CreatedTask {
@@ -413,7 +410,8 @@ struct NewTask<'a> {
 /// reconcile of the new task would write, without reading any of them back. Nothing is written
 /// when the idempotency key is already taken, or when `template` is no longer what the request
 /// names: its stored content changed, or (for a request without a version) a higher version was
-/// registered.
+/// registered. The statement is its own transaction (no `BEGIN`/`COMMIT` round trips), so its
+/// audit rows name the actor themselves rather than through `tasker.actor`.
 async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<Inserted, CreateError> {
     crate::state::check_step(StepStatus::Pending, StepStatus::Enqueued)?;
     let steps = &t.template.steps;
@@ -450,7 +448,8 @@ async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<I
                         tracestate, created_by)
                     SELECT $1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10, $12, $13, $14 FROM g WHERE g.current
                     ON CONFLICT (idempotency_key) DO NOTHING RETURNING task_uuid),
-              tt AS (INSERT INTO tasker_transitions (task_uuid, to_state) SELECT task_uuid, $11 FROM t RETURNING task_uuid),
+              tt AS (INSERT INTO tasker_transitions (task_uuid, to_state, actor) SELECT task_uuid, $11, $14 FROM t
+                     RETURNING task_uuid),
               te AS (INSERT INTO tasker_events (event_name, task_uuid, namespace) SELECT $15, task_uuid, $2 FROM t),
               r AS (SELECT * FROM unnest($16::uuid[], $17::text[], $18::text[], $19::jsonb[], $20::bool[], $21::int[],
                                          $22::text[], $23::bigint[], $24::bigint[], $25::int[], $26::bool[])
@@ -475,8 +474,8 @@ async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<I
                            COALESCE(d.parents, '{{}}'), COALESCE(d.dependencies, '{{}}')
                       FROM t, r LEFT JOIN q ON q.step_uuid = r.step_uuid LEFT JOIN d ON d.to_uuid = r.step_uuid),
               -- After the task's row (it reads tt): the audit trail keeps causal order.
-              st AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt)
-                     SELECT tt.task_uuid, q.step_uuid, $27, $28, 0 FROM tt, q),
+              st AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, actor)
+                     SELECT tt.task_uuid, q.step_uuid, $27, $28, 0, $14 FROM tt, q),
               n AS (SELECT pg_notify($31, '') FROM t LIMIT 1)
          SELECT (SELECT count(*) FROM t) + 0 * (SELECT count(*) FROM n), (SELECT current FROM g)",
         queue = tasker_store::queue_table(ns)
