@@ -270,6 +270,9 @@ struct Proc {
 /// One fresh database plus the processes started on it. Dropping it kills them.
 pub struct Stack {
     pub database_url: String,
+    /// The server's url and this stack's database on it (for [`Stack::remove`]).
+    base_url: String,
+    database: String,
     pub server_url: String,
     servers: Vec<Proc>,
     workers: Vec<Proc>,
@@ -330,6 +333,8 @@ impl Stack {
         env.extend(opts.env);
         let mut stack = Stack {
             database_url,
+            base_url: base.clone(),
+            database: db.clone(),
             server_url: String::new(),
             servers: vec![],
             workers: vec![],
@@ -792,6 +797,17 @@ impl Drop for Stack {
 }
 
 impl Stack {
+    /// Stops every process of the stack and drops its database (benchmarks, whose databases
+    /// reach gigabytes, call this when done; a test's stays behind for a look after a failure).
+    pub async fn remove(mut self) -> anyhow::Result<()> {
+        for p in self.servers.iter_mut().chain(self.workers.iter_mut()) {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+        tasker_store::drop_database(&self.base_url, &self.database).await?;
+        Ok(())
+    }
+
     /// Asserts that the database holds no task and no step (a rejected request creates nothing).
     pub async fn assert_no_task_created(&self) {
         let pool = self.pool().await;

@@ -183,18 +183,37 @@ pub fn with_database(base_url: &str, database: &str) -> Result<String, StoreErro
     Ok(u.to_string())
 }
 
-/// Creates an empty database `name` on the server of `base_url` and returns its url. Used by
-/// tests and benchmarks, which each run on a fresh database.
-pub async fn create_database(base_url: &str, name: &str) -> Result<String, StoreError> {
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+/// A database name used unquoted in `CREATE` and `DROP DATABASE`: letters, digits and `_`.
+fn check_database_name(name: &str) -> Result<(), StoreError> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(StoreError::Connect(sqlx::Error::Configuration(
             format!("invalid database name {name:?}").into(),
         )));
     }
+    Ok(())
+}
+
+/// Creates an empty database `name` on the server of `base_url` and returns its url. Used by
+/// tests and benchmarks, which each run on a fresh database.
+pub async fn create_database(base_url: &str, name: &str) -> Result<String, StoreError> {
+    check_database_name(name)?;
     let admin = connect(base_url, 1).await?;
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await?;
     admin.close().await;
     with_database(base_url, name)
+}
+
+/// Drops database `name` of the server of `base_url`, ending any session still connected to
+/// it; dropping one that does not exist is not an error. Benchmarks drop theirs when done, so
+/// runs leave no gigabytes behind for the next one's autovacuum to work through.
+pub async fn drop_database(base_url: &str, name: &str) -> Result<(), StoreError> {
+    check_database_name(name)?;
+    let admin = connect(base_url, 1).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await?;
+    admin.close().await;
+    Ok(())
 }
 
 /// A database name unique to this process and moment, with a readable prefix.

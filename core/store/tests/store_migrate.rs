@@ -1,6 +1,6 @@
 //! Migrations on a real PostgreSQL (dev-db or DATABASE_URL), each test on a fresh database.
 
-use tasker_store::{connect, create_database, is_migrated, migrate, sqlx, unique_database_name};
+use tasker_store::{connect, create_database, drop_database, is_migrated, migrate, sqlx, unique_database_name};
 
 /// The URL of a new, empty database.
 async fn fresh_url() -> String {
@@ -32,6 +32,29 @@ async fn migrate_installs_pgmq_and_schema_idempotently_under_concurrency() {
         .execute(&pool)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_dropped_database_is_gone_even_with_a_session_still_connected() {
+    let base = tasker_devdb::resolve_database_url().expect("a PostgreSQL server");
+    let name = unique_database_name("store_test_drop");
+    let url = create_database(&base, &name).await.unwrap();
+    let held = connect(&url, 1).await.unwrap();
+    sqlx::query("SELECT 1").execute(&held).await.unwrap();
+    let admin = connect(&base, 1).await.unwrap();
+    let exists = |admin: sqlx::PgPool, name: String| async move {
+        sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&admin)
+            .await
+            .unwrap()
+    };
+    assert!(exists(admin.clone(), name.clone()).await);
+    drop_database(&base, &name).await.unwrap();
+    assert!(!exists(admin.clone(), name.clone()).await, "{name} still exists");
+    // Dropping it again is not an error; a name that is no identifier is refused.
+    drop_database(&base, &name).await.unwrap();
+    assert!(drop_database(&base, "x; DROP DATABASE postgres").await.is_err());
 }
 
 #[tokio::test]

@@ -7,10 +7,14 @@
 //!   and a client's (`POST` → result of `GET ?wait`), min / p50 / p95 / p99, and where the
 //!   client's time beyond the engine's goes (`POST` → creation start, end → answer, and end →
 //!   the ended-task notification reaching a connection of this program);
-//! - throughput of 500 and of `BENCH_TASKS` (5,000) tasks submitted at once by 8 clients, with
-//!   the database work per step of the larger batch: WAL syncs, transactions and statements
-//!   (statements when `pg_stat_statements` is loaded, as in the dev database);
-//! - latency at 50 % and 90 % of that peak: tasks arriving at a fixed rate for
+//! - throughput of 500 and of `BENCH_TASKS` (5,000) tasks submitted at once by 8 clients, each
+//!   batch run `BENCH_REPEATS` (3) times one after the other and reported by its median run
+//!   (with the slowest and fastest), with the database work per step of the larger batch's
+//!   median run: WAL syncs, transactions and statements (statements when `pg_stat_statements`
+//!   is loaded, as in the dev database). One batch alone moves with whatever the cluster does
+//!   meanwhile (a checkpoint, an autovacuum): single 5,000-task batches of one build have
+//!   ranged over 20 % on this machine;
+//! - latency at 50 % and 90 % of that (median) peak: tasks arriving at a fixed rate for
 //!   `BENCH_OPEN_SECONDS` (10), engine p50 / p99;
 //! - scaling: throughput of `BENCH_SWEEP_TASKS` (1,000) tasks with one worker of concurrency
 //!   1, 4, 16, 64, and with 1, 2, 4 workers of concurrency 16.
@@ -98,12 +102,36 @@ struct PerUnit {
     statements: Option<f64>,
 }
 
-/// One throughput batch.
-struct Batch {
-    tasks: usize,
+/// One run of a throughput batch.
+struct Run {
     submitted_s: f64,
     steps_s: f64,
     per_step: Option<PerUnit>,
+}
+
+/// The runs of one throughput batch size, slowest first.
+struct Batch {
+    tasks: usize,
+    runs: Vec<Run>,
+}
+
+impl Batch {
+    /// The median run (of an even number, the slower of the middle two).
+    fn median(&self) -> &Run {
+        &self.runs[(self.runs.len() - 1) / 2]
+    }
+
+    /// The median run's throughput, with the range of all runs when there are several.
+    fn cell(&self) -> String {
+        let m = self.median();
+        let mut out = format!("{:.0} steps/s ({:.2} s)", m.steps_s, m.submitted_s);
+        if let (Some(lo), Some(hi)) = (self.runs.first(), self.runs.last()) {
+            if self.runs.len() > 1 {
+                out += &format!(" [{:.0}–{:.0} in {} runs]", lo.steps_s, hi.steps_s, self.runs.len());
+            }
+        }
+        out
+    }
 }
 
 /// Tasks arriving at a fixed rate.
@@ -201,8 +229,19 @@ impl Bench {
         }
     }
 
+    /// `n` tasks submitted at once, `repeats` times: the throughput of each run, with the
+    /// database work per step when `count`.
+    async fn batches(&mut self, n: usize, repeats: usize, count: bool) -> anyhow::Result<Batch> {
+        let mut runs = vec![];
+        for _ in 0..repeats.max(1) {
+            runs.push(self.batch(n, count).await?);
+        }
+        runs.sort_by(|a, b| a.steps_s.total_cmp(&b.steps_s));
+        Ok(Batch { tasks: n, runs })
+    }
+
     /// Throughput of `n` tasks submitted at once, with the database work per step.
-    async fn batch(&mut self, n: usize, count: bool) -> anyhow::Result<Batch> {
+    async fn batch(&mut self, n: usize, count: bool) -> anyhow::Result<Run> {
         let before = if count {
             Some(Counters::read(&self.pool).await)
         } else {
@@ -217,8 +256,7 @@ impl Bench {
             Some(b) => Some(Counters::read(&self.pool).await.per(&b, n * 4)),
             None => None,
         };
-        Ok(Batch {
-            tasks: n,
+        Ok(Run {
             submitted_s,
             steps_s,
             per_step,
@@ -260,11 +298,11 @@ impl Bench {
                     .await,
             );
         }
-        let b = self.batch(n, false).await?;
+        let b = self.batches(n, 1, false).await?;
         for i in started {
             self.stack.terminate_worker(i, Duration::from_secs(30)).await;
         }
-        Ok(b.steps_s)
+        Ok(b.median().steps_s)
     }
 }
 
@@ -272,6 +310,7 @@ async fn bench(lang: &Lang, subscribers: bool, tracing: bool, full: bool) -> any
     let runs = env_usize("BENCH_RUNS", 100);
     let big = env_usize("BENCH_TASKS", 5000);
     let sweep = env_usize("BENCH_SWEEP_TASKS", 1000);
+    let repeats = env_usize("BENCH_REPEATS", 3);
     let open_seconds = env_usize("BENCH_OPEN_SECONDS", 10) as f64;
     let concurrency = std::env::var("BENCH_CONCURRENCY").unwrap_or_else(|_| "64".into());
     let mut env = vec![
@@ -385,13 +424,13 @@ async fn bench(lang: &Lang, subscribers: bool, tracing: bool, full: bool) -> any
     engine_ms.sort_by(f64::total_cmp);
 
     // Throughput: batches submitted at once.
-    let mut batches = vec![b.batch(SMALL_BATCH, false).await?];
+    let mut batches = vec![b.batches(SMALL_BATCH, repeats, false).await?];
     if big != SMALL_BATCH {
-        batches.push(b.batch(big, true).await?);
+        batches.push(b.batches(big, repeats, true).await?);
     }
     if let Some(spans) = &sink {
         // The batch exporters send every 5 s: wait for the spans of the batches.
-        let want: usize = batches.iter().map(|x| x.tasks * 5).sum();
+        let want: usize = batches.iter().map(|x| x.tasks * x.runs.len() * 5).sum();
         let deadline = Instant::now() + Duration::from_secs(30);
         let received = || spans.lock().map(|s| s.len()).unwrap_or(0);
         while received() < want && Instant::now() < deadline {
@@ -404,7 +443,7 @@ async fn bench(lang: &Lang, subscribers: bool, tracing: bool, full: bool) -> any
 
     let (mut open_loop, mut conc, mut procs) = (vec![], vec![], vec![]);
     if full {
-        let peak_tasks_s = batches.last().map(|x| x.steps_s / 4.0).unwrap_or(0.0);
+        let peak_tasks_s = batches.last().map(|x| x.median().steps_s / 4.0).unwrap_or(0.0);
         for load in LOADS {
             open_loop.push(b.open_loop(load, peak_tasks_s * load, open_seconds).await?);
         }
@@ -420,6 +459,8 @@ async fn bench(lang: &Lang, subscribers: bool, tracing: bool, full: bool) -> any
             procs.push((p, b.scaled(sweep, p, c).await?));
         }
     }
+    b.pool.close().await;
+    b.stack.remove().await?;
     Ok(Figures {
         lang: match (subscribers, tracing) {
             (true, _) => format!("{} + 2 subscribers", lang.name),
@@ -453,7 +494,8 @@ async fn dbos(runs: usize, sizes: &[usize]) -> anyhow::Result<Peer> {
     let python = std::env::var("BENCH_PEER_PYTHON")
         .unwrap_or_else(|_| repo_root().join("target/peers-venv/bin/python").display().to_string());
     let base = tokio::task::spawn_blocking(tasker_devdb::resolve_database_url).await??;
-    let url = tasker_store::create_database(&base, &tasker_store::unique_database_name("peers")).await?;
+    let db = tasker_store::unique_database_name("peers");
+    let url = tasker_store::create_database(&base, &db).await?;
     let script = repo_root().join("tools/peers/dbos_linear.py");
     let sizes = sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
     println!("benchmarking DBOS Transact ({python}) ...");
@@ -465,6 +507,7 @@ async fn dbos(runs: usize, sizes: &[usize]) -> anyhow::Result<Peer> {
         .output()
         .await
         .map_err(|e| anyhow::anyhow!("cannot run {python} (tools/bench-peers.sh creates it): {e}"))?;
+    tasker_store::drop_database(&base, &db).await?;
     anyhow::ensure!(
         out.status.success(),
         "{} failed: {}",
@@ -539,7 +582,12 @@ fn peer_report(tasker: &Figures, peer: &Peer) -> String {
     );
     for b in &tasker.batches {
         if let Some((_, d)) = peer.batches.iter().find(|(n, _)| *n == b.tasks) {
-            out += &line(&format!("throughput, {} at once", b.tasks), b.steps_s, *d, "steps/s");
+            out += &line(
+                &format!("throughput, {} at once (median run)", b.tasks),
+                b.median().steps_s,
+                *d,
+                "steps/s",
+            );
         }
     }
     out
@@ -639,22 +687,20 @@ fn report(figures: &[Figures]) -> String {
     });
     let sizes: Vec<usize> = figures[0].batches.iter().map(|b| b.tasks).collect();
     for (i, n) in sizes.iter().enumerate() {
-        out += &row(&format!("throughput, {n} tasks at once (submitted in)"), &|f| {
-            f.batches
-                .get(i)
-                .map(|b| format!("{:.0} steps/s ({:.2} s)", b.steps_s, b.submitted_s))
-                .unwrap_or_else(|| "-".into())
-        });
+        out += &row(
+            &format!("throughput, {n} tasks at once: median run (submitted in) [slowest–fastest run]"),
+            &|f| f.batches.get(i).map(Batch::cell).unwrap_or_else(|| "-".into()),
+        );
     }
     out += &row(
         &format!(
-            "per step of the {} tasks: WAL syncs / transactions / statements",
+            "per step of the {} tasks (median run): WAL syncs / transactions / statements",
             sizes.last().copied().unwrap_or(0)
         ),
         &|f| {
             f.batches
                 .iter()
-                .find_map(|b| b.per_step.as_ref())
+                .find_map(|b| b.median().per_step.as_ref())
                 .map(per_unit)
                 .unwrap_or_else(|| "-".into())
         },
@@ -692,9 +738,9 @@ fn report(figures: &[Figures]) -> String {
         &|f| list(&f.processes),
     );
     if let Some(base) = figures.iter().find(|f| f.lang == "rust") {
-        let peak = |f: &Figures| f.batches.last().map(|b| b.steps_s).unwrap_or(0.0);
+        let peak = |f: &Figures| f.batches.last().map(|b| b.median().steps_s).unwrap_or(0.0);
         let steps = peak(base);
-        out += &row("peak steps/s vs the plain Rust worker", &|f| {
+        out += &row("peak (median run) steps/s vs the plain Rust worker", &|f| {
             format!("{:+.1} %", (peak(f) / steps - 1.0) * 100.0)
         });
         let p50 = percentile(&base.engine_ms, 50.0);
