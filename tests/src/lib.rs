@@ -789,21 +789,23 @@ pub fn step_map(task: &Value) -> std::collections::BTreeMap<String, Value> {
 
 impl Drop for Stack {
     fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+impl Stack {
+    /// Kills every server and worker process of the stack and reaps it.
+    fn kill_all(&mut self) {
         for p in self.servers.iter_mut().chain(self.workers.iter_mut()) {
             let _ = p.child.kill();
             let _ = p.child.wait();
         }
     }
-}
 
-impl Stack {
     /// Stops every process of the stack and drops its database (benchmarks, whose databases
     /// reach gigabytes, call this when done; a test's stays behind for a look after a failure).
     pub async fn remove(mut self) -> anyhow::Result<()> {
-        for p in self.servers.iter_mut().chain(self.workers.iter_mut()) {
-            let _ = p.child.kill();
-            let _ = p.child.wait();
-        }
+        self.kill_all();
         tasker_store::drop_database(&self.base_url, &self.database).await?;
         Ok(())
     }

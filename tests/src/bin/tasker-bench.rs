@@ -125,10 +125,8 @@ impl Batch {
     fn cell(&self) -> String {
         let m = self.median();
         let mut out = format!("{:.0} steps/s ({:.2} s)", m.steps_s, m.submitted_s);
-        if let (Some(lo), Some(hi)) = (self.runs.first(), self.runs.last()) {
-            if self.runs.len() > 1 {
-                out += &format!(" [{:.0}–{:.0} in {} runs]", lo.steps_s, hi.steps_s, self.runs.len());
-            }
+        if let [lo, .., hi] = self.runs.as_slice() {
+            out += &format!(" [{:.0}–{:.0} in {} runs]", lo.steps_s, hi.steps_s, self.runs.len());
         }
         out
     }

@@ -155,13 +155,9 @@ async fn main() -> anyhow::Result<()> {
         ))
         .fetch_one(&pool)
         .await?;
-        let tasks_bytes: i64 = sqlx::query_scalar(
-            "SELECT pg_total_relation_size('tasker_tasks') + pg_total_relation_size('tasker_steps')",
-        )
-        .fetch_one(&pool)
-        .await?;
-        let tasks_dead: f64 = sqlx::query_scalar(
-            "SELECT COALESCE(sum(n_dead_tup)::float8 / NULLIF(sum(n_live_tup + n_dead_tup), 0), 0)
+        let (tasks_bytes, tasks_dead): (i64, f64) = sqlx::query_as(
+            "SELECT pg_total_relation_size('tasker_tasks') + pg_total_relation_size('tasker_steps'),
+                    COALESCE(sum(n_dead_tup)::float8 / NULLIF(sum(n_live_tup + n_dead_tup), 0), 0)
                FROM pg_stat_user_tables WHERE relname IN ('tasker_tasks', 'tasker_steps')",
         )
         .fetch_one(&pool)
