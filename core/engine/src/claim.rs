@@ -210,7 +210,7 @@ impl Engine {
                 step
             })
             .collect();
-        crate::metrics::publish(observed);
+        self.publish(observed);
         Ok(claimed)
     }
 

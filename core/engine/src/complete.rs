@@ -15,7 +15,7 @@ use crate::events::{ms_since, EventName};
 use crate::locked::{LockedTask, StepState, STEP_STATE_COLUMNS};
 use crate::reconcile::{reconcile_locked, reconcile_steps};
 use crate::state::{check_step, StepStatus, TaskStatus};
-use crate::{queue, Engine, EngineError};
+use crate::{Engine, EngineError};
 
 /// What happened to a submitted result.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,6 +176,13 @@ impl TaskStepLocks {
         self.tasks.get_mut(&task_uuid)
     }
 
+    /// Makes the end of any task this transaction ends notify in its commit.
+    pub(crate) fn end_at_commit(&mut self) {
+        for t in self.tasks.values_mut() {
+            t.end_at_commit = true;
+        }
+    }
+
     /// Everything the transaction did to its tasks that the metrics count once it commits.
     pub(crate) fn observed(&mut self) -> Vec<crate::metrics::Observation> {
         self.tasks
@@ -259,7 +266,7 @@ pub(crate) async fn apply_outcome_locked(
         .await?;
         // Wake the workers so they re-read the earliest visibility time and sleep exactly until
         // this retry is due, instead of finding it at their fallback poll.
-        queue::notify(conn, &ns).await?;
+        task.notify_work();
         tracing::debug!(step_uuid = %step.step_uuid, %next, delay_ms, "retry scheduled");
         reconcile_locked(conn, task).await?;
     } else {
@@ -343,9 +350,13 @@ impl Engine {
         if results.is_empty() {
             return Ok(outcomes);
         }
+        let recording = self.notifier.recording();
         let mut tx = self.pool.begin().await?;
         let wanted: Vec<(Uuid, Uuid)> = results.iter().map(|(c, _)| (c.task_uuid, c.step_uuid)).collect();
         let mut locks = TaskStepLocks::take(&mut tx, &wanted, LockWait::Wait).await?;
+        if results.len() == 1 && recording.alone() {
+            locks.end_at_commit();
+        }
         let mut order: Vec<usize> = (0..results.len()).collect();
         order.sort_by_key(|&i| wanted[i]);
         let mut changed = HashSet::new();
@@ -374,7 +385,7 @@ impl Engine {
             return Ok(outcomes);
         }
         tx.commit().await?;
-        crate::metrics::publish(locks.observed());
+        self.publish(locks.observed());
         Ok(outcomes)
     }
 }

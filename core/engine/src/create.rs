@@ -10,6 +10,8 @@ use uuid::Uuid;
 
 use crate::actor::Actor;
 use crate::events::EventName;
+use crate::metrics::Observation;
+use crate::notify::Notice;
 use crate::registry::{hex, Lookup};
 use crate::state::{StepStatus, TaskStatus};
 use crate::{Engine, EngineError, EngineErrorKind};
@@ -349,6 +351,10 @@ impl Engine {
                 }
             }
         };
+        // The root steps are in the queue: wake the namespace's workers.
+        self.publish([Observation::Notify(Notice::Work {
+            namespace: req.namespace.clone(),
+        })]);
         tasker_telemetry::task_created(&req.namespace, &req.name);
         tracing::info!(%task_uuid, %correlation_id, namespace = %req.namespace, name = %req.name, %version, "task created");
         Ok(CreatedTask {
@@ -406,7 +412,7 @@ struct NewTask<'a> {
 
 /// Inserts the task, its `pending` transition and `task.created` event, every step (with its
 /// dependencies' uuids and names), and enqueues the root steps (message, `enqueued` status and
-/// transition, the namespace's notification), all in one set-based statement: the rows a
+/// transition), all in one set-based statement: the rows a
 /// reconcile of the new task would write, without reading any of them back. Nothing is written
 /// when the idempotency key is already taken, or when `template` is no longer what the request
 /// names: its stored content changed, or (for a request without a version) a higher version was
@@ -438,8 +444,8 @@ async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<I
     let ns = &t.req.namespace;
     let (inserted, current): (i64, bool) = sqlx::query_as(&format!(
         "WITH g AS (SELECT EXISTS (SELECT 1 FROM tasker_templates tp
-                                    WHERE tp.namespace = $2 AND tp.name = $3 AND tp.version = $4 AND tp.content_hash = $32
-                                      AND NOT ($33 AND EXISTS (
+                                    WHERE tp.namespace = $2 AND tp.name = $3 AND tp.version = $4 AND tp.content_hash = $31
+                                      AND NOT ($32 AND EXISTS (
                                           SELECT 1 FROM tasker_templates h WHERE h.namespace = $2 AND h.name = $3
                                              AND (h.version_major, h.version_minor, h.version_patch)
                                                > (tp.version_major, tp.version_minor, tp.version_patch)))) AS current),
@@ -463,7 +469,7 @@ async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<I
                     RETURNING msg_id, (message->>'step_uuid')::uuid AS step_uuid),
               d AS (SELECT x.to_uuid, array_agg(x.from_uuid ORDER BY x.ord) AS parents,
                            array_agg(x.from_name ORDER BY x.ord) AS dependencies
-                      FROM unnest($29::uuid[], $30::uuid[], $34::text[]) WITH ORDINALITY AS x(from_uuid, to_uuid, from_name, ord)
+                      FROM unnest($29::uuid[], $30::uuid[], $33::text[]) WITH ORDINALITY AS x(from_uuid, to_uuid, from_name, ord)
                      GROUP BY x.to_uuid),
               s AS (INSERT INTO tasker_steps (step_uuid, task_uuid, name, position, status, callable, initialization,
                         retryable, max_attempts, backoff, backoff_base_ms, max_backoff_ms, timeout_seconds, msg_id,
@@ -475,9 +481,8 @@ async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<I
                       FROM t, r LEFT JOIN q ON q.step_uuid = r.step_uuid LEFT JOIN d ON d.to_uuid = r.step_uuid),
               -- After the task's row (it reads tt): the audit trail keeps causal order.
               st AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, actor)
-                     SELECT tt.task_uuid, q.step_uuid, $27, $28, 0, $14 FROM tt, q),
-              n AS (SELECT pg_notify($31, '') FROM t LIMIT 1)
-         SELECT (SELECT count(*) FROM t) + 0 * (SELECT count(*) FROM n), (SELECT current FROM g)",
+                     SELECT tt.task_uuid, q.step_uuid, $27, $28, 0, $14 FROM tt, q)
+         SELECT (SELECT count(*) FROM t), (SELECT current FROM g)",
         queue = tasker_store::queue_table(ns)
     ))
     .bind(t.task_uuid)
@@ -510,7 +515,6 @@ async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<I
     .bind(StepStatus::Enqueued)
     .bind(&from)
     .bind(&to)
-    .bind(tasker_store::queue_channel(ns))
     .bind(t.template_hash)
     .bind(t.req.version.is_none())
     .bind(&from_name)

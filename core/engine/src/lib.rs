@@ -16,7 +16,8 @@
 //! Modules: `state` (the [`TaskStatus`] / [`StepStatus`] types and the one transition table),
 //! `locked` (the task lock and the status writes under it), `claim`, `complete`, `reconcile`,
 //! `operator`, `create`, `events` (the §5.1 lifecycle events, written with their transitions),
-//! `metrics` (what committed transactions count in `tasker-telemetry`), `workers` (the worker
+//! `metrics` (what committed transactions count in `tasker-telemetry`), `notify` (the
+//! notifications committed transactions send, after their commit), `workers` (the worker
 //! registry: heartbeats and who serves each namespace), `registry`, `views` (read models), `queue` (statements on PGMQ tables).
 //!
 //! **Invariant:** every transaction that touches a task's steps first locks the task row
@@ -35,6 +36,7 @@ mod dashboard;
 mod events;
 mod locked;
 mod metrics;
+mod notify;
 mod operator;
 mod queue;
 mod reconcile;
@@ -58,6 +60,7 @@ pub use dashboard::{
 };
 pub use events::{event_id, event_row_id, EventName, EventPosition, LifecycleEvent, EVENT_KEYS};
 pub use locked::{task_ended, MAX_NOTIFIED_VIEW};
+pub use notify::NOTIFIER_APPLICATION;
 pub use registry::{RegisteredTemplate, TemplateSummary};
 pub use state::{StepStatus, TaskStatus, UnknownStatus};
 pub use tokens::{
@@ -190,17 +193,19 @@ struct TemplateCache {
     latest: HashMap<(String, String), String>,
 }
 
-/// Handle on the engine: a pool plus compiled templates. Cheap to clone.
+/// Handle on the engine: a pool, compiled templates and the notifier. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
     pool: PgPool,
     config: EngineConfig,
     templates: Arc<Mutex<TemplateCache>>,
+    notifier: Arc<notify::Notifier>,
 }
 
 impl Engine {
     pub fn new(pool: PgPool, config: EngineConfig) -> Self {
         Engine {
+            notifier: Arc::new(notify::Notifier::new(&pool)),
             pool,
             config,
             templates: Arc::default(),

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::events::{ms_since, EventName};
 use crate::metrics::Observation;
+use crate::notify::Notice;
 use crate::state::{check_step, check_task, StepStatus, TaskStatus};
 use crate::EngineError;
 
@@ -26,8 +27,12 @@ pub(crate) struct LockedTask {
     pub status: TaskStatus,
     /// Whether a statement of this transaction already set `updated_at`.
     pub touched: bool,
-    /// What the transaction did to this task that the metrics count once it commits.
+    /// What the transaction did to this task that the metrics count, and the notifications it
+    /// raises, once it commits.
     pub observed: Vec<Observation>,
+    /// Whether the task's end, if this transaction ends it, is raised by the commit itself
+    /// rather than after it (see [`crate::notify`]: a result recorded while no other is).
+    pub end_at_commit: bool,
 }
 
 impl LockedTask {
@@ -39,7 +44,16 @@ impl LockedTask {
             status,
             touched: false,
             observed: Vec::new(),
+            end_at_commit: false,
         }
+    }
+
+    /// Wakes the task's namespace's workers once the transaction commits: a step of it was
+    /// enqueued, or a retry's due time set.
+    pub(crate) fn notify_work(&mut self) {
+        self.observed.push(Observation::Notify(Notice::Work {
+            namespace: self.namespace.clone(),
+        }));
     }
 
     pub(crate) fn from_row(r: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
@@ -90,22 +104,22 @@ static SET_TASK_STATUS: LazyLock<String> = LazyLock::new(|| {
               tr AS (INSERT INTO tasker_transitions (task_uuid, from_state, to_state) SELECT task_uuid, $2, $3 FROM u
                      RETURNING *),
               ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, duration_ms, error)
-                     SELECT $6, u.task_uuid, u.namespace, f.step_uuid, {duration}, f.error
+                     SELECT $5, u.task_uuid, u.namespace, f.step_uuid, {duration}, f.error
                        FROM u LEFT JOIN LATERAL (SELECT step_uuid, error FROM tasker_steps
-                                                  WHERE task_uuid = u.task_uuid AND status = $7
-                                                  ORDER BY completed_at, position LIMIT 1) f ON $6 = $8
-                      WHERE $6::text IS NOT NULL),
-              n AS (SELECT pg_notify($5, CASE WHEN octet_length(v.view) <= {max} THEN t.task_uuid::text || ' ' || v.view
-                                              ELSE t.task_uuid::text END)
+                                                  WHERE task_uuid = u.task_uuid AND status = $6
+                                                  ORDER BY completed_at, position LIMIT 1) f ON $5 = $7
+                      WHERE $5::text IS NOT NULL),
+              n AS (SELECT CASE WHEN octet_length(v.view) <= {max} THEN t.task_uuid::text || ' ' || v.view
+                                ELSE t.task_uuid::text END AS payload
                       FROM u t CROSS JOIN LATERAL (SELECT ({view})::text AS view OFFSET 0) v
-                     WHERE $4)
-         SELECT GREATEST(EXTRACT(EPOCH FROM clock_timestamp() - created_at), 0)::float8, (SELECT count(*) FROM n) FROM u",
+                     WHERE $4),
+              nn AS (SELECT pg_notify($10, payload) FROM n WHERE $9)
+         SELECT GREATEST(EXTRACT(EPOCH FROM clock_timestamp() - created_at), 0)::float8, (SELECT payload FROM n),
+                (SELECT count(*) FROM nn)
+           FROM u",
         duration = ms_since!("u.created_at"),
         max = MAX_NOTIFIED_VIEW,
-        view = crate::views::task_view_json(
-            "(SELECT * FROM tasker_transitions UNION ALL SELECT * FROM tr)",
-            "$9"
-        ),
+        view = crate::views::task_view_json("(SELECT * FROM tasker_transitions UNION ALL SELECT * FROM tr)", "$8"),
     )
 });
 
@@ -131,23 +145,25 @@ pub(crate) async fn set_task_status(
     }
     check_task(task.status, to)?;
     // `task.completed` / `task.failed` (with the first step that errored) for a task entering
-    // `complete` or `error`. A task that ends also raises `TASK_ENDED_CHANNEL`, delivered at
-    // commit: what clients waiting for its result wake on (see [`task_ended`]).
+    // `complete` or `error`. A task that ends also raises `TASK_ENDED_CHANNEL`, at the commit or
+    // once the transaction has committed (`end_at_commit`): what clients waiting for its result
+    // wake on (see [`task_ended`]).
     let event = match to {
         TaskStatus::Complete => Some(EventName::TaskCompleted),
         TaskStatus::Error => Some(EventName::TaskFailed),
         _ => None,
     };
-    let (age_seconds, _): (f64, i64) = sqlx::query_as(&SET_TASK_STATUS)
+    let (age_seconds, ended, _): (f64, Option<String>, i64) = sqlx::query_as(&SET_TASK_STATUS)
         .bind(task.task_uuid)
         .bind(task.status)
         .bind(to)
         .bind(to.is_terminal())
-        .bind(tasker_store::TASK_ENDED_CHANNEL)
         .bind(event)
         .bind(StepStatus::Error)
         .bind(EventName::TaskFailed)
         .bind(StepStatus::Complete)
+        .bind(task.end_at_commit)
+        .bind(tasker_store::TASK_ENDED_CHANNEL)
         .fetch_one(&mut *conn)
         .await?;
     task.touched = true;
@@ -158,6 +174,9 @@ pub(crate) async fn set_task_status(
             status: to,
             duration: std::time::Duration::from_secs_f64(age_seconds),
         });
+    }
+    if let Some(payload) = ended.filter(|_| !task.end_at_commit) {
+        task.observed.push(Observation::Notify(Notice::TaskEnded { payload }));
     }
     task.status = to;
     Ok(())

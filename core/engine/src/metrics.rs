@@ -1,10 +1,14 @@
-//! What the engine's transactions tell the metrics (`tasker-telemetry`). A transaction collects
-//! its observations while it runs and they are recorded only once it has committed, so a
-//! rolled-back change is never counted.
+//! What the engine's transactions tell the world outside: the metrics (`tasker-telemetry`) and
+//! the notifications ([`crate::notify`]). A transaction collects its observations while it runs
+//! and they are recorded and sent only once it has committed, so a rolled-back change is never
+//! counted nor announced.
 
 use std::time::Duration;
 
 use tasker_telemetry::{AttemptOutcome, StepLabels};
+
+use crate::notify::Notice;
+use crate::Engine;
 
 /// One change worth counting, made by a transaction that has not committed yet.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,31 +25,45 @@ pub(crate) enum Observation {
         workflow: String,
         step: String,
     },
+    /// A notification, sent after the commit.
+    Notify(Notice),
 }
 
-/// Records observations of a committed transaction.
-pub(crate) fn publish(observed: impl IntoIterator<Item = Observation>) {
-    for o in observed {
-        match o {
-            Observation::TaskFinished {
-                namespace,
-                workflow,
-                status,
-                duration,
-            } => tasker_telemetry::task_finished(&namespace, &workflow, status.as_str(), duration),
-            Observation::AttemptLost {
-                namespace,
-                workflow,
-                step,
-            } => tasker_telemetry::step_attempt(
-                StepLabels {
-                    namespace: &namespace,
-                    workflow: &workflow,
-                    step: &step,
-                },
-                AttemptOutcome::Lost,
-                None,
-            ),
+impl Engine {
+    /// Records the metrics of a committed transaction's observations and sends its notices.
+    pub(crate) fn publish(&self, observed: impl IntoIterator<Item = Observation>) {
+        let mut notices = Vec::new();
+        for o in observed {
+            match o {
+                Observation::Notify(n) => notices.push(n),
+                o => record(o),
+            }
         }
+        self.notifier.send(notices);
+    }
+}
+
+fn record(o: Observation) {
+    match o {
+        Observation::TaskFinished {
+            namespace,
+            workflow,
+            status,
+            duration,
+        } => tasker_telemetry::task_finished(&namespace, &workflow, status.as_str(), duration),
+        Observation::AttemptLost {
+            namespace,
+            workflow,
+            step,
+        } => tasker_telemetry::step_attempt(
+            StepLabels {
+                namespace: &namespace,
+                workflow: &workflow,
+                step: &step,
+            },
+            AttemptOutcome::Lost,
+            None,
+        ),
+        Observation::Notify(_) => {}
     }
 }

@@ -40,7 +40,7 @@ impl Engine {
         }
         set_task_status(&mut tx, &mut task, TaskStatus::Cancelled).await?;
         tx.commit().await?;
-        crate::metrics::publish(task.observed);
+        self.publish(task.observed);
         Ok(())
     }
 
@@ -92,7 +92,7 @@ impl Engine {
         }
         reconcile_locked(&mut tx, &mut task).await?;
         tx.commit().await?;
-        crate::metrics::publish(task.observed);
+        self.publish(task.observed);
         Ok(())
     }
 }

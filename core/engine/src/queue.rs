@@ -7,7 +7,7 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use tasker_store::{queue_channel, queue_table};
+use tasker_store::queue_table;
 
 /// Sends a step message visible at `visible_at` (now when None); returns its msg_id.
 pub(crate) async fn send_step(
@@ -27,15 +27,6 @@ pub(crate) async fn send_step(
     .bind(visible_at)
     .fetch_one(&mut *conn)
     .await
-}
-
-/// Wakes the workers of a namespace once the transaction commits.
-pub(crate) async fn notify(conn: &mut PgConnection, namespace: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(queue_channel(namespace))
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 pub(crate) async fn delete(conn: &mut PgConnection, namespace: &str, msg_ids: &[i64]) -> Result<(), sqlx::Error> {

@@ -59,10 +59,9 @@ pub(crate) async fn reconcile_steps(
     }
 
     let resent = resend_retries(conn, task.task_uuid, &ns, &mut steps).await?;
-    // Enqueueing notifies the namespace's workers in the same statement.
     let enqueued = enqueue_ready(conn, task.task_uuid, &ns, &mut steps).await?;
-    if resent && !enqueued {
-        queue::notify(conn, &ns).await?;
+    if resent || enqueued {
+        task.notify_work();
     }
     let next = derived_task_status(task.status, &steps);
     set_task_status(conn, task, next).await
@@ -137,8 +136,8 @@ async fn resend_retries(
     Ok(sent)
 }
 
-/// Sends a message for every ready step, moves them to `enqueued` and notifies the namespace's
-/// workers, in one statement.
+/// Sends a message for every ready step and moves them to `enqueued`, in one statement. True
+/// when it enqueued any.
 async fn enqueue_ready(
     conn: &mut PgConnection,
     task_uuid: Uuid,
@@ -165,9 +164,8 @@ async fn enqueue_ready(
                        WHERE s.task_uuid = $1 AND s.step_uuid = sent.step_uuid
                    RETURNING s.step_uuid, s.attempts, sent.msg_id),
               tr AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt)
-                     SELECT $1, step_uuid, $5, $4, attempts FROM upd),
-              n AS (SELECT pg_notify($6, ''))
-         SELECT step_uuid, msg_id FROM upd, n",
+                     SELECT $1, step_uuid, $5, $4, attempts FROM upd)
+         SELECT step_uuid, msg_id FROM upd",
         queue = tasker_store::queue_table(ns)
     ))
     .bind(task_uuid)
@@ -175,7 +173,6 @@ async fn enqueue_ready(
     .bind(&names)
     .bind(StepStatus::Enqueued)
     .bind(StepStatus::Pending)
-    .bind(tasker_store::queue_channel(ns))
     .fetch_all(&mut *conn)
     .await?;
     for (step_uuid, msg) in enqueued {
@@ -209,7 +206,7 @@ impl Engine {
             observed = task.observed;
         }
         tx.commit().await?;
-        crate::metrics::publish(observed);
+        self.publish(observed);
         Ok(())
     }
 

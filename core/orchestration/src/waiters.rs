@@ -1,8 +1,8 @@
 //! Clients waiting for a task to end (`GET /v1/tasks/{uuid}?wait=SECONDS`) are woken by the
 //! database: one `LISTEN` connection per server receives [`tasker_store::TASK_ENDED_CHANNEL`]
-//! (raised at the commit that ends a task) and wakes the requests waiting for that uuid, handing
-//! them the task's view as it was committed when the notification carries it (no read after
-//! the wake-up), else telling them to read it.
+//! (raised by the engine's notifier once the transaction that ends a task has committed) and
+//! wakes the requests waiting for that uuid, handing them the task's view as it was committed
+//! when the notification carries it (no read after the wake-up), else telling them to read it.
 //!
 //! **Invariant:** a waiter registers before it reads the task, so an end committed between the
 //! read and the wait still wakes it. When the listening connection is lost, every waiter is

@@ -240,6 +240,9 @@ impl Worker {
         let mut shutdown = self.shutdown_tx.subscribe();
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
         let mut listener = PgListener::connect_with(self.engine.pool()).await?;
+        // This process's own commits wake the loop in-process; the database's copies of their
+        // notifications are skipped.
+        let mut local = self.engine.local_work();
         let channels: Vec<String> = self.namespaces.iter().map(|n| tasker_store::queue_channel(n)).collect();
         listener.listen_all(channels.iter().map(String::as_str)).await?;
         let vt = self.config.visibility_timeout.as_secs().max(1) as i32;
@@ -317,24 +320,44 @@ impl Worker {
                 continue;
             }
             let wait = if saturated { None } else { Some(this.next_wake().await) };
-            tokio::select! {
-                n = listener.recv() => match n {
-                    Ok(n) => {
-                        dirty.extend(tasker_store::channel_namespace(n.channel()).map(str::to_string));
-                        while let Some(more) = listener.next_buffered() {
-                            dirty.extend(tasker_store::channel_namespace(more.channel()).map(str::to_string));
+            let due = wait.map(|d| tokio::time::Instant::now() + d);
+            // Until something may have changed: notifications of this process's own commits
+            // (woken in-process already) and of namespaces it does not serve leave it waiting.
+            loop {
+                tokio::select! {
+                    n = listener.recv() => match n {
+                        Ok(n) => {
+                            for n in std::iter::once(n).chain(std::iter::from_fn(|| listener.next_buffered())) {
+                                if !this.engine.notified_by_self(n.payload()) {
+                                    dirty.extend(tasker_store::channel_namespace(n.channel()).map(str::to_string));
+                                }
+                            }
                         }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "notification listener interrupted; reconnecting");
+                        Err(e) => {
+                            tracing::warn!(error = %e, "notification listener interrupted; reconnecting");
+                            dirty = all.clone();
+                        }
+                    },
+                    w = local.recv() => match w {
+                        Ok(ns) => {
+                            for ns in std::iter::once(ns).chain(std::iter::from_fn(|| local.try_recv().ok())) {
+                                if all.contains(&*ns) {
+                                    dirty.insert(ns.to_string());
+                                }
+                            }
+                        }
+                        // Missed some: any namespace may have work.
+                        Err(_) => dirty = all.clone(),
+                    },
+                    _ = async { match due { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {
                         dirty = all.clone();
                     }
-                },
-                _ = async { match wait { Some(d) => tokio::time::sleep(d).await, None => std::future::pending().await } } => {
-                    dirty = all.clone();
+                    _ = permits.acquire(), if saturated => break,
+                    _ = shutdown.wait_for(|s| *s) => break 'outer,
                 }
-                _ = permits.acquire(), if saturated => {}
-                _ = shutdown.wait_for(|s| *s) => break,
+                if !dirty.is_empty() {
+                    break;
+                }
             }
         }
         tracing::info!(

@@ -10,6 +10,7 @@ mod errors;
 mod events;
 mod invariants;
 mod metrics;
+mod notify;
 mod operator;
 mod retry;
 mod support;

@@ -1,0 +1,199 @@
+//! Notifications sent once a transaction has committed: work for a namespace's workers
+//! ([`tasker_store::queue_channel`]) and ended tasks for waiting clients
+//! ([`tasker_store::TASK_ENDED_CHANNEL`]).
+//!
+//! A transaction that calls `NOTIFY` takes PostgreSQL's one notification lock at commit and holds
+//! it until its commit record is flushed, so notifying transactions flush one after another
+//! instead of sharing a flush: most of the hot path's waits were on that lock. So engine
+//! transactions do not notify (but in the one case below). Each records what it would have raised (a [`Notice`] among its
+//! observations) and, once it has committed, the engine hands the notices to its [`Notifier`]:
+//! one task per process that sends everything pending in one statement, on its own connection,
+//! committed without waiting for a flush (`synchronous_commit = off`). Notices of the same
+//! channel and payload pending together go as one.
+//!
+//! One exception: a result recorded while the process records no other (an idle worker's, a
+//! sequential workflow's) raises the end of its task in its own commit. With nothing else of
+//! the process committing, holding the lock costs nobody anything, and the waiting client is
+//! answered one round trip sooner ([`Notifier::recording`]).
+//!
+//! A notification can still be lost (the process ends after the commit, the connection fails):
+//! nothing depends on one. Waiting clients read the task again at least every 2 s, workers claim
+//! at the earliest due message and at their fallback poll. The notifying process's own workers
+//! are woken in-process at once ([`Engine::local_work`]) and skip the database's copy of the
+//! notification, whose payload names the process that sent it ([`Engine::notified_by_self`]).
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{ConnectOptions, PgPool};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::Engine;
+
+/// What a committed transaction tells the processes listening.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Notice {
+    /// A namespace's queue has a message its workers may claim now, or a retry's due time
+    /// they should sleep until.
+    Work { namespace: String },
+    /// A task ended: the payload [`crate::task_ended`] reads.
+    TaskEnded { payload: String },
+}
+
+impl Notice {
+    /// A work notice's payload names the process that sent it (`sender`), whose own workers
+    /// were woken in-process already.
+    fn channel_and_payload<'a>(&'a self, sender: &'a str) -> (String, &'a str) {
+        match self {
+            Notice::Work { namespace } => (tasker_store::queue_channel(namespace), sender),
+            Notice::TaskEnded { payload } => (tasker_store::TASK_ENDED_CHANNEL.to_string(), payload),
+        }
+    }
+}
+
+/// The `application_name` of the notifier's connection, as `pg_stat_activity` shows it.
+pub const NOTIFIER_APPLICATION: &str = "tasker-notifier";
+
+/// How many namespace wake-ups an in-process listener may fall behind before it is told it
+/// lagged (and then claims from every namespace).
+const LOCAL_WAKES: usize = 256;
+
+/// Sends the notices of committed transactions (see the module documentation).
+pub(crate) struct Notifier {
+    /// This process's name in the payload of its work notices.
+    sender: Arc<str>,
+    options: PgConnectOptions,
+    /// The sending task's inbox. Started on first use, in the runtime of that call, and again
+    /// when that runtime has gone.
+    inbox: Mutex<Option<mpsc::UnboundedSender<Vec<Notice>>>>,
+    /// Namespaces with new work, for this process's own workers.
+    local: broadcast::Sender<Arc<str>>,
+    /// Results being recorded by this process now.
+    recording: Arc<AtomicUsize>,
+}
+
+/// A result being recorded (see [`Notifier::recording`]); done when dropped.
+pub(crate) struct Recording {
+    count: Arc<AtomicUsize>,
+    alone: bool,
+}
+
+impl Recording {
+    /// No other result of this process was being recorded when this one began.
+    pub(crate) fn alone(&self) -> bool {
+        self.alone
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Notifier {
+    pub(crate) fn new(pool: &PgPool) -> Self {
+        let options = (*pool.connect_options())
+            .clone()
+            .options([("synchronous_commit", "off")])
+            .application_name(NOTIFIER_APPLICATION);
+        Notifier {
+            sender: Arc::from(uuid::Uuid::now_v7().to_string()),
+            options,
+            inbox: Mutex::new(None),
+            local: broadcast::channel(LOCAL_WAKES).0,
+            recording: Arc::default(),
+        }
+    }
+
+    /// Counts a result being recorded until the returned guard drops.
+    pub(crate) fn recording(&self) -> Recording {
+        let others = self.recording.fetch_add(1, Ordering::AcqRel);
+        Recording {
+            count: self.recording.clone(),
+            alone: others == 0,
+        }
+    }
+
+    /// Hands over the notices of a transaction that has committed. Never waits.
+    pub(crate) fn send(&self, notices: Vec<Notice>) {
+        if notices.is_empty() {
+            return;
+        }
+        for n in &notices {
+            if let Notice::Work { namespace } = n {
+                // No receiver is not an error: most processes run no worker.
+                let _ = self.local.send(Arc::from(namespace.as_str()));
+            }
+        }
+        let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        let notices = match inbox.as_ref() {
+            Some(tx) => match tx.send(notices) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(notices)) => notices,
+            },
+            None => notices,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(notices);
+        tokio::spawn(run(self.options.clone(), self.sender.clone(), rx));
+        *inbox = Some(tx);
+    }
+}
+
+/// The sending task: waits for notices, takes everything pending, sends it in one statement.
+async fn run(options: PgConnectOptions, sender: Arc<str>, mut inbox: mpsc::UnboundedReceiver<Vec<Notice>>) {
+    let mut conn: Option<PgConnection> = None;
+    while let Some(first) = inbox.recv().await {
+        let mut pending: BTreeSet<Notice> = first.into_iter().collect();
+        while let Ok(more) = inbox.try_recv() {
+            pending.extend(more);
+        }
+        let (channels, payloads): (Vec<String>, Vec<&str>) =
+            pending.iter().map(|n| n.channel_and_payload(&sender)).unzip();
+        // One retry on a fresh connection: the one kept here may have ended since its last use.
+        for attempt in 0..2 {
+            if conn.is_none() {
+                match options.connect().await {
+                    Ok(c) => conn = Some(c),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot connect to send notifications");
+                        continue;
+                    }
+                }
+            }
+            let Some(c) = conn.as_mut() else { continue };
+            let sent = sqlx::query("SELECT count(pg_notify(c, p)) FROM unnest($1::text[], $2::text[]) AS n(c, p)")
+                .bind(&channels)
+                .bind(&payloads)
+                .execute(&mut *c)
+                .await;
+            match sent {
+                Ok(_) => break,
+                Err(e) => {
+                    conn = None;
+                    if attempt == 1 {
+                        tracing::warn!(error = %e, notices = channels.len(), "notifications not sent");
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Namespaces this process's transactions gave new work, as their commits return: a worker
+    /// in the same process claims without waiting for the database's notification.
+    /// `RecvError::Lagged` means some were missed (claim from every namespace).
+    pub fn local_work(&self) -> broadcast::Receiver<Arc<str>> {
+        self.notifier.local.subscribe()
+    }
+
+    /// Whether a queue channel's notification came from this process, whose workers
+    /// [`Engine::local_work`] woke already.
+    pub fn notified_by_self(&self, payload: &str) -> bool {
+        payload == &*self.notifier.sender
+    }
+}

@@ -1,0 +1,138 @@
+//! Notifications: no engine transaction notifies (a notifying commit holds PostgreSQL's one
+//! notification lock through its flush), but a result recorded while its process records no
+//! other. What a committed transaction raises goes out after the commit from the engine's own
+//! notifier connection; work for a namespace also wakes the process's own workers in place,
+//! and its payload names the process that sent it.
+
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::postgres::{PgListener, PgNotification};
+use tasker_engine::{Engine, EngineConfig, NOTIFIER_APPLICATION};
+use tasker_step::TaskRequest;
+use tasker_store::{queue_channel, TASK_ENDED_CHANNEL};
+use tokio::sync::broadcast::error::TryRecvError;
+
+use crate::support::*;
+
+async fn next(listener: &mut PgListener) -> PgNotification {
+    tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("a notification")
+        .unwrap()
+}
+
+/// The `application_name` of the connection that raised `n`.
+async fn sender(engine: &Engine, n: &PgNotification) -> Option<String> {
+    sqlx::query_scalar("SELECT application_name FROM pg_stat_activity WHERE pid = $1")
+        .bind(n.process_id() as i32)
+        .fetch_optional(engine.pool())
+        .await
+        .unwrap()
+}
+
+/// The notification came from the notifier's connection, not from a transaction's.
+async fn assert_from_notifier(engine: &Engine, n: &PgNotification) {
+    assert_eq!(sender(engine, n).await.as_deref(), Some(NOTIFIER_APPLICATION), "{n:?}");
+}
+
+type Local = tokio::sync::broadcast::Receiver<std::sync::Arc<str>>;
+
+/// Work for the namespace: in-process as the commit returns, then from the database, naming
+/// this process. Returns the payload.
+async fn assert_work(engine: &Engine, listener: &mut PgListener, local: &mut Local) -> String {
+    assert_eq!(local.try_recv().as_deref(), Ok(NS));
+    let n = next(listener).await;
+    assert_eq!(n.channel(), queue_channel(NS));
+    assert!(engine.notified_by_self(n.payload()), "{n:?}");
+    assert_from_notifier(engine, &n).await;
+    n.payload().to_string()
+}
+
+#[tokio::test]
+async fn committed_work_and_ends_are_notified_after_commit_by_the_notifier_and_nothing_else_is() {
+    let engine = engine(&[LINEAR, ONCE], 0.001).await;
+    let mut local = engine.local_work();
+    let mut listener = PgListener::connect_with(engine.pool()).await.unwrap();
+    listener
+        .listen_all([queue_channel(NS).as_str(), TASK_ENDED_CHANNEL])
+        .await
+        .unwrap();
+
+    // A creation refused before it writes raises nothing.
+    let refused = engine
+        .create_task(&TaskRequest::new(NS, "linear", json!({"n": -1})))
+        .await;
+    assert!(refused.is_err());
+    assert_eq!(local.try_recv(), Err(TryRecvError::Empty));
+
+    // Creating enqueues the root step: work, named after this process; another engine (another
+    // process) would claim on it.
+    let uuid = create(&engine, "linear", ctx()).await;
+    let payload = assert_work(&engine, &mut listener, &mut local).await;
+    let elsewhere = Engine::new(engine.pool().clone(), EngineConfig::default());
+    assert!(!elsewhere.notified_by_self(&payload));
+
+    // A retry scheduled is work (its due time); so is the next step enqueued.
+    let a = claim(&engine).await.remove(0);
+    assert_eq!(local.try_recv(), Err(TryRecvError::Empty), "a claim raises nothing");
+    complete(&engine, &a.claim, retryable("FLAKY", None)).await;
+    assert_work(&engine, &mut listener, &mut local).await;
+    let a = claim_when_due(&engine, "a", Duration::from_secs(5)).await;
+    complete(&engine, &a.claim, success(json!({"v": 1}))).await;
+    assert_work(&engine, &mut listener, &mut local).await;
+
+    // A stale result rolls back: nothing.
+    assert!(matches!(
+        engine.complete_attempt(&a.claim, &success(json!({}))).await.unwrap(),
+        tasker_engine::CompleteOutcome::Stale
+    ));
+    assert_eq!(local.try_recv(), Err(TryRecvError::Empty));
+
+    // The last step ends the task: its view, as committed, on the ended channel. A result
+    // recorded while the process records no other raises it in its own commit.
+    let b = claim(&engine).await.remove(0);
+    complete(&engine, &b.claim, success(json!({"v": 2}))).await;
+    assert_work(&engine, &mut listener, &mut local).await;
+    let c = claim(&engine).await.remove(0);
+    complete(&engine, &c.claim, success(json!({"v": 3}))).await;
+    assert_eq!(local.try_recv(), Err(TryRecvError::Empty), "an end is no work");
+    let n = next(&mut listener).await;
+    assert_eq!(n.channel(), TASK_ENDED_CHANNEL);
+    assert_ne!(sender(&engine, &n).await.as_deref(), Some(NOTIFIER_APPLICATION));
+    let (ended, view) = tasker_engine::task_ended(n.payload()).unwrap();
+    assert_eq!(ended, uuid);
+    assert_eq!(
+        tasker_engine::task_view_from_json(view.unwrap()).unwrap(),
+        task(&engine, uuid).await
+    );
+
+    // Results recorded together end their tasks through the notifier, after the commit.
+    let (one, two) = (
+        create(&engine, "once", ctx()).await,
+        create(&engine, "once", ctx()).await,
+    );
+    let claimed = claim(&engine).await;
+    assert_eq!(claimed.len(), 2);
+    let results: Vec<_> = claimed.iter().map(|c| (c.claim.clone(), success(json!({})))).collect();
+    engine.complete_attempts(&results).await.unwrap();
+    let mut ended = Vec::new();
+    while ended.len() < 2 {
+        let n = next(&mut listener).await;
+        assert_from_notifier(&engine, &n).await;
+        if n.channel() == TASK_ENDED_CHANNEL {
+            ended.push(tasker_engine::task_ended(n.payload()).unwrap().0);
+        }
+    }
+    ended.sort();
+    let mut both = vec![one, two];
+    both.sort();
+    assert_eq!(ended, both);
+
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), listener.recv())
+            .await
+            .is_err(),
+        "nothing else was raised"
+    );
+}
