@@ -136,9 +136,15 @@ impl Notifier {
             },
             None => notices,
         };
+        // The engine's operations run on a runtime; were one called without, its notices are
+        // lost like any other (nothing depends on them).
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(notices = notices.len(), "notifications not sent: no async runtime");
+            return;
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         let _ = tx.send(notices);
-        tokio::spawn(run(self.options.clone(), self.sender.clone(), rx));
+        runtime.spawn(run(self.options.clone(), self.sender.clone(), rx));
         *inbox = Some(tx);
     }
 }
