@@ -10,7 +10,7 @@ use tasker_telemetry::{AttemptOutcome, StepLabels};
 use crate::notify::Notice;
 use crate::Engine;
 
-/// One change worth counting, made by a transaction that has not committed yet.
+/// One change worth counting or announcing, made by a transaction that has not committed yet.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Observation {
     TaskFinished {
@@ -36,34 +36,27 @@ impl Engine {
         for o in observed {
             match o {
                 Observation::Notify(n) => notices.push(n),
-                o => record(o),
+                Observation::TaskFinished {
+                    namespace,
+                    workflow,
+                    status,
+                    duration,
+                } => tasker_telemetry::task_finished(&namespace, &workflow, status.as_str(), duration),
+                Observation::AttemptLost {
+                    namespace,
+                    workflow,
+                    step,
+                } => tasker_telemetry::step_attempt(
+                    StepLabels {
+                        namespace: &namespace,
+                        workflow: &workflow,
+                        step: &step,
+                    },
+                    AttemptOutcome::Lost,
+                    None,
+                ),
             }
         }
         self.notifier.send(notices);
-    }
-}
-
-fn record(o: Observation) {
-    match o {
-        Observation::TaskFinished {
-            namespace,
-            workflow,
-            status,
-            duration,
-        } => tasker_telemetry::task_finished(&namespace, &workflow, status.as_str(), duration),
-        Observation::AttemptLost {
-            namespace,
-            workflow,
-            step,
-        } => tasker_telemetry::step_attempt(
-            StepLabels {
-                namespace: &namespace,
-                workflow: &workflow,
-                step: &step,
-            },
-            AttemptOutcome::Lost,
-            None,
-        ),
-        Observation::Notify(_) => {}
     }
 }
