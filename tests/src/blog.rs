@@ -36,6 +36,9 @@ pub struct Case {
     pub expect: Expect,
     /// The failure the demo shows for its workflow.
     pub showcase: bool,
+    /// Its outcome depends on steps made ready together being claimed together, which a worker
+    /// with one slot free does not do: suites that flood the workers run it once the rest ended.
+    pub idle_worker: bool,
 }
 
 impl Case {
@@ -88,6 +91,7 @@ fn case(label: &str, context: Value, expect: Expect) -> Case {
         context,
         expect,
         showcase: false,
+        idle_worker: false,
     }
 }
 

@@ -156,52 +156,55 @@ async fn assert_all_languages_agree(what: &str, catalogue: &[Workflow], env: Vec
     let pool = stack.pool().await;
 
     // Submit everything first, so the four workers run the whole catalogue concurrently: one
-    // (workflow, case, submission per language) per input.
-    let mut submitted: Vec<(&Workflow, &Case, Vec<Submitted>)> = vec![];
-    for wf in catalogue {
-        for case in &wf.cases {
-            let mut per_lang = vec![];
-            for lang in &langs {
-                let (status, body) = stack.create_task(&wf.request(case, lang.suffix)).await;
-                per_lang.push(match body["task_uuid"].as_str().and_then(|u| u.parse().ok()) {
-                    Some(uuid) if status == 201 => Submitted::Created(uuid),
-                    _ => Submitted::Refused(status, body),
-                });
-            }
-            submitted.push((wf, case, per_lang));
-        }
-    }
-
+    // (workflow, case, submission per language) per input. The cases that need an idle worker
+    // follow once the rest have ended.
     let mut divergences: Vec<Divergence> = vec![];
     let mut problems: Vec<String> = vec![];
-    let (mut tasks, mut fields) = (0, 0);
-    for (wf, case, per_lang) in &submitted {
-        let mut observed = vec![];
-        for (lang, s) in langs.iter().zip(per_lang) {
-            let o = observe(&stack, &pool, wf, lang, s).await;
-            tasks += 1;
-            fields += o.len();
-            for v in &o.violations {
-                problems.push(format!(
-                    "{}/{} | input \"{}\" | {}: {v}",
-                    wf.base, wf.name, case.label, lang.name
-                ));
+    let (mut inputs, mut tasks, mut fields) = (0, 0, 0);
+    for idle in [false, true] {
+        let mut submitted: Vec<(&Workflow, &Case, Vec<Submitted>)> = vec![];
+        for wf in catalogue {
+            for case in wf.cases.iter().filter(|c| c.idle_worker == idle) {
+                let mut per_lang = vec![];
+                for lang in &langs {
+                    let (status, body) = stack.create_task(&wf.request(case, lang.suffix)).await;
+                    per_lang.push(match body["task_uuid"].as_str().and_then(|u| u.parse().ok()) {
+                        Some(uuid) if status == 201 => Submitted::Created(uuid),
+                        _ => Submitted::Refused(status, body),
+                    });
+                }
+                submitted.push((wf, case, per_lang));
             }
-            if let Some(why) = unmet(case, &o) {
-                problems.push(format!(
-                    "{}/{} | input \"{}\" | {}: {why}, got task status {}",
-                    wf.base,
-                    wf.name,
-                    case.label,
-                    lang.name,
-                    o.get("task", "status")
-                        .or(o.get("request", "http_status"))
-                        .unwrap_or(&Value::Null)
-                ));
-            }
-            observed.push((lang.name.to_string(), o));
         }
-        divergences.extend(compare(&format!("{}/{}", wf.base, wf.name), &case.label, &observed));
+        inputs += submitted.len();
+        for (wf, case, per_lang) in &submitted {
+            let mut observed = vec![];
+            for (lang, s) in langs.iter().zip(per_lang) {
+                let o = observe(&stack, &pool, wf, lang, s).await;
+                tasks += 1;
+                fields += o.len();
+                for v in &o.violations {
+                    problems.push(format!(
+                        "{}/{} | input \"{}\" | {}: {v}",
+                        wf.base, wf.name, case.label, lang.name
+                    ));
+                }
+                if let Some(why) = unmet(case, &o) {
+                    problems.push(format!(
+                        "{}/{} | input \"{}\" | {}: {why}, got task status {}",
+                        wf.base,
+                        wf.name,
+                        case.label,
+                        lang.name,
+                        o.get("task", "status")
+                            .or(o.get("request", "http_status"))
+                            .unwrap_or(&Value::Null)
+                    ));
+                }
+                observed.push((lang.name.to_string(), o));
+            }
+            divergences.extend(compare(&format!("{}/{}", wf.base, wf.name), &case.label, &observed));
+        }
     }
     // Both observability subscribers of every worker saw the same catalogue (§5.4 "Comparing
     // languages").
@@ -216,7 +219,7 @@ async fn assert_all_languages_agree(what: &str, catalogue: &[Workflow], env: Vec
         "conformance ({what}): {} workflows, {} inputs, {tasks} outcomes in {} languages, {fields} fields compared, \
          {} divergences, {} format or expectation problems",
         catalogue.len(),
-        submitted.len(),
+        inputs,
         langs.len(),
         divergences.len(),
         problems.len()
@@ -251,6 +254,7 @@ fn engine_case(label: &str, version: &'static str, context: Value, expect: Expec
         context,
         expect,
         showcase: false,
+        idle_worker: false,
     }
 }
 
@@ -357,12 +361,16 @@ fn engine_test_workflows() -> Vec<Workflow> {
                     b(3, "right", json!({"mode": "fail_until_attempt", "attempt": 2})),
                     Expect::Complete,
                 ),
-                engine_case(
-                    "left fails permanently while right runs",
-                    "1.0.0",
-                    b(3, "left", json!({"mode": "permanent"})),
-                    fails("left", "TEST_PERMANENT", 1),
-                ),
+                // Whether `right` runs at all depends on its being claimed with `left`.
+                Case {
+                    idle_worker: true,
+                    ..engine_case(
+                        "left fails permanently while right runs",
+                        "1.0.0",
+                        b(3, "left", json!({"mode": "permanent"})),
+                        fails("left", "TEST_PERMANENT", 1),
+                    )
+                },
             ],
         },
         Workflow {
