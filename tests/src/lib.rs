@@ -267,12 +267,12 @@ struct Proc {
     child: Child,
 }
 
-/// One fresh database plus the processes started on it. Dropping it kills them.
+/// One fresh database plus the processes started on it. Dropping it kills them, then drops
+/// the database unless a test is failing.
 pub struct Stack {
     pub database_url: String,
-    /// The server's url and this stack's database on it (for [`Stack::remove`]).
-    base_url: String,
-    database: String,
+    /// Dropped after the processes (fields drop after [`Stack`]'s own `Drop`).
+    database: tasker_store::ScratchDatabase,
     pub server_url: String,
     servers: Vec<Proc>,
     workers: Vec<Proc>,
@@ -318,11 +318,11 @@ impl Stack {
                 .expect("join")
                 .expect("a PostgreSQL server (dev db or DATABASE_URL)"),
         };
-        let db = tasker_store::unique_database_name("e2e");
-        let database_url = tasker_store::create_database(&base, &db)
+        let database = tasker_store::ScratchDatabase::create(&base, "e2e")
             .await
             .expect("create database");
-        let log_dir = bin_dir().join("e2e-logs").join(&db);
+        let database_url = database.url().to_string();
+        let log_dir = bin_dir().join("e2e-logs").join(database.name());
         std::fs::create_dir_all(&log_dir).expect("log dir");
         let mut env = vec![
             ("DATABASE_URL".to_string(), database_url.clone()),
@@ -333,8 +333,7 @@ impl Stack {
         env.extend(opts.env);
         let mut stack = Stack {
             database_url,
-            base_url: base.clone(),
-            database: db.clone(),
+            database,
             server_url: String::new(),
             servers: vec![],
             workers: vec![],
@@ -802,11 +801,11 @@ impl Stack {
         }
     }
 
-    /// Stops every process of the stack and drops its database (benchmarks, whose databases
-    /// reach gigabytes, call this when done; a test's stays behind for a look after a failure).
+    /// Stops every process of the stack and drops its database now, reporting a failure
+    /// (benchmarks, whose databases reach gigabytes, call this when done).
     pub async fn remove(mut self) -> anyhow::Result<()> {
         self.kill_all();
-        tasker_store::drop_database(&self.base_url, &self.database).await?;
+        self.database.remove().await?;
         Ok(())
     }
 

@@ -216,6 +216,75 @@ pub async fn drop_database(base_url: &str, name: &str) -> Result<(), StoreError>
     Ok(())
 }
 
+/// A database created for one test, dropped when this guard is, unless the thread is
+/// panicking: a failed test's database stays behind for a look, a passing one's does not pile
+/// up on the cluster (each one's catalogue and its autovacuum slow the next runs).
+pub struct ScratchDatabase {
+    base_url: String,
+    name: String,
+    url: String,
+    removed: bool,
+}
+
+impl ScratchDatabase {
+    /// Creates an empty database named `<prefix>_<pid>_<time>` on the server of `base_url`.
+    pub async fn create(base_url: &str, prefix: &str) -> Result<ScratchDatabase, StoreError> {
+        let name = unique_database_name(prefix);
+        let url = create_database(base_url, &name).await?;
+        Ok(ScratchDatabase {
+            base_url: base_url.to_string(),
+            name,
+            url,
+            removed: false,
+        })
+    }
+
+    /// Drops the database now (ending any session still on it), reporting a failure.
+    pub async fn remove(&mut self) -> Result<(), StoreError> {
+        drop_database(&self.base_url, &self.name).await?;
+        self.removed = true;
+        Ok(())
+    }
+
+    /// The database's url.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        if self.removed {
+            return;
+        }
+        if std::thread::panicking() {
+            tracing::info!(database = %self.name, "kept for a look after the failure");
+            return;
+        }
+        // Drop may run inside a runtime, where blocking on another future is not allowed: the
+        // drop gets a thread and a runtime of its own.
+        let (base_url, name) = (self.base_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?
+                .block_on(drop_database(&base_url, &name))
+                .map_err(|e| e.to_string())
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the dropping thread panicked".to_string()));
+        if let Err(e) = dropped {
+            tracing::warn!(database = %self.name, error = %e, "could not drop the scratch database");
+        }
+    }
+}
+
 /// A database name unique to this process and moment, with a readable prefix.
 pub fn unique_database_name(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()

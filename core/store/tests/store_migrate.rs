@@ -1,6 +1,8 @@
 //! Migrations on a real PostgreSQL (dev-db or DATABASE_URL), each test on a fresh database.
 
-use tasker_store::{connect, create_database, drop_database, is_migrated, migrate, sqlx, unique_database_name};
+use tasker_store::{
+    connect, create_database, drop_database, is_migrated, migrate, sqlx, unique_database_name, ScratchDatabase,
+};
 
 /// The URL of a new, empty database.
 async fn fresh_url() -> String {
@@ -32,6 +34,40 @@ async fn migrate_installs_pgmq_and_schema_idempotently_under_concurrency() {
         .execute(&pool)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_scratch_database_goes_with_its_guard_unless_the_test_is_failing() {
+    let base = tasker_devdb::resolve_database_url().expect("a PostgreSQL server");
+    let admin = connect(&base, 1).await.unwrap();
+    let exists = |name: String| {
+        let admin = admin.clone();
+        async move {
+            sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(name)
+                .fetch_one(&admin)
+                .await
+                .unwrap()
+        }
+    };
+    let passing = ScratchDatabase::create(&base, "store_test_scratch").await.unwrap();
+    let name = passing.name().to_string();
+    // A session still on it does not keep it.
+    let held = connect(passing.url(), 1).await.unwrap();
+    sqlx::query("SELECT 1").execute(&held).await.unwrap();
+    assert!(exists(name.clone()).await);
+    drop(passing);
+    assert!(!exists(name.clone()).await, "{name} outlived its guard");
+
+    let failing = ScratchDatabase::create(&base, "store_test_scratch").await.unwrap();
+    let name = failing.name().to_string();
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _guard = failing;
+        panic!("the test fails");
+    }));
+    assert!(failed.is_err());
+    assert!(exists(name.clone()).await, "a failed test's {name} is kept for a look");
+    drop_database(&base, &name).await.unwrap();
 }
 
 #[tokio::test]

@@ -64,23 +64,39 @@ steps:
     retry: {max_attempts: 1, backoff: none, backoff_base_ms: 0, max_backoff_ms: 0}
 ";
 
+/// An engine on a database of its own, which goes when the test passes.
+pub struct TestEngine {
+    engine: Engine,
+    _database: tasker_store::ScratchDatabase,
+}
+
+impl std::ops::Deref for TestEngine {
+    type Target = Engine;
+    fn deref(&self) -> &Engine {
+        &self.engine
+    }
+}
+
 /// A fresh database with every migration, and an engine on it with the templates registered.
-pub async fn engine(templates: &[&str], retry_delay_scale: f64) -> Engine {
+pub async fn engine(templates: &[&str], retry_delay_scale: f64) -> TestEngine {
     let base = tokio::task::spawn_blocking(tasker_devdb::resolve_database_url)
         .await
         .unwrap()
         .expect("a PostgreSQL server: the dev db or DATABASE_URL");
-    let url = tasker_store::create_database(&base, &tasker_store::unique_database_name("engine_test"))
+    let database = tasker_store::ScratchDatabase::create(&base, "engine_test")
         .await
         .unwrap();
-    let pool = tasker_store::connect(&url, 8).await.unwrap();
+    let pool = tasker_store::connect(database.url(), 8).await.unwrap();
     tasker_store::migrate(&pool).await.unwrap();
     let engine = Engine::new(pool, EngineConfig { retry_delay_scale });
     for source in templates {
         let template = TaskTemplate::parse(source, None).unwrap();
         engine.register_template(&template).await.unwrap();
     }
-    engine
+    TestEngine {
+        engine,
+        _database: database,
+    }
 }
 
 pub async fn create(engine: &Engine, name: &str, context: Value) -> Uuid {
