@@ -10,7 +10,6 @@ use uuid::Uuid;
 
 use crate::actor::Actor;
 use crate::events::EventName;
-use crate::metrics::Observation;
 use crate::notify::Notice;
 use crate::registry::{hex, Lookup};
 use crate::state::{StepStatus, TaskStatus};
@@ -352,9 +351,9 @@ impl Engine {
             }
         };
         // The root steps are in the queue: wake the namespace's workers.
-        self.publish([Observation::Notify(Notice::Work {
+        self.notifier.send(vec![Notice::Work {
             namespace: req.namespace.clone(),
-        })]);
+        }]);
         tasker_telemetry::task_created(&req.namespace, &req.name);
         tracing::info!(%task_uuid, %correlation_id, namespace = %req.namespace, name = %req.name, %version, "task created");
         Ok(CreatedTask {

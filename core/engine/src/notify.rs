@@ -160,33 +160,35 @@ async fn run(options: PgConnectOptions, sender: Arc<str>, mut inbox: mpsc::Unbou
         let (channels, payloads): (Vec<String>, Vec<&str>) =
             pending.iter().map(|n| n.channel_and_payload(&sender)).unzip();
         // One retry on a fresh connection: the one kept here may have ended since its last use.
-        for attempt in 0..2 {
-            if conn.is_none() {
-                match options.connect().await {
-                    Ok(c) => conn = Some(c),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot connect to send notifications");
-                        continue;
-                    }
-                }
-            }
-            let Some(c) = conn.as_mut() else { continue };
-            let sent = sqlx::query("SELECT count(pg_notify(c, p)) FROM unnest($1::text[], $2::text[]) AS n(c, p)")
-                .bind(&channels)
-                .bind(&payloads)
-                .execute(&mut *c)
-                .await;
-            match sent {
-                Ok(_) => break,
-                Err(e) => {
-                    conn = None;
-                    if attempt == 1 {
-                        tracing::warn!(error = %e, notices = channels.len(), "notifications not sent");
-                    }
-                }
+        if send_once(&mut conn, &options, &channels, &payloads).await.is_err() {
+            if let Err(e) = send_once(&mut conn, &options, &channels, &payloads).await {
+                tracing::warn!(error = %e, notices = channels.len(), "notifications not sent");
             }
         }
     }
+}
+
+/// Sends one batch on the kept connection, connecting first when there is none; a connection
+/// that failed is dropped.
+async fn send_once(
+    conn: &mut Option<PgConnection>,
+    options: &PgConnectOptions,
+    channels: &[String],
+    payloads: &[&str],
+) -> Result<(), sqlx::Error> {
+    let c = match conn {
+        Some(c) => c,
+        None => conn.insert(options.connect().await?),
+    };
+    let sent = sqlx::query("SELECT count(pg_notify(c, p)) FROM unnest($1::text[], $2::text[]) AS n(c, p)")
+        .bind(channels)
+        .bind(payloads)
+        .execute(&mut *c)
+        .await;
+    if sent.is_err() {
+        *conn = None;
+    }
+    sent.map(drop)
 }
 
 impl Engine {
