@@ -224,6 +224,51 @@ async fn the_per_step_tables_are_analyzed_from_a_small_sample_and_no_document_is
 }
 
 #[tokio::test]
+async fn autovacuum_analyzes_the_task_tables_once_they_grew_by_a_good_part_not_at_every_pass() {
+    let pool = fresh_database().await;
+    migrate(&pool).await.unwrap();
+    // Rows changed since the last ANALYZE count each write: a step row is written about four
+    // times, a task row about seven, a transition or an event once. Under a steady load the
+    // table must grow by 40 % or more before the changes pass the analyze threshold.
+    let writes_per_row = [
+        ("tasker_steps", 4.0),
+        ("tasker_tasks", 7.0),
+        ("tasker_transitions", 1.0),
+        ("tasker_events", 1.0),
+    ];
+    for (table, writes) in writes_per_row {
+        let options: Vec<String> = sqlx::query_scalar(
+            "SELECT COALESCE(reloptions, '{}')::text[] FROM pg_class
+              WHERE relname = $1 AND relnamespace = 'public'::regnamespace",
+        )
+        .bind(table)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let setting = |name: &str| {
+            options
+                .iter()
+                .find_map(|o| o.strip_prefix(&format!("{name}=")))
+                .map(|v| v.parse::<f64>().unwrap())
+        };
+        // PostgreSQL's default: 0.1 of the table.
+        let analyze = setting("autovacuum_analyze_scale_factor").unwrap_or(0.1);
+        assert!(
+            analyze / writes >= 0.4,
+            "{table}: analyzed after growing by {:.0} %",
+            100.0 * analyze / writes
+        );
+        if writes == 1.0 {
+            // Append-only rows: vacuumed (all-visible, frozen) once the table has doubled.
+            assert!(
+                setting("autovacuum_vacuum_insert_scale_factor").unwrap_or(0.2) >= 1.0,
+                "{table}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_pooled_connection_whose_backend_ended_is_replaced_before_the_next_statement() {
     let url = fresh_url().await;
     let pool = connect(&url, 1).await.unwrap();
