@@ -221,7 +221,15 @@ impl Bench {
             if open == 0 {
                 return Ok(());
             }
-            anyhow::ensure!(since.elapsed() < Duration::from_secs(600), "{open} tasks still open");
+            if since.elapsed() >= Duration::from_secs(600) {
+                // Which statuses: stuck in progress and ended in error call for different looks.
+                let by_status: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT status::text, count(*) FROM tasker_tasks WHERE status <> 'complete' GROUP BY 1 ORDER BY 1",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                anyhow::bail!("{open} tasks still open after 600 s: {by_status:?}");
+            }
             // Coarse polling: the count itself costs the database CPU the engine is measured on.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
