@@ -4,21 +4,31 @@ use tasker_store::{
     connect, create_database, drop_database, is_migrated, migrate, sqlx, unique_database_name, ScratchDatabase,
 };
 
-/// The URL of a new, empty database.
-async fn fresh_url() -> String {
+/// A new, empty database, dropped when the test passes.
+async fn scratch() -> ScratchDatabase {
     let base = tasker_devdb::resolve_database_url().expect("a PostgreSQL server");
-    create_database(&base, &unique_database_name("store_test"))
+    ScratchDatabase::create(&base, "store_test").await.unwrap()
+}
+
+/// A new, empty database and a pool on it.
+async fn fresh_database() -> (ScratchDatabase, sqlx::PgPool) {
+    let db = scratch().await;
+    let pool = connect(db.url(), 4).await.unwrap();
+    (db, pool)
+}
+
+/// Whether a database of that name exists on the server `admin` is connected to.
+async fn database_exists(admin: &sqlx::PgPool, name: &str) -> bool {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(name)
+        .fetch_one(admin)
         .await
         .unwrap()
 }
 
-async fn fresh_database() -> sqlx::PgPool {
-    connect(&fresh_url().await, 4).await.unwrap()
-}
-
 #[tokio::test]
 async fn migrate_installs_pgmq_and_schema_idempotently_under_concurrency() {
-    let pool = fresh_database().await;
+    let (_db, pool) = fresh_database().await;
     assert!(!is_migrated(&pool).await.unwrap());
     let (a, b) = tokio::join!(migrate(&pool), migrate(&pool));
     a.unwrap();
@@ -40,24 +50,14 @@ async fn migrate_installs_pgmq_and_schema_idempotently_under_concurrency() {
 async fn a_scratch_database_goes_with_its_guard_unless_the_test_is_failing() {
     let base = tasker_devdb::resolve_database_url().expect("a PostgreSQL server");
     let admin = connect(&base, 1).await.unwrap();
-    let exists = |name: String| {
-        let admin = admin.clone();
-        async move {
-            sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(name)
-                .fetch_one(&admin)
-                .await
-                .unwrap()
-        }
-    };
     let passing = ScratchDatabase::create(&base, "store_test_scratch").await.unwrap();
     let name = passing.name().to_string();
     // A session still on it does not keep it.
     let held = connect(passing.url(), 1).await.unwrap();
     sqlx::query("SELECT 1").execute(&held).await.unwrap();
-    assert!(exists(name.clone()).await);
+    assert!(database_exists(&admin, &name).await);
     drop(passing);
-    assert!(!exists(name.clone()).await, "{name} outlived its guard");
+    assert!(!database_exists(&admin, &name).await, "{name} outlived its guard");
 
     let failing = ScratchDatabase::create(&base, "store_test_scratch").await.unwrap();
     let name = failing.name().to_string();
@@ -66,7 +66,10 @@ async fn a_scratch_database_goes_with_its_guard_unless_the_test_is_failing() {
         panic!("the test fails");
     }));
     assert!(failed.is_err());
-    assert!(exists(name.clone()).await, "a failed test's {name} is kept for a look");
+    assert!(
+        database_exists(&admin, &name).await,
+        "a failed test's {name} is kept for a look"
+    );
     drop_database(&base, &name).await.unwrap();
 }
 
@@ -78,16 +81,9 @@ async fn a_dropped_database_is_gone_even_with_a_session_still_connected() {
     let held = connect(&url, 1).await.unwrap();
     sqlx::query("SELECT 1").execute(&held).await.unwrap();
     let admin = connect(&base, 1).await.unwrap();
-    let exists = |admin: sqlx::PgPool, name: String| async move {
-        sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(name)
-            .fetch_one(&admin)
-            .await
-            .unwrap()
-    };
-    assert!(exists(admin.clone(), name.clone()).await);
+    assert!(database_exists(&admin, &name).await);
     drop_database(&base, &name).await.unwrap();
-    assert!(!exists(admin.clone(), name.clone()).await, "{name} still exists");
+    assert!(!database_exists(&admin, &name).await, "{name} still exists");
     // Dropping it again is not an error; a name that is no identifier is refused.
     drop_database(&base, &name).await.unwrap();
     assert!(drop_database(&base, "x; DROP DATABASE postgres").await.is_err());
@@ -95,7 +91,7 @@ async fn a_dropped_database_is_gone_even_with_a_session_still_connected() {
 
 #[tokio::test]
 async fn transitions_table_refuses_update_and_delete() {
-    let pool = fresh_database().await;
+    let (_db, pool) = fresh_database().await;
     migrate(&pool).await.unwrap();
     sqlx::query("INSERT INTO tasker_transitions (task_uuid, to_state) VALUES (gen_random_uuid(), 'pending')")
         .execute(&pool)
@@ -111,10 +107,11 @@ async fn transitions_table_refuses_update_and_delete() {
 
 #[tokio::test]
 async fn every_pool_plans_once_per_connection_without_jit_and_a_workers_prices_out_sequential_scans() {
-    let url = fresh_url().await;
+    let db = scratch().await;
+    let url = db.url();
     for (pool, seqscan) in [
-        (connect(&url, 2).await.unwrap(), "on"),
-        (tasker_store::connect_keyed(&url, 2).await.unwrap(), "off"),
+        (connect(url, 2).await.unwrap(), "on"),
+        (tasker_store::connect_keyed(url, 2).await.unwrap(), "off"),
     ] {
         // Every connection of the pool, not only the first one opened.
         let mut held = vec![];
@@ -136,7 +133,7 @@ async fn every_pool_plans_once_per_connection_without_jit_and_a_workers_prices_o
 
 #[tokio::test]
 async fn step_dependencies_move_from_the_edge_table_into_each_step_row() {
-    let pool = fresh_database().await;
+    let (_db, pool) = fresh_database().await;
     // The schema as it was before the dependencies moved, with a diamond task in it whose last
     // step's edges were written right-first.
     let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"));
@@ -198,7 +195,7 @@ async fn step_dependencies_move_from_the_edge_table_into_each_step_row() {
 
 #[tokio::test]
 async fn the_per_step_tables_are_analyzed_from_a_small_sample_and_no_document_is_analyzed() {
-    let pool = fresh_database().await;
+    let (_db, pool) = fresh_database().await;
     migrate(&pool).await.unwrap();
     // Every column of the tables written per step names its target (a column added without one
     // would take the default and bring back the 30,000-row sample), at most 10.
@@ -225,7 +222,7 @@ async fn the_per_step_tables_are_analyzed_from_a_small_sample_and_no_document_is
 
 #[tokio::test]
 async fn autovacuum_analyzes_the_task_tables_once_they_grew_by_a_good_part_not_at_every_pass() {
-    let pool = fresh_database().await;
+    let (_db, pool) = fresh_database().await;
     migrate(&pool).await.unwrap();
     // Rows changed since the last ANALYZE count each write: a step row is written about four
     // times, a task row about seven, a transition or an event once. Under a steady load the
@@ -270,9 +267,9 @@ async fn autovacuum_analyzes_the_task_tables_once_they_grew_by_a_good_part_not_a
 
 #[tokio::test]
 async fn a_pooled_connection_whose_backend_ended_is_replaced_before_the_next_statement() {
-    let url = fresh_url().await;
-    let pool = connect(&url, 1).await.unwrap();
-    let other = connect(&url, 1).await.unwrap();
+    let db = scratch().await;
+    let pool = connect(db.url(), 1).await.unwrap();
+    let other = connect(db.url(), 1).await.unwrap();
     let backend = |p: &sqlx::PgPool| {
         let p = p.clone();
         async move {
