@@ -107,10 +107,22 @@ impl Engine {
         qty: i32,
         vt_seconds: i32,
     ) -> Result<Vec<ClaimedStep>, EngineError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
-            .await?;
+        let mut conn = self.pool.acquire().await?;
+        self.claim_steps_on(&mut conn, namespace, qty, vt_seconds).await
+    }
+
+    /// [`Engine::claim_steps`] on a connection the caller holds: a claim loop that keeps one
+    /// connection saves the pool's two liveness round trips (sqlx pings a connection when it
+    /// hands it out and again when it takes it back) at every claim. After an error the
+    /// connection's state is unknown: the caller drops it.
+    pub async fn claim_steps_on(
+        &self,
+        conn: &mut PgConnection,
+        namespace: &str,
+        qty: i32,
+        vt_seconds: i32,
+    ) -> Result<Vec<ClaimedStep>, EngineError> {
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN; SET LOCAL synchronous_commit = off").await?;
         let mut msgs = queue::read(&mut tx, namespace, vt_seconds, qty).await?;
         if msgs.is_empty() {
             tx.rollback().await?;

@@ -346,12 +346,26 @@ impl Engine {
         &self,
         results: &[(AttemptClaim, StepOutcome)],
     ) -> Result<Vec<CompleteOutcome>, EngineError> {
+        if results.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut conn = self.pool.acquire().await?;
+        self.complete_attempts_on(&mut conn, results).await
+    }
+
+    /// [`Engine::complete_attempts`] on a connection the caller holds (see
+    /// [`Engine::claim_steps_on`]). After an error the caller drops the connection.
+    pub async fn complete_attempts_on(
+        &self,
+        conn: &mut PgConnection,
+        results: &[(AttemptClaim, StepOutcome)],
+    ) -> Result<Vec<CompleteOutcome>, EngineError> {
         let mut outcomes = vec![CompleteOutcome::Stale; results.len()];
         if results.is_empty() {
             return Ok(outcomes);
         }
         let recording = self.notifier.recording();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let wanted: Vec<(Uuid, Uuid)> = results.iter().map(|(c, _)| (c.task_uuid, c.step_uuid)).collect();
         let mut locks = TaskStepLocks::take(&mut tx, &wanted, LockWait::Wait).await?;
         if results.len() == 1 && recording.alone() {

@@ -27,6 +27,7 @@ mod dispatch;
 pub mod events;
 mod handler;
 mod health;
+mod held;
 pub mod host;
 pub mod observability;
 mod runtime;

@@ -20,6 +20,7 @@ use tracing::Instrument;
 use crate::dispatch::{DispatchedStep, Dispatcher};
 use crate::events::EventBus;
 use crate::handler::HandlerRegistry;
+use crate::held::{Claim, HeldConnection, NextVisible};
 use crate::stats::WorkerStats;
 use crate::submit::Submitter;
 use crate::{health, WorkerConfig, WorkerError};
@@ -91,7 +92,10 @@ impl Worker {
     /// `config.template_path` (with `environments.<env>` applied) and works out the namespaces.
     pub async fn boot(config: WorkerConfig, executor: Executor) -> Result<Worker, WorkerError> {
         tasker_telemetry::install();
-        let pool = tasker_store::connect_keyed(&config.database_url, (config.concurrency as u32 + 4).max(8)).await?;
+        // The claim loop and each result-recording loop keep a connection of their own.
+        let held = crate::submit::LOOPS as u32 + 1;
+        let pool =
+            tasker_store::connect_keyed(&config.database_url, (config.concurrency as u32 + 4).max(8) + held).await?;
         tasker_store::migrate(&pool).await?;
         let engine = Engine::new(
             pool,
@@ -269,6 +273,7 @@ impl Worker {
         // filled every free slot. A timer wake (retry due, expired claim, fallback) marks all.
         let all: BTreeSet<String> = this.namespaces.iter().cloned().collect();
         let mut dirty = all.clone();
+        let mut held = HeldConnection::new(this.engine.clone());
         'outer: loop {
             if *shutdown.borrow() {
                 break;
@@ -287,7 +292,12 @@ impl Worker {
                 if free == 0 {
                     break;
                 }
-                let steps = match this.engine.claim_steps(&ns, free as i32, vt).await {
+                let claim = Claim {
+                    namespace: &ns,
+                    qty: free as i32,
+                    vt_seconds: vt,
+                };
+                let steps = match held.run(&claim).await {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::error!(error = %e, namespace = %ns, "claim failed");
@@ -319,7 +329,11 @@ impl Worker {
             if !dirty.is_empty() && !saturated {
                 continue;
             }
-            let wait = if saturated { None } else { Some(this.next_wake().await) };
+            let wait = if saturated {
+                None
+            } else {
+                Some(this.next_wake(&mut held).await)
+            };
             let due = wait.map(|d| tokio::time::Instant::now() + d);
             // Until something may have changed: notifications of this process's own commits
             // (woken in-process already) and of namespaces it does not serve leave it waiting.
@@ -380,19 +394,9 @@ impl Worker {
 
     /// Time until the earliest delayed message (a retry or an expired claim) becomes visible,
     /// bounded by the fallback poll.
-    async fn next_wake(&self) -> Duration {
-        let union = self
-            .namespaces
-            .iter()
-            .map(|ns| format!("SELECT min(vt) AS vt FROM {}", tasker_store::queue_table(ns)))
-            .collect::<Vec<_>>()
-            .join(" UNION ALL ");
-        let q = format!("SELECT EXTRACT(EPOCH FROM (min(vt) - clock_timestamp()))::float8 FROM ({union}) v");
+    async fn next_wake(&self, held: &mut HeldConnection) -> Duration {
         let mut wake = self.config.fallback_poll;
-        if let Ok(Some(secs)) = sqlx::query_scalar::<_, Option<f64>>(&q)
-            .fetch_one(self.engine.pool())
-            .await
-        {
+        if let Ok(Some(secs)) = held.run(&NextVisible(&self.namespaces)).await {
             wake = wake.min(Duration::from_secs_f64(secs.max(0.0)));
         }
         wake.max(Duration::from_millis(1))

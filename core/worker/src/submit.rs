@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tasker_engine::{AttemptClaim, CompleteOutcome, Engine, EngineError};
+
+use crate::held::{Complete, HeldConnection};
 use tasker_step::StepOutcome;
 use tokio::sync::oneshot;
 
@@ -23,7 +25,7 @@ use crate::stats::WorkerStats;
 /// Outcomes recorded by one transaction at most.
 const MAX_BATCH: usize = 32;
 /// Transactions recording outcomes at the same time.
-const LOOPS: usize = 4;
+pub(crate) const LOOPS: usize = 4;
 
 struct Submission {
     claim: AttemptClaim,
@@ -42,14 +44,15 @@ impl Submitter {
         let (tx, rx) = flume::unbounded::<Submission>();
         let give_up_after = (visibility_timeout * 2).max(Duration::from_secs(60));
         for _ in 0..LOOPS {
-            let (engine, rx, stats) = (engine.clone(), rx.clone(), stats.clone());
+            let (rx, stats) = (rx.clone(), stats.clone());
+            let mut held = HeldConnection::new(engine.clone());
             tokio::spawn(async move {
                 while let Ok(first) = rx.recv_async().await {
                     let mut batch = vec![first];
                     batch.extend(rx.try_iter().take(MAX_BATCH - 1));
                     let (items, replies): (Vec<_>, Vec<_>) =
                         batch.into_iter().map(|s| ((s.claim, s.outcome), s.reply)).unzip();
-                    let recorded = record(&engine, &items, &stats, give_up_after).await;
+                    let recorded = record(&mut held, &items, &stats, give_up_after).await;
                     for (reply, done) in replies.into_iter().zip(recorded) {
                         let _ = reply.send(done);
                     }
@@ -68,19 +71,19 @@ impl Submitter {
 }
 
 async fn record(
-    engine: &Engine,
+    held: &mut HeldConnection,
     items: &[(AttemptClaim, StepOutcome)],
     stats: &WorkerStats,
     give_up_after: Duration,
 ) -> Vec<Option<CompleteOutcome>> {
-    match hold_until_recorded(engine, items, stats, give_up_after).await {
+    match hold_until_recorded(held, items, stats, give_up_after).await {
         Ok(done) => done.into_iter().map(Some).collect(),
         Err(e) if items.len() > 1 => {
             tracing::warn!(error = %e, outcomes = items.len(), "a batch of results failed; recording them one by one");
             let mut done = Vec::with_capacity(items.len());
             for item in items {
                 done.push(
-                    match hold_until_recorded(engine, std::slice::from_ref(item), stats, give_up_after).await {
+                    match hold_until_recorded(held, std::slice::from_ref(item), stats, give_up_after).await {
                         Ok(mut one) => Some(one.remove(0)),
                         Err(e) => {
                             cannot_record(&item.0, &e);
@@ -104,7 +107,7 @@ fn cannot_record(claim: &AttemptClaim, e: &EngineError) {
 
 /// Tries while the error is transient and time is left; the last error otherwise.
 async fn hold_until_recorded(
-    engine: &Engine,
+    held: &mut HeldConnection,
     items: &[(AttemptClaim, StepOutcome)],
     stats: &WorkerStats,
     give_up_after: Duration,
@@ -114,7 +117,7 @@ async fn hold_until_recorded(
     let mut holding = false;
     let n = items.len() as u64;
     let result = loop {
-        match engine.complete_attempts(items).await {
+        match held.run(&Complete(items)).await {
             Err(e) if e.is_transient() && tokio::time::Instant::now() < give_up => {
                 if !holding {
                     holding = true;

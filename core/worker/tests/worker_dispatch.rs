@@ -4,20 +4,16 @@
 mod support;
 
 use std::time::{Duration, Instant};
-use support::{fresh_database, templates};
+use support::{boot_foreign, diamond_outcome, fresh_database};
 
 use serde_json::json;
 use tasker_engine::TaskStatus;
-use tasker_step::{StepOutcome, StepSuccess, TaskRequest};
-use tasker_worker::{Executor, Worker, WorkerConfig};
+use tasker_step::TaskRequest;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_threads_run_dispatched_steps_and_the_task_completes() {
-    let mut config = WorkerConfig::new(fresh_database("worker_dispatch").await);
-    config.template_path = Some(templates());
-    config.concurrency = 4;
-    let (executor, dispatcher) = Executor::foreign(tasker_worker::HandlerLanguage::Python);
-    let worker = Worker::boot(config, executor).await.unwrap();
+    let db = fresh_database("worker_dispatch").await;
+    let (worker, dispatcher) = boot_foreign(&db, Some(4)).await;
     let engine = worker.engine().clone();
     let stop = worker.shutdown_handle();
     let running = tokio::spawn(worker.run());
@@ -34,26 +30,7 @@ async fn host_threads_run_dispatched_steps_and_the_task_completes() {
                     };
                     let ctx = step.context.clone();
                     seen.push((ctx.step_name().to_string(), step.callable.clone()));
-                    let outcome = if step.callable == "tests::diamond_start" {
-                        let n = ctx.get_input("n").and_then(|v| v.as_i64()).unwrap();
-                        StepOutcome::Success(StepSuccess::new(json!({"value": n})))
-                    } else if step.callable == "tests::diamond_end" {
-                        let l = ctx
-                            .get_dependency_field("left", &["value"])
-                            .and_then(|v| v.as_i64())
-                            .unwrap();
-                        let r = ctx
-                            .get_dependency_field("right", &["value"])
-                            .and_then(|v| v.as_i64())
-                            .unwrap();
-                        StepOutcome::Success(StepSuccess::new(json!({"value": l + r})))
-                    } else {
-                        let s = ctx
-                            .get_dependency_field("start", &["value"])
-                            .and_then(|v| v.as_i64())
-                            .unwrap();
-                        StepOutcome::Success(StepSuccess::new(json!({"value": s + 1})))
-                    };
+                    let outcome = diamond_outcome(&step);
                     assert!(step.complete(outcome), "the runtime waits for the outcome");
                 }
                 seen
@@ -96,10 +73,8 @@ async fn host_threads_run_dispatched_steps_and_the_task_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_dispatched_step_becomes_a_retryable_failure() {
-    let mut config = WorkerConfig::new(fresh_database("worker_dispatch").await);
-    config.template_path = Some(templates());
-    let (executor, dispatcher) = Executor::foreign(tasker_worker::HandlerLanguage::Python);
-    let worker = Worker::boot(config, executor).await.unwrap();
+    let db = fresh_database("worker_dispatch").await;
+    let (worker, dispatcher) = boot_foreign(&db, None).await;
     let engine = worker.engine().clone();
     let stop = worker.shutdown_handle();
     let running = tokio::spawn(worker.run());

@@ -7,7 +7,7 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{fresh_database, templates};
+use support::{boot_foreign, fresh_database, templates};
 
 use serde_json::{json, Value};
 use tasker_engine::{Engine, TaskStatus};
@@ -125,12 +125,9 @@ fn assert_causal(task: &str, events: &[&Value]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn subscribers_get_every_event_once_in_order_through_killed_connections() {
-    let url = fresh_database("worker_events").await;
-    let mut config = WorkerConfig::new(url.clone());
-    config.template_path = Some(templates());
-    config.concurrency = 4;
-    let (executor, dispatcher) = Executor::foreign(tasker_worker::HandlerLanguage::Python);
-    let worker = Worker::boot(config, executor).await.unwrap();
+    let db = fresh_database("worker_events").await;
+    let url = db.url().to_string();
+    let (worker, dispatcher) = boot_foreign(&db, Some(4)).await;
     let engine = worker.engine().clone();
     let recorder = Arc::new(Recorder::default());
     let slow = Arc::new(Recorder {
@@ -240,7 +237,8 @@ async fn subscribers_get_every_event_once_in_order_through_killed_connections() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsubscribed_subscriber_gets_nothing_more() {
-    let mut config = WorkerConfig::new(fresh_database("worker_events").await);
+    let db = fresh_database("worker_events").await;
+    let mut config = WorkerConfig::new(db.url().to_string());
     config.template_path = Some(templates());
     let (executor, dispatcher) = Executor::foreign(tasker_worker::HandlerLanguage::Python);
     let worker = Worker::boot(config, executor).await.unwrap();
@@ -292,7 +290,8 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_named_on_the_command_line_serve_their_snapshots() {
-    let mut config = WorkerConfig::new(fresh_database("worker_events").await);
+    let db = fresh_database("worker_events").await;
+    let mut config = WorkerConfig::new(db.url().to_string());
     config.template_path = Some(templates());
     config.health_bind = Some("127.0.0.1:0".parse().unwrap());
     let names = [
@@ -352,7 +351,8 @@ async fn subscribers_named_on_the_command_line_serve_their_snapshots() {
 
 #[tokio::test]
 async fn an_unknown_subscriber_name_stops_the_worker_from_booting() {
-    let mut config = WorkerConfig::new(fresh_database("worker_events").await);
+    let db = fresh_database("worker_events").await;
+    let mut config = WorkerConfig::new(db.url().to_string());
     config.template_path = Some(templates());
     config.subscribers = vec!["observability::NoSuchSubscriber".into()];
     let err = Worker::boot(config, Executor::Native(Arc::new(HandlerRegistry::new())))
@@ -367,7 +367,8 @@ async fn an_unknown_subscriber_name_stops_the_worker_from_booting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_worker_of_a_namespace_gets_every_event() {
     // Two workers serve the same namespaces: events are broadcast to each, not shared out.
-    let url = fresh_database("worker_events").await;
+    let db = fresh_database("worker_events").await;
+    let url = db.url().to_string();
     let mut workers = vec![];
     for _ in 0..2 {
         let mut config = WorkerConfig::new(url.clone());

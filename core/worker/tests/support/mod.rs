@@ -6,13 +6,46 @@ pub fn templates() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/task_templates/rust/tests")
 }
 
-/// A new, empty database named after `prefix` on the dev db (or `DATABASE_URL`).
-pub async fn fresh_database(prefix: &str) -> String {
+/// A new, empty database named after `prefix` on the dev db (or `DATABASE_URL`), dropped when
+/// the guard drops unless the test failed.
+pub async fn fresh_database(prefix: &str) -> tasker_store::ScratchDatabase {
     let base = tokio::task::spawn_blocking(tasker_devdb::resolve_database_url)
         .await
         .unwrap()
         .unwrap();
-    tasker_store::create_database(&base, &tasker_store::unique_database_name(prefix))
-        .await
-        .unwrap()
+    tasker_store::ScratchDatabase::create(&base, prefix).await.unwrap()
+}
+
+/// What the Rust test templates' diamond handlers answer (`start` takes `n`, `left` and `right`
+/// add one to it, `end` sums them), for host threads that stand in for a binding.
+/// A worker on `db` serving the Rust test templates through the foreign-handler interface (as
+/// a binding would), booted but not yet running, and the dispatcher its host threads wait on.
+#[allow(dead_code)] // each test binary compiles its own copy of this module; not all use it
+pub async fn boot_foreign(
+    db: &tasker_store::ScratchDatabase,
+    concurrency: Option<usize>,
+) -> (tasker_worker::Worker, tasker_worker::Dispatcher) {
+    let mut config = tasker_worker::WorkerConfig::new(db.url().to_string());
+    config.template_path = Some(templates());
+    if let Some(c) = concurrency {
+        config.concurrency = c;
+    }
+    let (executor, dispatcher) = tasker_worker::Executor::foreign(tasker_worker::HandlerLanguage::Python);
+    (tasker_worker::Worker::boot(config, executor).await.unwrap(), dispatcher)
+}
+
+#[allow(dead_code)] // each test binary compiles its own copy of this module; not all use it
+pub fn diamond_outcome(step: &tasker_worker::DispatchedStep) -> tasker_step::StepOutcome {
+    let ctx = &step.context;
+    let value = |dep: &str| {
+        ctx.get_dependency_field(dep, &["value"])
+            .and_then(|v| v.as_i64())
+            .unwrap()
+    };
+    let value = match step.callable.as_str() {
+        "tests::diamond_start" => ctx.get_input("n").and_then(|v| v.as_i64()).unwrap(),
+        "tests::diamond_end" => value("left") + value("right"),
+        _ => value("start") + 1,
+    };
+    tasker_step::StepOutcome::Success(tasker_step::StepSuccess::new(serde_json::json!({ "value": value })))
 }

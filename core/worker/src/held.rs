@@ -1,0 +1,109 @@
+//! A pool connection kept by one loop (the claim loop, each result-recording loop) across its
+//! transactions. sqlx pings a pooled connection when it hands it out and again when it takes it
+//! back; a loop that kept going back to the pool paid both round trips at every claim and every
+//! result. The pool's ping also replaced a connection whose backend had ended (a restarted
+//! database, a terminated session): a held connection is instead given up after any error, and
+//! the caller tries again on a fresh one from the pool (see [`HeldConnection::run`]).
+
+use std::future::Future;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, Postgres};
+use tasker_engine::{AttemptClaim, ClaimedStep, CompleteOutcome, Engine, EngineError};
+use tasker_step::StepOutcome;
+
+/// One loop's connection, taken from the pool at first use and given up after an error.
+pub(crate) struct HeldConnection {
+    engine: Engine,
+    conn: Option<PoolConnection<Postgres>>,
+}
+
+/// What a held connection runs: one transaction (or a read), which either committed or did
+/// nothing, and which a second run after a failure finds out about (a claim reads only visible
+/// messages; a result whose attempt is already recorded comes back `Stale`).
+pub(crate) trait Transaction {
+    type Output;
+    fn run(
+        &self,
+        engine: &Engine,
+        conn: &mut PgConnection,
+    ) -> impl Future<Output = Result<Self::Output, EngineError>> + Send;
+}
+
+/// [`Engine::claim_steps_on`].
+pub(crate) struct Claim<'a> {
+    pub namespace: &'a str,
+    pub qty: i32,
+    pub vt_seconds: i32,
+}
+
+impl Transaction for Claim<'_> {
+    type Output = Vec<ClaimedStep>;
+    async fn run(&self, engine: &Engine, conn: &mut PgConnection) -> Result<Vec<ClaimedStep>, EngineError> {
+        engine
+            .claim_steps_on(conn, self.namespace, self.qty, self.vt_seconds)
+            .await
+    }
+}
+
+/// [`Engine::complete_attempts_on`].
+pub(crate) struct Complete<'a>(pub &'a [(AttemptClaim, StepOutcome)]);
+
+impl Transaction for Complete<'_> {
+    type Output = Vec<CompleteOutcome>;
+    async fn run(&self, engine: &Engine, conn: &mut PgConnection) -> Result<Vec<CompleteOutcome>, EngineError> {
+        engine.complete_attempts_on(conn, self.0).await
+    }
+}
+
+/// Seconds until the earliest delayed message of these namespaces becomes visible (negative
+/// when one already is); `None` when their queues are empty.
+pub(crate) struct NextVisible<'a>(pub &'a [String]);
+
+impl Transaction for NextVisible<'_> {
+    type Output = Option<f64>;
+    async fn run(&self, _: &Engine, conn: &mut PgConnection) -> Result<Option<f64>, EngineError> {
+        let union = self
+            .0
+            .iter()
+            .map(|ns| format!("SELECT min(vt) AS vt FROM {}", tasker_store::queue_table(ns)))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let q = format!("SELECT EXTRACT(EPOCH FROM (min(vt) - clock_timestamp()))::float8 FROM ({union}) v");
+        Ok(sqlx::query_scalar(&q).fetch_one(conn).await?)
+    }
+}
+
+impl HeldConnection {
+    pub(crate) fn new(engine: Engine) -> HeldConnection {
+        HeldConnection { engine, conn: None }
+    }
+
+    /// Runs `work` on the held connection. When it fails on a connection that was already held
+    /// (which may have died while it waited), the connection is given up and the work runs
+    /// once more on a fresh one from the pool, which checks it before handing it out; a failure
+    /// there is the caller's.
+    pub(crate) async fn run<W: Transaction + Sync>(&mut self, work: &W) -> Result<W::Output, EngineError> {
+        let reused = self.conn.is_some();
+        match self.once(work).await {
+            Err(_) if reused => self.once(work).await,
+            done => done,
+        }
+    }
+
+    async fn once<W: Transaction + Sync>(&mut self, work: &W) -> Result<W::Output, EngineError> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => self
+                .conn
+                .insert(self.engine.pool().acquire().await.map_err(EngineError::from)?),
+        };
+        let done = work.run(&self.engine, conn).await;
+        if done.is_err() {
+            // Its state is unknown (a broken socket, a transaction left open): back to the pool,
+            // which tests it and closes it if it is unusable.
+            self.conn = None;
+        }
+        done
+    }
+}
