@@ -9,11 +9,13 @@
 //!   the ended-task notification reaching a connection of this program);
 //! - throughput of 500 and of `BENCH_TASKS` (5,000) tasks submitted at once by 8 clients, each
 //!   batch run `BENCH_REPEATS` (3) times one after the other and reported by its median run
-//!   (with the slowest and fastest), with the database work per step of the larger batch's
-//!   median run: WAL syncs, transactions and statements (statements when `pg_stat_statements`
-//!   is loaded, as in the dev database). One batch alone moves with whatever the cluster does
+//!   (with the slowest and fastest), with the database work per step over the larger batch's
+//!   runs: WAL syncs, transactions and statements (statements when `pg_stat_statements` is
+//!   loaded, as in the dev database). One batch alone moves with whatever the cluster does
 //!   meanwhile (a checkpoint, an autovacuum): single 5,000-task batches of one build have
-//!   ranged over 20 % on this machine;
+//!   ranged over 20 % on this machine. The database work (per sequential task, per step of the
+//!   larger batch) is counted in the plain column of each language, each count read once
+//!   PostgreSQL's statistics have settled (10.5 s after the phase);
 //! - latency at 50 % and 90 % of that (median) peak: tasks arriving at a fixed rate for
 //!   `BENCH_OPEN_SECONDS` (10), engine p50 / p99;
 //! - scaling: throughput of `BENCH_SWEEP_TASKS` (1,000) tasks with one worker of concurrency
@@ -58,10 +60,17 @@ struct Counters {
     statements: Option<i64>,
 }
 
+/// How long the counters take to include everything done before the read. A backend reports
+/// its statistics when it goes idle, but at most once a second: one that reported less than a
+/// second before going idle keeps the rest until its idle timer fires, 10 s later
+/// (PostgreSQL's `PGSTAT_IDLE_INTERVAL`). A connection that a worker keeps idle between results
+/// is such a backend: a read 1.2 s after a 1-second phase counted a third of its WAL syncs.
+const SETTLE: Duration = Duration::from_millis(10_500);
+
 impl Counters {
-    async fn read(pool: &sqlx::PgPool) -> Counters {
-        // Backends report their statistics when they go idle, at most once a second.
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+    /// The counters once every backend has reported what it did before this call.
+    async fn settled(pool: &sqlx::PgPool) -> Counters {
+        tokio::time::sleep(SETTLE).await;
         let (wal_syncs, transactions): (i64, i64) = sqlx::query_as(
             "SELECT (SELECT wal_sync FROM pg_stat_wal),
                     (SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database())",
@@ -106,13 +115,14 @@ struct PerUnit {
 struct Run {
     submitted_s: f64,
     steps_s: f64,
-    per_step: Option<PerUnit>,
 }
 
 /// The runs of one throughput batch size, slowest first.
 struct Batch {
     tasks: usize,
     runs: Vec<Run>,
+    /// The database work per step over all the runs, when counted.
+    per_step: Option<PerUnit>,
 }
 
 impl Batch {
@@ -154,7 +164,8 @@ struct Figures {
     /// program's): the part of `after_ms` that is the database's (the rest of the ending
     /// statement, the commit, the delivery).
     notified_ms: Vec<f64>,
-    per_task: PerUnit,
+    /// Counted in the plain column of each language only (each count waits [`SETTLE`] twice).
+    per_task: Option<PerUnit>,
     batches: Vec<Batch>,
     open_loop: Vec<OpenLoop>,
     concurrency: Vec<(usize, f64)>,
@@ -236,37 +247,36 @@ impl Bench {
     }
 
     /// `n` tasks submitted at once, `repeats` times: the throughput of each run, with the
-    /// database work per step when `count`.
+    /// database work per step over all of them when `count`.
     async fn batches(&mut self, n: usize, repeats: usize, count: bool) -> anyhow::Result<Batch> {
+        let before = match count {
+            true => Some(Counters::settled(&self.pool).await),
+            false => None,
+        };
         let mut runs = vec![];
         for _ in 0..repeats.max(1) {
-            runs.push(self.batch(n, count).await?);
+            runs.push(self.batch(n).await?);
         }
+        let per_step = match before {
+            Some(b) => Some(Counters::settled(&self.pool).await.per(&b, n * 4 * runs.len())),
+            None => None,
+        };
         runs.sort_by(|a, b| a.steps_s.total_cmp(&b.steps_s));
-        Ok(Batch { tasks: n, runs })
+        Ok(Batch {
+            tasks: n,
+            runs,
+            per_step,
+        })
     }
 
-    /// Throughput of `n` tasks submitted at once, with the database work per step.
-    async fn batch(&mut self, n: usize, count: bool) -> anyhow::Result<Run> {
-        let before = if count {
-            Some(Counters::read(&self.pool).await)
-        } else {
-            None
-        };
+    /// Throughput of `n` tasks submitted at once.
+    async fn batch(&mut self, n: usize) -> anyhow::Result<Run> {
         let t0 = Instant::now();
         self.submit(n, None).await?;
         let submitted_s = t0.elapsed().as_secs_f64();
         self.drain(t0).await?;
         let steps_s = (n * 4) as f64 / t0.elapsed().as_secs_f64();
-        let per_step = match before {
-            Some(b) => Some(Counters::read(&self.pool).await.per(&b, n * 4)),
-            None => None,
-        };
-        Ok(Run {
-            submitted_s,
-            steps_s,
-            per_step,
-        })
+        Ok(Run { submitted_s, steps_s })
     }
 
     /// Tasks arriving at `rate` per second for `seconds`: the engine latency of each.
@@ -384,7 +394,10 @@ async fn bench(lang: &Lang, subscribers: bool, tracing: bool, full: bool) -> any
         }
     });
     // After the LISTEN, which is not the tasks' work.
-    let before = Counters::read(&b.pool).await;
+    let before = match full {
+        true => Some(Counters::settled(&b.pool).await),
+        false => None,
+    };
     for _ in 0..runs {
         let body = b.body();
         let (sent, t0) = (chrono::Utc::now(), Instant::now());
@@ -425,14 +438,17 @@ async fn bench(lang: &Lang, subscribers: bool, tracing: bool, full: bool) -> any
     notified_ms.sort_by(f64::total_cmp);
     before_ms.sort_by(f64::total_cmp);
     after_ms.sort_by(f64::total_cmp);
-    let per_task = Counters::read(&b.pool).await.per(&before, runs);
+    let per_task = match before {
+        Some(before) => Some(Counters::settled(&b.pool).await.per(&before, runs)),
+        None => None,
+    };
     client_ms.sort_by(f64::total_cmp);
     engine_ms.sort_by(f64::total_cmp);
 
     // Throughput: batches submitted at once.
     let mut batches = vec![b.batches(SMALL_BATCH, repeats, false).await?];
     if big != SMALL_BATCH {
-        batches.push(b.batches(big, repeats, true).await?);
+        batches.push(b.batches(big, repeats, full).await?);
     }
     if let Some(spans) = &sink {
         // The batch exporters send every 5 s: wait for the spans of the batches.
@@ -689,7 +705,7 @@ fn report(figures: &[Figures]) -> String {
         },
     );
     out += &row("per sequential task: WAL syncs / transactions / statements", &|f| {
-        per_unit(&f.per_task)
+        f.per_task.as_ref().map(per_unit).unwrap_or_else(|| "-".into())
     });
     let sizes: Vec<usize> = figures[0].batches.iter().map(|b| b.tasks).collect();
     for (i, n) in sizes.iter().enumerate() {
@@ -700,13 +716,13 @@ fn report(figures: &[Figures]) -> String {
     }
     out += &row(
         &format!(
-            "per step of the {} tasks (median run): WAL syncs / transactions / statements",
+            "per step of the {} tasks (all runs): WAL syncs / transactions / statements",
             sizes.last().copied().unwrap_or(0)
         ),
         &|f| {
             f.batches
                 .iter()
-                .find_map(|b| b.median().per_step.as_ref())
+                .find_map(|b| b.per_step.as_ref())
                 .map(per_unit)
                 .unwrap_or_else(|| "-".into())
         },
