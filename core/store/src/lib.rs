@@ -251,6 +251,21 @@ impl ScratchDatabase {
         &self.url
     }
 
+    /// Ends every session on the database (waiting up to 5 s for each to go), as a restart or
+    /// a failover would: what a test of stale connections needs. Returns how many ended.
+    pub async fn end_sessions(&self) -> Result<i64, StoreError> {
+        let admin = connect(&self.base_url, 1).await?;
+        let ended = sqlx::query_scalar(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity
+              WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(&self.name)
+        .fetch_one(&admin)
+        .await?;
+        admin.close().await;
+        Ok(ended)
+    }
+
     /// The database's name.
     pub fn name(&self) -> &str {
         &self.name

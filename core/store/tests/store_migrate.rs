@@ -56,6 +56,9 @@ async fn a_scratch_database_goes_with_its_guard_unless_the_test_is_failing() {
     let held = connect(passing.url(), 1).await.unwrap();
     sqlx::query("SELECT 1").execute(&held).await.unwrap();
     assert!(database_exists(&admin, &name).await);
+    // Its sessions can be ended, as a restart would; the pool then opens a new one.
+    assert_eq!(passing.end_sessions().await.unwrap(), 1);
+    sqlx::query("SELECT 1").execute(&held).await.unwrap();
     drop(passing);
     assert!(!database_exists(&admin, &name).await, "{name} outlived its guard");
 

@@ -73,14 +73,7 @@ async fn connections_the_worker_kept_are_replaced_at_their_next_use_without_an_e
     // The claim loop and a recording loop now hold connections.
     run_to_end(&engine, 1).await;
     // Every other session of the database ends while the worker is idle.
-    let killer = tasker_store::connect(db.url(), 1).await.unwrap();
-    let killed: i64 = sqlx::query_scalar(
-        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity
-          WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
-    .fetch_one(&killer)
-    .await
-    .unwrap();
+    let killed = db.end_sessions().await.unwrap();
     assert!(killed >= 3, "only {killed} sessions to end");
     // Claims and results run on dead connections first, then on fresh ones.
     for n in 2..5 {

@@ -295,3 +295,22 @@ async fn dependencies_stored_at_creation_are_listed_in_step_order_and_gate_the_r
         [("first".to_string(), json!(1)), ("second".to_string(), json!(2))].into()
     );
 }
+
+#[tokio::test]
+async fn a_creation_whose_pooled_connection_died_is_made_once_on_a_checked_one() {
+    let engine = engine(&[LINEAR], 1.0).await;
+    let first = create(&engine, "linear", ctx()).await;
+    // Every session of the database ends, the creation's idle pooled connection with them.
+    let ended = engine.database().end_sessions().await.unwrap();
+    assert!(ended >= 2, "only {ended} sessions ended");
+    // The creations pool hands out its connections unchecked: the first statement meets the
+    // dead one, and the creation is made on a checked connection, once.
+    let second = create(&engine, "linear", ctx()).await;
+    let third = create(&engine, "linear", ctx()).await;
+    let tasks: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT task_uuid FROM tasker_tasks ORDER BY task_uuid")
+        .fetch_all(engine.pool())
+        .await
+        .unwrap();
+    assert_eq!(tasks, [first, second, third]);
+    assert_eq!(queued(&engine).await, 3, "one root message per task");
+}

@@ -70,6 +70,13 @@ pub struct TestEngine {
     _database: tasker_store::ScratchDatabase,
 }
 
+impl TestEngine {
+    /// The engine's database.
+    pub fn database(&self) -> &tasker_store::ScratchDatabase {
+        &self._database
+    }
+}
+
 impl std::ops::Deref for TestEngine {
     type Target = Engine;
     fn deref(&self) -> &Engine {
