@@ -60,25 +60,103 @@ pub(crate) async fn release(conn: &mut PgConnection, namespace: &str, msg_ids: &
 
 /// Claims up to `qty` visible messages for `vt_seconds` (PGMQ's read: oldest first, skipping
 /// messages another reader holds). Returns (msg_id, read_ct, message, seconds it waited since it
-/// was enqueued or, for a delayed or redelivered one, since it became visible).
+/// was enqueued or, for a delayed or redelivered one, since it became visible), oldest first.
 pub(crate) async fn read(
     conn: &mut PgConnection,
     namespace: &str,
     vt_seconds: i32,
     qty: i32,
 ) -> Result<Vec<(i64, i32, serde_json::Value, f64)>, sqlx::Error> {
-    let table = queue_table(namespace);
-    sqlx::query_as(&format!(
+    sqlx::query_as(&read_statement(&queue_table(namespace)))
+        .bind(qty as i64)
+        .bind(vt_seconds as f64)
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// The statement of [`read`] on `table`: `$1` the most messages, `$2` the seconds they stay
+/// invisible. The update finds the claimed rows by `msg_id = ANY (...)`, a key lookup whatever
+/// the planner expects. Joined to them instead (`UPDATE ... FROM c`), the statement's generic
+/// plan (the one a prepared statement keeps after five runs), which cannot know `$1` and so
+/// expects a tenth of the visible messages, hashed the whole queue table, dead rows included:
+/// 13-15 ms a claim with 5,000 tasks queued, where the key lookups take 0.1 ms.
+fn read_statement(table: &str) -> String {
+    format!(
         "WITH c AS (SELECT msg_id, GREATEST(enqueued_at, vt) AS due FROM {table} WHERE vt <= clock_timestamp()
-                     ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)
-         UPDATE {table} m SET last_read_at = clock_timestamp(),
-                vt = clock_timestamp() + make_interval(secs => $2::float8), read_ct = read_ct + 1
-           FROM c WHERE m.msg_id = c.msg_id
-         RETURNING m.msg_id, m.read_ct, m.message,
-                   GREATEST(EXTRACT(EPOCH FROM clock_timestamp() - c.due), 0)::float8"
-    ))
-    .bind(qty as i64)
-    .bind(vt_seconds as f64)
-    .fetch_all(&mut *conn)
-    .await
+                     ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED),
+              u AS (UPDATE {table} m SET last_read_at = clock_timestamp(),
+                           vt = clock_timestamp() + make_interval(secs => $2::float8), read_ct = read_ct + 1
+                     WHERE m.msg_id = ANY (ARRAY(SELECT msg_id FROM c))
+                    RETURNING m.msg_id, m.read_ct, m.message)
+         SELECT u.msg_id, u.read_ct, u.message, GREATEST(EXTRACT(EPOCH FROM clock_timestamp() - c.due), 0)::float8
+           FROM u JOIN c USING (msg_id) ORDER BY u.msg_id"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// Every (node type, relation) of an `EXPLAIN (FORMAT JSON)` plan.
+    fn nodes(plan: &Value, out: &mut Vec<(String, String)>) {
+        let text = |k: &str| plan.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        out.push((text("Node Type"), text("Relation Name")));
+        for child in plan.get("Plans").and_then(Value::as_array).into_iter().flatten() {
+            nodes(child, out);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claim_under_its_generic_plan_reads_the_queue_by_key_not_whole() {
+        let base = tokio::task::spawn_blocking(tasker_devdb::resolve_database_url)
+            .await
+            .unwrap()
+            .expect("a PostgreSQL server: the dev db or DATABASE_URL");
+        let db = tasker_store::ScratchDatabase::create(&base, "engine_queue")
+            .await
+            .unwrap();
+        let pool = tasker_store::connect(db.url(), 4).await.unwrap();
+        tasker_store::migrate(&pool).await.unwrap();
+        let table = queue_table("plans");
+        sqlx::query("SELECT pgmq.create($1)")
+            .bind(tasker_store::queue_name("plans"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        // A deep queue, as 5,000 tasks submitted at once make.
+        sqlx::query(&format!(
+            "INSERT INTO {table} (vt, message) SELECT clock_timestamp(), '{{}}' FROM generate_series(1, 5000)"
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(&format!("ANALYZE {table}")).execute(&pool).await.unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::raw_sql(&format!(
+            "SET plan_cache_mode = force_generic_plan;
+             PREPARE claim(bigint, float8) AS {}",
+            read_statement(&table)
+        ))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let explained: Value = sqlx::query_scalar("EXPLAIN (FORMAT JSON) EXECUTE claim(64, 30)")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let mut found = vec![];
+        nodes(&explained[0]["Plan"], &mut found);
+        let queue = table.trim_start_matches("pgmq.");
+        let scans: Vec<&String> = found
+            .iter()
+            .filter(|(node, rel)| rel == queue && node.ends_with("Scan"))
+            .map(|(node, _)| node)
+            .collect();
+        assert!(!scans.is_empty(), "the plan does not read {queue}: {found:?}");
+        assert!(
+            scans.iter().all(|node| node.as_str() == "Index Scan"),
+            "the queue is read other than by key: {found:?}"
+        );
+    }
 }
