@@ -13,9 +13,11 @@
 //!   runs: WAL syncs, transactions and statements (statements when `pg_stat_statements` is
 //!   loaded, as in the dev database). One batch alone moves with whatever the cluster does
 //!   meanwhile (a checkpoint, an autovacuum): single 5,000-task batches of one build have
-//!   ranged over 20 % on this machine. The database work (per sequential task, per step of the
-//!   larger batch) is counted in the plain column of each language, each count read once
-//!   PostgreSQL's statistics have settled (10.5 s after the phase);
+//!   ranged over 20 % on this machine; each run prints its throughput with the autovacuum
+//!   actions on the task tables and the three costliest statements meanwhile. The database
+//!   work (per sequential task, per step of the larger batch) is counted in the plain column
+//!   of each language, each count read once PostgreSQL's statistics have settled (10.5 s
+//!   after the phase);
 //! - latency at 50 % and 90 % of that (median) peak: tasks arriving at a fixed rate for
 //!   `BENCH_OPEN_SECONDS` (10), engine p50 / p99;
 //! - scaling: throughput of `BENCH_SWEEP_TASKS` (1,000) tasks with one worker of concurrency
@@ -101,6 +103,84 @@ impl Counters {
             transactions: (self.transactions - before.transactions) as f64 / n,
             statements: self.statements.zip(before.statements).map(|(a, b)| (a - b) as f64 / n),
         }
+    }
+}
+
+/// What the database did besides the engine's statements, read before and after a batch:
+/// autovacuum's actions on each task table, and the statements of this database by the time
+/// they took (with `pg_stat_statements`; it and the table counters are updated as each
+/// statement or action ends, so no settling is needed).
+struct Activity {
+    /// (table, autovacuum passes, autoanalyze passes)
+    tables: Vec<(String, i64, i64)>,
+    /// (statement's first words, calls, total ms)
+    statements: Vec<(String, i64, f64)>,
+}
+
+impl Activity {
+    async fn read(pool: &sqlx::PgPool) -> Activity {
+        let tables = sqlx::query_as(
+            "SELECT relname::text, autovacuum_count, autoanalyze_count FROM pg_stat_user_tables
+              WHERE relname IN ('tasker_tasks', 'tasker_steps', 'tasker_transitions', 'tasker_events')
+                 OR relname LIKE 'q\\_%' ORDER BY 1",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap_or_default();
+        let statements = sqlx::query_as(
+            "SELECT regexp_replace(left(query, 200), '\\s+', ' ', 'g'), sum(calls)::bigint, sum(total_exec_time)
+               FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+              GROUP BY 1",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap_or_default();
+        Activity { tables, statements }
+    }
+
+    /// What happened from `before` to `self`: the tables autovacuum worked on, and the three
+    /// statements that took the most time (calls, mean ms).
+    fn since(&self, before: &Activity) -> String {
+        let mut out = vec![];
+        for (table, vacuums, analyzes) in &self.tables {
+            let (v0, a0) = before
+                .tables
+                .iter()
+                .find(|(t, _, _)| t == table)
+                .map_or((0, 0), |(_, v, a)| (*v, *a));
+            if vacuums > &v0 || analyzes > &a0 {
+                out.push(format!(
+                    "{table} vacuumed {}x analyzed {}x",
+                    vacuums - v0,
+                    analyzes - a0
+                ));
+            }
+        }
+        if out.is_empty() {
+            out.push("no autovacuum action on the task tables".into());
+        }
+        let mut busiest: Vec<(&str, i64, f64)> = self
+            .statements
+            .iter()
+            .map(|(q, calls, ms)| {
+                let (c0, ms0) = before
+                    .statements
+                    .iter()
+                    .find(|(b, _, _)| b == q)
+                    .map_or((0, 0.0), |(_, c, m)| (*c, *m));
+                (q.as_str(), calls - c0, ms - ms0)
+            })
+            .filter(|(_, calls, _)| *calls > 0)
+            .collect();
+        busiest.sort_by(|a, b| b.2.total_cmp(&a.2));
+        for (q, calls, ms) in busiest.into_iter().take(3) {
+            let words: String = q.chars().take(70).collect();
+            out.push(format!(
+                "{ms:.0} ms in {calls} calls ({:.3} ms each) of `{words}`",
+                ms / calls as f64
+            ));
+        }
+        out.join("; ")
     }
 }
 
@@ -269,13 +349,17 @@ impl Bench {
         })
     }
 
-    /// Throughput of `n` tasks submitted at once.
+    /// Throughput of `n` tasks submitted at once. Each run's line in the log says what else
+    /// the database did meanwhile, for a run far from the others: see [`Activity`].
     async fn batch(&mut self, n: usize) -> anyhow::Result<Run> {
+        let before = Activity::read(&self.pool).await;
         let t0 = Instant::now();
         self.submit(n, None).await?;
         let submitted_s = t0.elapsed().as_secs_f64();
         self.drain(t0).await?;
         let steps_s = (n * 4) as f64 / t0.elapsed().as_secs_f64();
+        let during = Activity::read(&self.pool).await.since(&before);
+        println!("    {n} tasks: {steps_s:.0} steps/s; {during}");
         Ok(Run { submitted_s, steps_s })
     }
 
