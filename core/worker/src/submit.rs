@@ -15,11 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tasker_engine::{AttemptClaim, CompleteOutcome, Engine, EngineError};
-
-use crate::held::{Complete, HeldConnection};
 use tasker_step::StepOutcome;
 use tokio::sync::oneshot;
 
+use crate::held::{Complete, HeldConnection};
 use crate::stats::WorkerStats;
 
 /// Outcomes recorded by one transaction at most.

@@ -16,8 +16,6 @@ pub async fn fresh_database(prefix: &str) -> tasker_store::ScratchDatabase {
     tasker_store::ScratchDatabase::create(&base, prefix).await.unwrap()
 }
 
-/// What the Rust test templates' diamond handlers answer (`start` takes `n`, `left` and `right`
-/// add one to it, `end` sums them), for host threads that stand in for a binding.
 /// A worker on `db` serving the Rust test templates through the foreign-handler interface (as
 /// a binding would), booted but not yet running, and the dispatcher its host threads wait on.
 #[allow(dead_code)] // each test binary compiles its own copy of this module; not all use it
@@ -34,6 +32,8 @@ pub async fn boot_foreign(
     (tasker_worker::Worker::boot(config, executor).await.unwrap(), dispatcher)
 }
 
+/// What the Rust test templates' diamond handlers answer (`start` takes `n`, `left` and `right`
+/// add one to it, `end` sums them), for host threads that stand in for a binding.
 #[allow(dead_code)] // each test binary compiles its own copy of this module; not all use it
 pub fn diamond_outcome(step: &tasker_worker::DispatchedStep) -> tasker_step::StepOutcome {
     let ctx = &step.context;
