@@ -93,7 +93,7 @@ fn start_returns_url_that_accepts_tcp_connections_and_runs_select_1() {
 }
 
 #[test]
-fn server_listens_on_loopback_with_durable_settings_and_300_connections() {
+fn server_listens_on_loopback_with_durable_settings_clock_checkpoints_and_300_connections() {
     let s = Scratch::new();
     let info = s.db.start().expect("start");
     let show = |name: &str| psql(&info.url, &format!("SHOW {name}"));
@@ -104,6 +104,8 @@ fn server_listens_on_loopback_with_durable_settings_and_300_connections() {
     assert_eq!(show("shared_buffers"), "128MB");
     assert_eq!(show("fsync"), "on");
     assert_eq!(show("synchronous_commit"), "on");
+    assert_eq!(show("checkpoint_timeout"), "15min");
+    assert_eq!(show("max_wal_size"), "12GB");
     assert_eq!(show("server_encoding"), "UTF8");
     // Debian's server package ships the module next to its programs.
     if std::path::Path::new("/usr/lib/postgresql/15/lib/pg_stat_statements.so").is_file() {

@@ -2,10 +2,11 @@
 //! peak for `SOAK_MINUTES` (10) on real processes (release build, `SOAK_LANG` worker, default
 //! rust). The peak is measured first on the same stack (a batch of `SOAK_PEAK_TASKS`, 5,000),
 //! unless `SOAK_PEAK` gives it in steps/s.
-//! Tasks arrive at a fixed rate from 8 clients; every minute records the steps completed, the
-//! engine latency p50 / p99 of the tasks created in it, the size of the queue and task tables
-//! (and the share of the task tables' rows that are dead) and the private memory of the
-//! server, the worker and PostgreSQL's backends. The run fails when a minute's throughput or
+//! The soak starts right after a checkpoint. Tasks arrive at a fixed rate from 8 clients; every
+//! minute records the steps completed, the engine latency p50 / p99 of the tasks created in it,
+//! the size of the queue and task tables (and the share of the task tables' rows that are
+//! dead), the WAL written, checkpoints started and autovacuum passes over those tables, and the
+//! private memory of the server, the worker and PostgreSQL's backends. The run fails when a minute's throughput or
 //! p99 is more than 10 % off the first minute's, when the queue table keeps growing, when more
 //! than a quarter of the task tables' rows are dead from minute 3 on (autovacuum falling
 //! behind), or when a process's memory grows by more than 10 % after the first minute. Writes
@@ -52,6 +53,44 @@ struct Minute {
     tasks_dead: f64,
     dead_queue_rows: i64,
     memory: Vec<(String, f64)>,
+    /// WAL written in the minute.
+    wal_mib: f64,
+    /// Checkpoints started in the minute (by the clock or by WAL volume).
+    checkpoints: i64,
+    /// Autovacuum's vacuums and analyzes of the task and queue tables that ended in the minute.
+    vacuums: i64,
+    analyzes: i64,
+}
+
+/// What the cluster did in the background so far: WAL written, checkpoints started, and
+/// autovacuum's passes over the task tables and the queue table.
+struct Background {
+    wal_bytes: f64,
+    checkpoints: i64,
+    vacuums: i64,
+    analyzes: i64,
+}
+
+impl Background {
+    async fn read(pool: &sqlx::PgPool, queue: &str) -> anyhow::Result<Background> {
+        let (wal_bytes, checkpoints, vacuums, analyzes): (f64, i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT wal_bytes::float8 FROM pg_stat_wal),
+                    (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter),
+                    COALESCE(sum(autovacuum_count), 0)::int8, COALESCE(sum(autoanalyze_count), 0)::int8
+               FROM pg_stat_user_tables
+              WHERE relid IN ('tasker_tasks'::regclass, 'tasker_steps'::regclass,
+                              'tasker_transitions'::regclass, 'tasker_events'::regclass, $1::regclass)",
+        )
+        .bind(queue)
+        .fetch_one(pool)
+        .await?;
+        Ok(Background {
+            wal_bytes,
+            checkpoints,
+            vacuums,
+            analyzes,
+        })
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -125,6 +164,12 @@ async fn main() -> anyhow::Result<()> {
         rate
     );
 
+    // Every soak starts at the same point of PostgreSQL's checkpoint cycle: a checkpoint just
+    // done (a superuser's or `pg_checkpoint`'s right; without it, wherever the cycle is).
+    if let Err(e) = sqlx::query("CHECKPOINT").execute(&pool).await {
+        println!("no checkpoint before the soak ({e}): one may start during it");
+    }
+    let mut background = Background::read(&pool, &queue).await?;
     // The soak: tasks arrive at `rate` from 8 clients, each on its own schedule.
     let start = tokio::time::Instant::now();
     let total = (rate * 60.0 * minutes as f64) as usize;
@@ -172,8 +217,29 @@ async fn main() -> anyhow::Result<()> {
             format!("postgres backend (mean of {})", backends.len()),
             backends.iter().map(|p| private_mib(*p as u32)).sum::<f64>() / backends.len().max(1) as f64,
         ));
-        println!("  minute {m}: queue {queue_kib} KiB ({dead} dead rows)");
-        samples.push((queue_kib, tasks_bytes as f64 / 1048576.0, tasks_dead, dead, memory));
+        let now = Background::read(&pool, &queue).await?;
+        let minute = Background {
+            wal_bytes: now.wal_bytes - background.wal_bytes,
+            checkpoints: now.checkpoints - background.checkpoints,
+            vacuums: now.vacuums - background.vacuums,
+            analyzes: now.analyzes - background.analyzes,
+        };
+        background = now;
+        println!(
+            "  minute {m}: queue {queue_kib} KiB ({dead} dead rows), {:.0} MiB of WAL, {} checkpoints, {} vacuums, {} analyzes",
+            minute.wal_bytes / 1048576.0,
+            minute.checkpoints,
+            minute.vacuums,
+            minute.analyzes
+        );
+        samples.push((
+            queue_kib,
+            tasks_bytes as f64 / 1048576.0,
+            tasks_dead,
+            dead,
+            memory,
+            minute,
+        ));
     }
     let mut ids = vec![];
     for c in clients {
@@ -211,7 +277,8 @@ async fn main() -> anyhow::Result<()> {
         println!("timeline: {file} (seconds from {soak_started})");
     }
     let mut report_minutes = vec![];
-    for (m, (queue_kib, tasks_mib, tasks_dead, dead_queue_rows, memory)) in samples.into_iter().enumerate() {
+    for (m, (queue_kib, tasks_mib, tasks_dead, dead_queue_rows, memory, background)) in samples.into_iter().enumerate()
+    {
         let (from, to) = (m as f64 * 60.0, (m + 1) as f64 * 60.0);
         let done = rows.iter().filter(|r| r.1 >= from && r.1 < to).count();
         let mut lat: Vec<f64> = rows.iter().filter(|r| r.0 >= from && r.0 < to).map(|r| r.2).collect();
@@ -225,20 +292,31 @@ async fn main() -> anyhow::Result<()> {
             tasks_dead,
             dead_queue_rows,
             memory,
+            wal_mib: background.wal_bytes / 1048576.0,
+            checkpoints: background.checkpoints,
+            vacuums: background.vacuums,
+            analyzes: background.analyzes,
         });
     }
 
+    let settings: (String, String) =
+        sqlx::query_as("SELECT current_setting('checkpoint_timeout'), current_setting('max_wal_size')")
+            .fetch_one(&pool)
+            .await?;
     let mut out = format!(
         "## Soak: {minutes} min at {:.0} % of peak, {} worker ({})\n\n\
          Command: `cargo make soak` (release build; server, one worker of concurrency {} and \
-         PostgreSQL on one machine, fsync on). Peak {:.0} steps/s ({}); \
+         PostgreSQL on one machine, fsync on, checkpoint_timeout {}, max_wal_size {}, a \
+         checkpoint just before). Peak {:.0} steps/s ({}); \
          tasks arrive at {rate:.0} tasks/s ({:.0} steps/s) from 8 clients.\n\n\
-         | minute | steps/s completed | engine p50 / p99 | queue table | tasks + steps tables (dead rows) | dead queue rows | private memory (MiB) |\n\
-         |---|---|---|---|---|---|---|\n",
+         | minute | steps/s completed | engine p50 / p99 | queue table | tasks + steps tables (dead rows) | dead queue rows | WAL written (checkpoints started) | autovacuum of task and queue tables: vacuums / analyzes | private memory (MiB) |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
         load * 100.0,
         l.name,
         chrono::Utc::now().format("%Y-%m-%d"),
         std::env::var("SOAK_CONCURRENCY").unwrap_or_else(|_| "64".into()),
+        settings.0,
+        settings.1,
         peak * 4.0,
         match given_peak {
             Some(_) => "given by SOAK_PEAK".to_string(),
@@ -254,7 +332,7 @@ async fn main() -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ");
         out += &format!(
-            "| {} | {:.0} | {:.1} / {:.1} ms | {} KiB | {:.1} MiB ({:.1} %) | {} | {memory} |\n",
+            "| {} | {:.0} | {:.1} / {:.1} ms | {} KiB | {:.1} MiB ({:.1} %) | {} | {:.0} MiB ({}) | {} / {} | {memory} |\n",
             i + 1,
             m.steps_s,
             m.p50,
@@ -262,7 +340,11 @@ async fn main() -> anyhow::Result<()> {
             m.queue_kib,
             m.tasks_mib,
             m.tasks_dead * 100.0,
-            m.dead_queue_rows
+            m.dead_queue_rows,
+            m.wal_mib,
+            m.checkpoints,
+            m.vacuums,
+            m.analyzes
         );
     }
     // The bounds of the issue: each minute within 10 % of the first.
