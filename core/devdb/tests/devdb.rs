@@ -93,7 +93,7 @@ fn start_returns_url_that_accepts_tcp_connections_and_runs_select_1() {
 }
 
 #[test]
-fn server_listens_on_loopback_with_durable_settings_clock_checkpoints_and_300_connections() {
+fn server_listens_on_loopback_with_durable_settings_clock_checkpoints_1gb_of_buffers_and_300_connections() {
     let s = Scratch::new();
     let info = s.db.start().expect("start");
     let show = |name: &str| psql(&info.url, &format!("SHOW {name}"));
@@ -101,7 +101,7 @@ fn server_listens_on_loopback_with_durable_settings_clock_checkpoints_and_300_co
     assert_eq!(show("listen_addresses"), "127.0.0.1");
     assert_eq!(show("port"), info.port.to_string());
     assert_eq!(show("max_connections"), "300");
-    assert_eq!(show("shared_buffers"), "128MB");
+    assert_eq!(show("shared_buffers"), "1GB");
     assert_eq!(show("fsync"), "on");
     assert_eq!(show("synchronous_commit"), "on");
     assert_eq!(show("checkpoint_timeout"), "15min");

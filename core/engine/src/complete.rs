@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::claim::AttemptClaim;
 use crate::events::{ms_since, EventName};
-use crate::locked::{LockedTask, StepState, STEP_STATE_COLUMNS};
+use crate::locked::{commit_with_end, prepare_end, EndNotice, LockedTask, StepState, STEP_STATE_COLUMNS};
 use crate::reconcile::{reconcile_locked, reconcile_steps};
 use crate::state::{check_step, StepStatus, TaskStatus};
 use crate::{Engine, EngineError};
@@ -176,11 +176,21 @@ impl TaskStepLocks {
         self.tasks.get_mut(&task_uuid)
     }
 
-    /// Makes the end of any task this transaction ends notify in its commit.
-    pub(crate) fn end_at_commit(&mut self) {
+    /// How the end of any task this transaction ends is to reach its waiters.
+    pub(crate) fn end_notice(&mut self, notice: EndNotice) {
         for t in self.tasks.values_mut() {
-            t.end_at_commit = true;
+            t.end_notice = notice;
         }
+    }
+
+    /// Commits the transaction, with the end statement of a task it ends held back for the
+    /// commit ([`EndNotice::EndStatementWithCommit`]) sent in the same round trip.
+    pub(crate) async fn commit(&mut self, mut tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), EngineError> {
+        for t in self.tasks.values_mut().filter(|t| t.ending.is_some()) {
+            commit_with_end(&mut tx, t).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Everything the transaction did to its tasks that the metrics count once it commits.
@@ -350,14 +360,16 @@ impl Engine {
             return Ok(vec![]);
         }
         let mut conn = self.pool.acquire().await?;
-        self.complete_attempts_on(&mut conn, results).await
+        self.complete_attempts_on(&mut conn, None, results).await
     }
 
     /// [`Engine::complete_attempts`] on a connection the caller holds (see
-    /// [`Engine::claim_steps_on`]). After an error the caller drops the connection.
+    /// [`Engine::claim_steps_on`]), on which [`Engine::prepare_end_on`] gave `end` when the caller
+    /// had it prepare the end statement there. After an error the caller drops the connection.
     pub async fn complete_attempts_on(
         &self,
         conn: &mut PgConnection,
+        end: Option<&EndPrepared>,
         results: &[(AttemptClaim, StepOutcome)],
     ) -> Result<Vec<CompleteOutcome>, EngineError> {
         let mut outcomes = vec![CompleteOutcome::Stale; results.len()];
@@ -369,7 +381,10 @@ impl Engine {
         let wanted: Vec<(Uuid, Uuid)> = results.iter().map(|(c, _)| (c.task_uuid, c.step_uuid)).collect();
         let mut locks = TaskStepLocks::take(&mut tx, &wanted, LockWait::Wait).await?;
         if results.len() == 1 && recording.alone() {
-            locks.end_at_commit();
+            locks.end_notice(match end {
+                Some(_) => EndNotice::EndStatementWithCommit,
+                None => EndNotice::EndStatement,
+            });
         }
         let mut order: Vec<usize> = (0..results.len()).collect();
         order.sort_by_key(|&i| wanted[i]);
@@ -398,8 +413,21 @@ impl Engine {
             tx.rollback().await?;
             return Ok(outcomes);
         }
-        tx.commit().await?;
+        locks.commit(tx).await?;
         self.publish(locks.observed());
         Ok(outcomes)
     }
+
+    /// Prepares on `conn`, a connection the caller keeps, the statement that ends a task, so
+    /// that [`Engine::complete_attempts_on`] can send it with its commit: the waiters of a task
+    /// ended by a result recorded alone learn of it one round trip sooner.
+    pub async fn prepare_end_on(&self, conn: &mut PgConnection) -> Result<EndPrepared, EngineError> {
+        prepare_end(conn).await?;
+        Ok(EndPrepared(()))
+    }
 }
+
+/// The end statement is prepared on a connection ([`Engine::prepare_end_on`]); pass it with that
+/// connection only.
+#[derive(Debug)]
+pub struct EndPrepared(());

@@ -53,7 +53,7 @@ use sqlx::PgPool;
 
 pub use actor::{ActionKind, Actor, TaskAction};
 pub use claim::{AttemptClaim, ClaimedStep};
-pub use complete::CompleteOutcome;
+pub use complete::{CompleteOutcome, EndPrepared};
 pub use create::{check_task_request, CreateError, CreateErrorKind, ErrorDetail};
 pub use dashboard::{
     attempts_from_events, AttemptEnd, AttemptView, RelatedTasks, StepConfig, WorkflowStats, MAX_CHILDREN,

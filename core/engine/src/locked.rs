@@ -30,9 +30,31 @@ pub(crate) struct LockedTask {
     /// What the transaction did to this task that the metrics count, and the notifications it
     /// raises, once it commits.
     pub observed: Vec<Observation>,
-    /// Whether the task's end, if this transaction ends it, is raised by the commit itself
-    /// rather than after it (see [`crate::notify`]: a result recorded while no other is).
-    pub end_at_commit: bool,
+    /// How the task's end, if this transaction ends it, reaches the clients waiting for it.
+    pub end_notice: EndNotice,
+    /// The end [`set_task_status`] left for [`commit_with_end`] to send with the commit
+    /// ([`EndNotice::EndStatementWithCommit`]).
+    pub ending: Option<TaskEnd>,
+}
+
+/// How the end of a task reaches the clients waiting for it (see [`crate::notify`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndNotice {
+    /// The engine's notifier raises it once the transaction has committed.
+    Notifier,
+    /// The end statement raises it (`pg_notify`), so the commit delivers it: for a result
+    /// recorded while the process records no other.
+    EndStatement,
+    /// As [`EndNotice::EndStatement`], with the end statement sent together with the
+    /// `COMMIT`, one round trip for both, on a connection where [`prepare_end`] prepared it.
+    EndStatementWithCommit,
+}
+
+/// A task's end held back by [`set_task_status`] until the commit ([`EndNotice::EndStatementWithCommit`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TaskEnd {
+    from: TaskStatus,
+    to: TaskStatus,
 }
 
 impl LockedTask {
@@ -44,7 +66,8 @@ impl LockedTask {
             status,
             touched: false,
             observed: Vec::new(),
-            end_at_commit: false,
+            end_notice: EndNotice::Notifier,
+            ending: None,
         }
     }
 
@@ -123,6 +146,89 @@ static SET_TASK_STATUS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// The end statement ([`SET_TASK_STATUS`] for a task that ends and notifies at its commit) as
+/// [`prepare_end`] prepares it on a connection: named after a digest of its text, so a process
+/// of another version prepares its own next to it.
+static PREPARED_END: LazyLock<(String, String)> = LazyLock::new(|| {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(SET_TASK_STATUS.as_bytes());
+    let name = format!(
+        "tasker_end_{}",
+        digest[..6].iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let prepare = format!(
+        "PREPARE {name} (uuid, text, text, bool, text, text, text, text, bool, text) AS {}",
+        *SET_TASK_STATUS
+    );
+    (name, prepare)
+});
+
+/// Prepares the end statement on `conn` (SQL `PREPARE`, for the session) unless it already is:
+/// a connection that has it can end a task and commit in one round trip
+/// ([`EndNotice::EndStatementWithCommit`]).
+pub(crate) async fn prepare_end(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    let (name, prepare) = &*PREPARED_END;
+    let prepared: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_prepared_statements WHERE name = $1)")
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !prepared {
+        sqlx::Executor::execute(&mut *conn, prepare.as_str()).await?;
+    }
+    Ok(())
+}
+
+/// `s` as an SQL string literal, read the same whatever `standard_conforming_strings` is.
+fn sql_literal(s: &str) -> String {
+    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// Commits the transaction with the end [`set_task_status`] held back for it: the prepared end
+/// statement, `COMMIT` and a `BEGIN` go as one simple query, so the end is committed (and its
+/// waiters notified) one round trip sooner. The `BEGIN` opens an empty transaction, which the
+/// caller commits as it would have committed this one (sqlx still counts it open), a cheap
+/// commit that writes nothing. Bound values are written into the query as literals: a uuid,
+/// state and event names, the channel; none comes from outside the engine.
+pub(crate) async fn commit_with_end(conn: &mut PgConnection, task: &mut LockedTask) -> Result<(), EngineError> {
+    let Some(TaskEnd { from, to }) = task.ending.take() else {
+        return Ok(());
+    };
+    let event = end_event(to).map_or_else(|| "NULL".to_string(), |e| sql_literal(e.as_str()));
+    let sql = format!(
+        "EXECUTE {name}({uuid}, {from}, {to}, TRUE, {event}, {error}, {failed}, {complete}, TRUE, {channel}); COMMIT; BEGIN",
+        name = PREPARED_END.0,
+        uuid = sql_literal(&task.task_uuid.to_string()),
+        from = sql_literal(from.as_str()),
+        to = sql_literal(to.as_str()),
+        error = sql_literal(StepStatus::Error.as_str()),
+        failed = sql_literal(EventName::TaskFailed.as_str()),
+        complete = sql_literal(StepStatus::Complete.as_str()),
+        channel = sql_literal(tasker_store::TASK_ENDED_CHANNEL),
+    );
+    let rows = sqlx::Executor::fetch_all(&mut *conn, sql.as_str()).await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| EngineError::Conflict(format!("task {} vanished while it ended", task.task_uuid)))?;
+    let age_seconds: f64 = row.try_get(0)?;
+    task.observed.push(Observation::TaskFinished {
+        namespace: task.namespace.clone(),
+        workflow: task.name.clone(),
+        status: to,
+        duration: std::time::Duration::from_secs_f64(age_seconds),
+    });
+    Ok(())
+}
+
+/// `task.completed` / `task.failed` (with the first step that errored) for a task entering
+/// `complete` or `error`.
+fn end_event(to: TaskStatus) -> Option<EventName> {
+    match to {
+        TaskStatus::Complete => Some(EventName::TaskCompleted),
+        TaskStatus::Error => Some(EventName::TaskFailed),
+        _ => None,
+    }
+}
+
 /// Sets the task's status (with its transition row, its end event and, when it ends, the
 /// notification) and touches `updated_at`, in one statement. Setting the status it already has
 /// only touches `updated_at`, unless the transaction already did. An ending task's
@@ -144,25 +250,28 @@ pub(crate) async fn set_task_status(
         return Ok(());
     }
     check_task(task.status, to)?;
-    // `task.completed` / `task.failed` (with the first step that errored) for a task entering
-    // `complete` or `error`. A task that ends also raises `TASK_ENDED_CHANNEL`, at the commit or
-    // once the transaction has committed (`end_at_commit`): what clients waiting for its result
-    // wake on (see [`task_ended`]).
-    let event = match to {
-        TaskStatus::Complete => Some(EventName::TaskCompleted),
-        TaskStatus::Error => Some(EventName::TaskFailed),
-        _ => None,
-    };
+    if to.is_terminal() && task.end_notice == EndNotice::EndStatementWithCommit {
+        // The statement goes with the commit ([`commit_with_end`]); nothing else this
+        // transaction does to the task comes after its end.
+        task.ending = Some(TaskEnd { from: task.status, to });
+        task.touched = true;
+        task.status = to;
+        return Ok(());
+    }
+    // A task that ends also raises `TASK_ENDED_CHANNEL`, at the commit or once the transaction
+    // has committed ([`EndNotice`]): what clients waiting for its result wake on (see
+    // [`task_ended`]).
+    let at_commit = task.end_notice != EndNotice::Notifier;
     let (age_seconds, ended, _): (f64, Option<String>, i64) = sqlx::query_as(&SET_TASK_STATUS)
         .bind(task.task_uuid)
         .bind(task.status)
         .bind(to)
         .bind(to.is_terminal())
-        .bind(event)
+        .bind(end_event(to))
         .bind(StepStatus::Error)
         .bind(EventName::TaskFailed)
         .bind(StepStatus::Complete)
-        .bind(task.end_at_commit)
+        .bind(at_commit)
         .bind(tasker_store::TASK_ENDED_CHANNEL)
         .fetch_one(&mut *conn)
         .await?;
@@ -175,7 +284,7 @@ pub(crate) async fn set_task_status(
             duration: std::time::Duration::from_secs_f64(age_seconds),
         });
     }
-    if let Some(payload) = ended.filter(|_| !task.end_at_commit) {
+    if let Some(payload) = ended.filter(|_| !at_commit) {
         task.observed.push(Observation::Notify(Notice::TaskEnded { payload }));
     }
     task.status = to;

@@ -3,19 +3,21 @@
 //! back; a loop that kept going back to the pool paid both round trips at every claim and every
 //! result. The pool's ping also replaced a connection whose backend had ended (a restarted
 //! database, a terminated session): a held connection is instead given up after any error, and
-//! the caller tries again on a fresh one from the pool (see [`HeldConnection::run`]).
+//! the caller tries again on a fresh one from the pool (see [`HeldConnection::run`]). A
+//! connection taken from the pool has the engine's end statement prepared on it
+//! ([`Engine::prepare_end_on`]) before its first use.
 
 use std::future::Future;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres};
-use tasker_engine::{AttemptClaim, ClaimedStep, CompleteOutcome, Engine, EngineError};
+use tasker_engine::{AttemptClaim, ClaimedStep, CompleteOutcome, EndPrepared, Engine, EngineError};
 use tasker_step::StepOutcome;
 
 /// One loop's connection, taken from the pool at first use and given up after an error.
 pub(crate) struct HeldConnection {
     engine: Engine,
-    conn: Option<PoolConnection<Postgres>>,
+    conn: Option<(PoolConnection<Postgres>, EndPrepared)>,
 }
 
 /// What a held connection runs: one transaction (or a read), which either committed or did
@@ -27,6 +29,7 @@ pub(crate) trait Transaction {
         &self,
         engine: &Engine,
         conn: &mut PgConnection,
+        end: &EndPrepared,
     ) -> impl Future<Output = Result<Self::Output, EngineError>> + Send;
 }
 
@@ -39,7 +42,12 @@ pub(crate) struct Claim<'a> {
 
 impl Transaction for Claim<'_> {
     type Output = Vec<ClaimedStep>;
-    async fn run(&self, engine: &Engine, conn: &mut PgConnection) -> Result<Vec<ClaimedStep>, EngineError> {
+    async fn run(
+        &self,
+        engine: &Engine,
+        conn: &mut PgConnection,
+        _: &EndPrepared,
+    ) -> Result<Vec<ClaimedStep>, EngineError> {
         engine
             .claim_steps_on(conn, self.namespace, self.qty, self.vt_seconds)
             .await
@@ -51,8 +59,13 @@ pub(crate) struct Complete<'a>(pub &'a [(AttemptClaim, StepOutcome)]);
 
 impl Transaction for Complete<'_> {
     type Output = Vec<CompleteOutcome>;
-    async fn run(&self, engine: &Engine, conn: &mut PgConnection) -> Result<Vec<CompleteOutcome>, EngineError> {
-        engine.complete_attempts_on(conn, self.0).await
+    async fn run(
+        &self,
+        engine: &Engine,
+        conn: &mut PgConnection,
+        end: &EndPrepared,
+    ) -> Result<Vec<CompleteOutcome>, EngineError> {
+        engine.complete_attempts_on(conn, Some(end), self.0).await
     }
 }
 
@@ -62,7 +75,7 @@ pub(crate) struct NextVisible<'a>(pub &'a [String]);
 
 impl Transaction for NextVisible<'_> {
     type Output = Option<f64>;
-    async fn run(&self, _: &Engine, conn: &mut PgConnection) -> Result<Option<f64>, EngineError> {
+    async fn run(&self, _: &Engine, conn: &mut PgConnection, _: &EndPrepared) -> Result<Option<f64>, EngineError> {
         let union = self
             .0
             .iter()
@@ -92,13 +105,15 @@ impl HeldConnection {
     }
 
     async fn once<W: Transaction + Sync>(&mut self, work: &W) -> Result<W::Output, EngineError> {
-        let conn = match &mut self.conn {
-            Some(conn) => conn,
-            None => self
-                .conn
-                .insert(self.engine.pool().acquire().await.map_err(EngineError::from)?),
+        let (conn, end) = match &mut self.conn {
+            Some(held) => held,
+            None => {
+                let mut conn = self.engine.pool().acquire().await.map_err(EngineError::from)?;
+                let end = self.engine.prepare_end_on(&mut conn).await?;
+                self.conn.insert((conn, end))
+            }
         };
-        let done = work.run(&self.engine, conn).await;
+        let done = work.run(&self.engine, conn, end).await;
         if done.is_err() {
             // Its state is unknown (a broken socket, a transaction left open): back to the pool,
             // which tests it and closes it if it is unusable.

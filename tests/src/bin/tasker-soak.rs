@@ -299,15 +299,16 @@ async fn main() -> anyhow::Result<()> {
         });
     }
 
-    let settings: (String, String) =
-        sqlx::query_as("SELECT current_setting('checkpoint_timeout'), current_setting('max_wal_size')")
-            .fetch_one(&pool)
-            .await?;
+    let settings: (String, String, String) = sqlx::query_as(
+        "SELECT current_setting('checkpoint_timeout'), current_setting('max_wal_size'), current_setting('shared_buffers')",
+    )
+    .fetch_one(&pool)
+    .await?;
     let mut out = format!(
         "## Soak: {minutes} min at {:.0} % of peak, {} worker ({})\n\n\
          Command: `cargo make soak` (release build; server, one worker of concurrency {} and \
-         PostgreSQL on one machine, fsync on, checkpoint_timeout {}, max_wal_size {}, a \
-         checkpoint just before). Peak {:.0} steps/s ({}); \
+         PostgreSQL on one machine, fsync on, checkpoint_timeout {}, max_wal_size {}, shared_buffers \
+         {}, a checkpoint just before). Peak {:.0} steps/s ({}); \
          tasks arrive at {rate:.0} tasks/s ({:.0} steps/s) from 8 clients.\n\n\
          | minute | steps/s completed | engine p50 / p99 | queue table | tasks + steps tables (dead rows) | dead queue rows | WAL written (checkpoints started) | autovacuum of task and queue tables: vacuums / analyzes | private memory (MiB) |\n\
          |---|---|---|---|---|---|---|---|---|\n",
@@ -317,6 +318,7 @@ async fn main() -> anyhow::Result<()> {
         std::env::var("SOAK_CONCURRENCY").unwrap_or_else(|_| "64".into()),
         settings.0,
         settings.1,
+        settings.2,
         peak * 4.0,
         match given_peak {
             Some(_) => "given by SOAK_PEAK".to_string(),

@@ -243,15 +243,7 @@ async fn a_rolled_back_transition_leaves_no_event_and_a_refused_event_no_transit
     let only = claim_when_due(&engine, "only", Duration::from_secs(5)).await;
     // The database refuses task.completed: the result's transaction, which also completes the
     // step and writes step.completed, must leave nothing behind.
-    sqlx::raw_sql(
-        "CREATE FUNCTION refuse_task_completed() RETURNS trigger AS $$
-         BEGIN RAISE EXCEPTION 'refused for the test'; END $$ LANGUAGE plpgsql;
-         CREATE TRIGGER refuse BEFORE INSERT ON tasker_events FOR EACH ROW
-           WHEN (NEW.event_name = 'task.completed') EXECUTE FUNCTION refuse_task_completed();",
-    )
-    .execute(engine.pool())
-    .await
-    .unwrap();
+    refuse_task_completed(&engine).await;
     let err = engine
         .complete_attempt(&only.claim, &success(json!({"x": 1})))
         .await
@@ -268,10 +260,7 @@ async fn a_rolled_back_transition_leaves_no_event_and_a_refused_event_no_transit
     let view = task(&engine, uuid).await;
     assert_eq!(step(&view, "only").status, tasker_engine::StepStatus::InProgress);
     assert_eq!(step(&view, "only").result, None);
-    sqlx::raw_sql("DROP TRIGGER refuse ON tasker_events")
-        .execute(engine.pool())
-        .await
-        .unwrap();
+    accept_task_completed(&engine).await;
     complete(&engine, &only.claim, success(json!({"x": 1}))).await;
     let names: Vec<EventName> = engine
         .task_events(uuid)

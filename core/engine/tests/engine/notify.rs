@@ -136,3 +136,90 @@ async fn committed_work_and_ends_are_notified_after_commit_by_the_notifier_and_n
         "nothing else was raised"
     );
 }
+
+/// A result recorded alone on a kept connection where the end statement is prepared: the
+/// statement goes with the `COMMIT` in one round trip. The task ends once, its view notified by
+/// that connection's commit and nothing else, its end event written; the connection then runs
+/// transactions as any other. An end statement that fails there records nothing.
+#[tokio::test]
+async fn an_end_sent_with_its_commit_is_notified_by_that_commit_once_and_a_failed_one_records_nothing() {
+    let engine = engine(&[ONCE], 0.001).await;
+    let mut listener = PgListener::connect_with(engine.pool()).await.unwrap();
+    listener.listen(TASK_ENDED_CHANNEL).await.unwrap();
+    let uuid = create(&engine, "once", ctx()).await;
+    let only = claim(&engine).await.remove(0);
+    let result = [(only.claim.clone(), success(json!({"v": 1})))];
+
+    // The database refuses the end event: the end statement fails before the commit, and the
+    // result, its step's transition and its events are not recorded.
+    refuse_task_completed(&engine).await;
+    let mut conn = engine.pool().acquire().await.unwrap();
+    let end = engine.prepare_end_on(&mut conn).await.unwrap();
+    let err = engine
+        .complete_attempts_on(&mut conn, Some(&end), &result)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("refused for the test"), "{err}");
+    drop(conn);
+    let view = task(&engine, uuid).await;
+    assert_eq!(view.status, tasker_engine::TaskStatus::InProgress);
+    assert_eq!(step(&view, "only").status, tasker_engine::StepStatus::InProgress);
+    assert_eq!(step(&view, "only").result, None);
+    accept_task_completed(&engine).await;
+
+    // Prepared twice on one session (a kept connection given back and taken again): harmless.
+    let mut conn = engine.pool().acquire().await.unwrap();
+    engine.prepare_end_on(&mut conn).await.unwrap();
+    let end = engine.prepare_end_on(&mut conn).await.unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    let done = engine
+        .complete_attempts_on(&mut conn, Some(&end), &result)
+        .await
+        .unwrap();
+    assert_eq!(
+        done,
+        [tasker_engine::CompleteOutcome::Applied {
+            step_status: tasker_engine::StepStatus::Complete,
+            task_status: tasker_engine::TaskStatus::Complete,
+        }]
+    );
+    let n = next(&mut listener).await;
+    assert_eq!(n.process_id() as i32, pid, "raised by the result's own commit");
+    let (ended, view) = tasker_engine::task_ended(n.payload()).unwrap();
+    assert_eq!(ended, uuid);
+    let committed = task(&engine, uuid).await;
+    assert_eq!(committed.status, tasker_engine::TaskStatus::Complete);
+    assert_eq!(tasker_engine::task_view_from_json(view.unwrap()).unwrap(), committed);
+    let ends: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM tasker_events WHERE task_uuid = $1 AND event_name = 'task.completed'")
+            .bind(uuid)
+            .fetch_one(engine.pool())
+            .await
+            .unwrap();
+    assert_eq!(ends, 1);
+
+    // The connection is outside any transaction: one begun on it is its own (a rollback undoes
+    // it), and the same result again is stale.
+    let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
+    sqlx::query("UPDATE tasker_tasks SET correlation_id = 'rolled back' WHERE task_uuid = $1")
+        .bind(uuid)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(task(&engine, uuid).await, committed);
+    let again = engine
+        .complete_attempts_on(&mut conn, Some(&end), &result)
+        .await
+        .unwrap();
+    assert_eq!(again, [tasker_engine::CompleteOutcome::Stale]);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), listener.recv())
+            .await
+            .is_err(),
+        "the end was raised once"
+    );
+}

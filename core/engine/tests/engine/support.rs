@@ -293,3 +293,26 @@ pub async fn hold_task_lock(engine: &Engine, task_uuid: Uuid) -> sqlx::Transacti
         .unwrap();
     holder
 }
+
+/// Makes the database refuse every `task.completed` event row (a trigger raising "refused for
+/// the test"), so the transaction that would end a task fails; [`accept_task_completed`] undoes
+/// it.
+pub async fn refuse_task_completed(engine: &Engine) {
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_task_completed() RETURNS trigger AS $$
+         BEGIN RAISE EXCEPTION 'refused for the test'; END $$ LANGUAGE plpgsql;
+         CREATE TRIGGER refuse BEFORE INSERT ON tasker_events FOR EACH ROW
+           WHEN (NEW.event_name = 'task.completed') EXECUTE FUNCTION refuse_task_completed();",
+    )
+    .execute(engine.pool())
+    .await
+    .unwrap();
+}
+
+/// Undoes [`refuse_task_completed`].
+pub async fn accept_task_completed(engine: &Engine) {
+    sqlx::raw_sql("DROP TRIGGER refuse ON tasker_events")
+        .execute(engine.pool())
+        .await
+        .unwrap();
+}
