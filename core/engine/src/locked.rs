@@ -79,6 +79,17 @@ impl LockedTask {
         }));
     }
 
+    /// Counts the task's end (entering `status`, `age_seconds` after its creation) once the
+    /// transaction commits.
+    fn finished(&mut self, status: TaskStatus, age_seconds: f64) {
+        self.observed.push(Observation::TaskFinished {
+            namespace: self.namespace.clone(),
+            workflow: self.name.clone(),
+            status,
+            duration: std::time::Duration::from_secs_f64(age_seconds),
+        });
+    }
+
     pub(crate) fn from_row(r: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
         Ok(LockedTask::new(
             r.try_get("task_uuid")?,
@@ -152,10 +163,7 @@ static SET_TASK_STATUS: LazyLock<String> = LazyLock::new(|| {
 static PREPARED_END: LazyLock<(String, String)> = LazyLock::new(|| {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(SET_TASK_STATUS.as_bytes());
-    let name = format!(
-        "tasker_end_{}",
-        digest[..6].iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
+    let name = format!("tasker_end_{}", crate::registry::hex(&digest[..6]));
     let prepare = format!(
         "PREPARE {name} (uuid, text, text, bool, text, text, text, text, bool, text) AS {}",
         *SET_TASK_STATUS
@@ -209,13 +217,7 @@ pub(crate) async fn commit_with_end(conn: &mut PgConnection, task: &mut LockedTa
     let row = rows
         .first()
         .ok_or_else(|| EngineError::Conflict(format!("task {} vanished while it ended", task.task_uuid)))?;
-    let age_seconds: f64 = row.try_get(0)?;
-    task.observed.push(Observation::TaskFinished {
-        namespace: task.namespace.clone(),
-        workflow: task.name.clone(),
-        status: to,
-        duration: std::time::Duration::from_secs_f64(age_seconds),
-    });
+    task.finished(to, row.try_get(0)?);
     Ok(())
 }
 
@@ -277,12 +279,7 @@ pub(crate) async fn set_task_status(
         .await?;
     task.touched = true;
     if to.is_terminal() {
-        task.observed.push(Observation::TaskFinished {
-            namespace: task.namespace.clone(),
-            workflow: task.name.clone(),
-            status: to,
-            duration: std::time::Duration::from_secs_f64(age_seconds),
-        });
+        task.finished(to, age_seconds);
     }
     if let Some(payload) = ended.filter(|_| !at_commit) {
         task.observed.push(Observation::Notify(Notice::TaskEnded { payload }));

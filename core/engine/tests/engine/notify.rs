@@ -137,6 +137,18 @@ async fn committed_work_and_ends_are_notified_after_commit_by_the_notifier_and_n
     );
 }
 
+/// How many times this session executed the prepared end statement (the failed attempt above
+/// may have run on the same session, given back to the pool and taken again).
+async fn end_executions(conn: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COALESCE(sum(generic_plans + custom_plans), 0)::bigint FROM pg_prepared_statements
+          WHERE name LIKE 'tasker_end_%'",
+    )
+    .fetch_one(conn)
+    .await
+    .unwrap()
+}
+
 /// A result recorded alone on a kept connection where the end statement is prepared: the
 /// statement goes with the `COMMIT` in one round trip. The task ends once, its view notified by
 /// that connection's commit and nothing else, its end event written; the connection then runs
@@ -175,6 +187,7 @@ async fn an_end_sent_with_its_commit_is_notified_by_that_commit_once_and_a_faile
         .fetch_one(&mut *conn)
         .await
         .unwrap();
+    let executed_before = end_executions(&mut conn).await;
     let done = engine
         .complete_attempts_on(&mut conn, Some(&end), &result)
         .await
@@ -200,6 +213,8 @@ async fn an_end_sent_with_its_commit_is_notified_by_that_commit_once_and_a_faile
             .await
             .unwrap();
     assert_eq!(ends, 1);
+    // It was the prepared statement that ended the task, once.
+    assert_eq!(end_executions(&mut conn).await, executed_before + 1);
 
     // The connection is outside any transaction: one begun on it is its own (a rollback undoes
     // it), and the same result again is stale.
