@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tasker_engine::{CompleteOutcome, StepStatus, TaskStatus};
+use tasker_engine::{CompleteOutcome, EventName, StepStatus, TaskStatus};
+use tasker_templates::Backoff;
 
 use crate::support::*;
 
@@ -357,6 +358,67 @@ async fn a_claim_skips_a_task_another_transaction_holds_and_releases_its_message
 
 /// Columns every step writes (the step's claim, attempt and result; its task's `updated_at`).
 /// None may be indexed, so those writes stay heap-only (HOT) and write no index entry.
+#[tokio::test]
+async fn the_schema_allows_exactly_the_words_of_the_state_types() {
+    let engine = engine(&[ONCE], 1.0).await;
+    let words = |enum_type: &'static str| {
+        let pool = engine.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, Vec<String>>(&format!("SELECT enum_range(NULL::{enum_type})::text[]"))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let names = |all: Vec<&str>| all.into_iter().map(String::from).collect::<Vec<_>>();
+    assert_eq!(
+        words("tasker_task_status").await,
+        names(TaskStatus::ALL.iter().map(|s| s.as_str()).collect())
+    );
+    assert_eq!(
+        words("tasker_step_status").await,
+        names(StepStatus::ALL.iter().map(|s| s.as_str()).collect())
+    );
+    assert_eq!(
+        words("tasker_event_name").await,
+        names(EventName::ALL.iter().map(|s| s.as_str()).collect())
+    );
+    assert_eq!(
+        words("tasker_backoff").await,
+        names(
+            [Backoff::Exponential, Backoff::Linear, Backoff::None]
+                .iter()
+                .map(|b| b.as_str())
+                .collect()
+        )
+    );
+    // A word outside a vocabulary is refused by the column's check, whoever writes it.
+    let uuid = create(&engine, "once", json!({})).await;
+    let status = || async {
+        sqlx::query_scalar::<_, String>("SELECT status FROM tasker_tasks WHERE task_uuid = $1")
+            .bind(uuid)
+            .fetch_one(engine.pool())
+            .await
+            .unwrap()
+    };
+    let before = status().await;
+    for sql in [
+        "UPDATE tasker_tasks SET status = 'finished' WHERE task_uuid = $1",
+        "UPDATE tasker_steps SET status = 'finished' WHERE task_uuid = $1",
+        "UPDATE tasker_steps SET backoff = 'random' WHERE task_uuid = $1",
+        "UPDATE tasker_events SET event_name = 'task.finished' WHERE task_uuid = $1",
+    ] {
+        let e = sqlx::query(sql).bind(uuid).execute(engine.pool()).await.unwrap_err();
+        let db = e.as_database_error().expect("refused by the database");
+        assert_eq!(db.code().as_deref(), Some("22P02"), "{sql}: {e}");
+        assert!(
+            db.message().contains("invalid input value for enum tasker_"),
+            "{sql}: {e}"
+        );
+    }
+    assert_eq!(status().await, before);
+}
+
 #[tokio::test]
 async fn no_column_written_for_every_step_is_indexed() {
     let engine = engine(&[LINEAR], 1.0).await;
