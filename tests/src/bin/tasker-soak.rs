@@ -25,19 +25,24 @@ fn env_f64(key: &str, default: f64) -> f64 {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// The sum of the `key: N kB` lines of a /proc file whose key is one of `keys`, in MiB.
+fn proc_mib(path: String, keys: &[&str]) -> f64 {
+    std::fs::read_to_string(path)
+        .map(|s| {
+            s.lines()
+                .filter_map(|l| l.split_once(':'))
+                .filter(|(k, _)| keys.contains(k))
+                .filter_map(|(_, v)| v.split_whitespace().next().and_then(|kb| kb.parse::<f64>().ok()))
+                .sum::<f64>()
+                / 1024.0
+        })
+        .unwrap_or(0.0)
+}
+
 /// Private memory of one of the stack's processes (resident pages no other process shares: its
 /// heap, not the libraries it maps), in MiB.
 fn private_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .ok()
-        .map(|s| {
-            s.lines()
-                .filter(|l| l.starts_with("Private_Clean:") || l.starts_with("Private_Dirty:"))
-                .filter_map(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
-                .sum::<f64>()
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+    proc_mib(format!("/proc/{pid}/smaps_rollup"), &["Private_Clean", "Private_Dirty"])
 }
 
 /// Anonymous resident memory of a PostgreSQL backend (`RssAnon`: its heap, not the shared
@@ -47,15 +52,7 @@ fn private_mib(pid: u32) -> f64 {
 /// map meanwhile, and the tasks created in the next second or two were among the slowest of
 /// the minute.
 fn backend_anon_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("RssAnon:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+    proc_mib(format!("/proc/{pid}/status"), &["RssAnon"])
 }
 
 /// The largest share of dead rows in the tasks and steps tables from minute 3 on.

@@ -356,8 +356,6 @@ async fn a_claim_skips_a_task_another_transaction_holds_and_releases_its_message
     );
 }
 
-/// Columns every step writes (the step's claim, attempt and result; its task's `updated_at`).
-/// None may be indexed, so those writes stay heap-only (HOT) and write no index entry.
 #[tokio::test]
 async fn the_schema_allows_exactly_the_words_of_the_state_types() {
     let engine = engine(&[ONCE], 1.0).await;
@@ -370,28 +368,17 @@ async fn the_schema_allows_exactly_the_words_of_the_state_types() {
                 .unwrap()
         }
     };
-    let names = |all: Vec<&str>| all.into_iter().map(String::from).collect::<Vec<_>>();
-    assert_eq!(
-        words("tasker_task_status").await,
-        names(TaskStatus::ALL.iter().map(|s| s.as_str()).collect())
-    );
-    assert_eq!(
-        words("tasker_step_status").await,
-        names(StepStatus::ALL.iter().map(|s| s.as_str()).collect())
-    );
-    assert_eq!(
-        words("tasker_event_name").await,
-        names(EventName::ALL.iter().map(|s| s.as_str()).collect())
-    );
-    assert_eq!(
-        words("tasker_backoff").await,
-        names(
-            [Backoff::Exponential, Backoff::Linear, Backoff::None]
-                .iter()
-                .map(|b| b.as_str())
-                .collect()
-        )
-    );
+    let tasks: Vec<&str> = TaskStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let steps: Vec<&str> = StepStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let events: Vec<&str> = EventName::ALL.iter().map(|s| s.as_str()).collect();
+    let backoffs: Vec<&str> = [Backoff::Exponential, Backoff::Linear, Backoff::None]
+        .iter()
+        .map(|b| b.as_str())
+        .collect();
+    assert_eq!(words("tasker_task_status").await, tasks);
+    assert_eq!(words("tasker_step_status").await, steps);
+    assert_eq!(words("tasker_event_name").await, events);
+    assert_eq!(words("tasker_backoff").await, backoffs);
     // A word outside a vocabulary is refused by the column's check, whoever writes it.
     let uuid = create(&engine, "once", json!({})).await;
     let status = || async {
@@ -419,6 +406,8 @@ async fn the_schema_allows_exactly_the_words_of_the_state_types() {
     assert_eq!(status().await, before);
 }
 
+/// Columns every step writes (the step's claim, attempt and result; its task's `updated_at`).
+/// None may be indexed, so those writes stay heap-only (HOT) and write no index entry.
 #[tokio::test]
 async fn no_column_written_for_every_step_is_indexed() {
     let engine = engine(&[LINEAR], 1.0).await;
