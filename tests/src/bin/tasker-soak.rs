@@ -5,9 +5,10 @@
 //! The soak starts right after a checkpoint. Tasks arrive at a fixed rate from 8 clients; every
 //! minute records the steps completed, the engine latency p50 / p99 of the tasks created in it,
 //! the size of the queue and task tables (and the share of the task tables' rows that are
-//! dead), the WAL written, checkpoints started and autovacuum passes over those tables, the
-//! private memory of the server and the worker and the anonymous memory of PostgreSQL's
-//! backends. The run fails when a minute's throughput or
+//! dead), the WAL written, checkpoints started and autovacuum passes over those tables, how
+//! busy the machine's CPUs were and for how much of the minute some task waited for one (the
+//! kernel's pressure stall information), the private memory of the server and the worker and
+//! the anonymous memory of PostgreSQL's backends. The run fails when a minute's throughput or
 //! p99 is more than 10 % off the first minute's, when the queue table keeps growing, when more
 //! than a quarter of the task tables' rows are dead from minute 3 on (autovacuum falling
 //! behind), or when a process's memory grows by more than 10 % after the first minute. Writes
@@ -55,6 +56,59 @@ fn backend_anon_mib(pid: u32) -> f64 {
     proc_mib(format!("/proc/{pid}/status"), &["RssAnon"])
 }
 
+/// The machine's CPU time so far: jiffies busy and in all (the first line of `/proc/stat`), and
+/// the microseconds during which some runnable task waited for a CPU (`/proc/pressure/cpu`,
+/// on kernels with pressure stall information).
+#[derive(Clone, Copy)]
+struct Cpu {
+    busy: u64,
+    all: u64,
+    waited_us: Option<u64>,
+    at: Instant,
+}
+
+impl Cpu {
+    fn read() -> Cpu {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        // user nice system idle iowait irq softirq steal (guest time is within user).
+        let jiffies: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let all: u64 = jiffies.iter().sum();
+        let idle = jiffies.get(3).copied().unwrap_or(0) + jiffies.get(4).copied().unwrap_or(0);
+        let waited_us = std::fs::read_to_string("/proc/pressure/cpu").ok().and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("some "))
+                .and_then(|l| l.split_whitespace().find_map(|f| f.strip_prefix("total=")))
+                .and_then(|v| v.parse().ok())
+        });
+        Cpu {
+            busy: all.saturating_sub(idle),
+            all,
+            waited_us,
+            at: Instant::now(),
+        }
+    }
+
+    /// Since `before`: the share of the machine's CPU time that was busy, and the share of the
+    /// time during which some task waited for a CPU.
+    fn since(&self, before: &Cpu) -> (f64, Option<f64>) {
+        let busy = (self.busy - before.busy) as f64 / (self.all - before.all).max(1) as f64;
+        let wall_us = (self.at - before.at).as_micros().max(1) as f64;
+        let waited = match (self.waited_us, before.waited_us) {
+            (Some(now), Some(then)) => Some((now - then) as f64 / wall_us),
+            _ => None,
+        };
+        (busy, waited)
+    }
+}
+
 /// The largest share of dead rows in the tasks and steps tables from minute 3 on.
 const TASKS_DEAD_BOUND: f64 = 0.25;
 
@@ -76,6 +130,9 @@ struct Minute {
     /// Autovacuum's vacuums and analyzes of the task and queue tables that ended in the minute.
     vacuums: i64,
     analyzes: i64,
+    /// Share of the machine's CPU time busy, and of the time some task waited for a CPU.
+    cpu_busy: f64,
+    cpu_waiting: Option<f64>,
 }
 
 /// What the cluster did in the background so far: WAL written, checkpoints started, and
@@ -186,6 +243,7 @@ async fn main() -> anyhow::Result<()> {
         println!("no checkpoint before the soak ({e}): one may start during it");
     }
     let mut background = Background::read(&pool, &queue).await?;
+    let mut cpu = Cpu::read();
     // The soak: tasks arrive at `rate` from 8 clients, each on its own schedule.
     let start = tokio::time::Instant::now();
     let total = (rate * 60.0 * minutes as f64) as usize;
@@ -233,6 +291,9 @@ async fn main() -> anyhow::Result<()> {
             format!("postgres backend (mean of {})", backends.len()),
             backends.iter().map(|p| backend_anon_mib(*p as u32)).sum::<f64>() / backends.len().max(1) as f64,
         ));
+        let cpu_now = Cpu::read();
+        let (cpu_busy, cpu_waiting) = cpu_now.since(&cpu);
+        cpu = cpu_now;
         let now = Background::read(&pool, &queue).await?;
         let minute = Background {
             wal_bytes: now.wal_bytes - background.wal_bytes,
@@ -242,11 +303,12 @@ async fn main() -> anyhow::Result<()> {
         };
         background = now;
         println!(
-            "  minute {m}: queue {queue_kib} KiB ({dead} dead rows), {:.0} MiB of WAL, {} checkpoints, {} vacuums, {} analyzes",
+            "  minute {m}: queue {queue_kib} KiB ({dead} dead rows), {:.0} MiB of WAL, {} checkpoints, {} vacuums, {} analyzes, CPU {:.0} % busy",
             minute.wal_bytes / 1048576.0,
             minute.checkpoints,
             minute.vacuums,
-            minute.analyzes
+            minute.analyzes,
+            cpu_busy * 100.0
         );
         samples.push((
             queue_kib,
@@ -255,6 +317,7 @@ async fn main() -> anyhow::Result<()> {
             dead,
             memory,
             minute,
+            (cpu_busy, cpu_waiting),
         ));
     }
     let mut ids = vec![];
@@ -293,7 +356,8 @@ async fn main() -> anyhow::Result<()> {
         println!("timeline: {file} (seconds from {soak_started})");
     }
     let mut report_minutes = vec![];
-    for (m, (queue_kib, tasks_mib, tasks_dead, dead_queue_rows, memory, background)) in samples.into_iter().enumerate()
+    for (m, (queue_kib, tasks_mib, tasks_dead, dead_queue_rows, memory, background, (cpu_busy, cpu_waiting))) in
+        samples.into_iter().enumerate()
     {
         let (from, to) = (m as f64 * 60.0, (m + 1) as f64 * 60.0);
         let done = rows.iter().filter(|r| r.1 >= from && r.1 < to).count();
@@ -312,6 +376,8 @@ async fn main() -> anyhow::Result<()> {
             checkpoints: background.checkpoints,
             vacuums: background.vacuums,
             analyzes: background.analyzes,
+            cpu_busy,
+            cpu_waiting,
         });
     }
 
@@ -326,8 +392,8 @@ async fn main() -> anyhow::Result<()> {
          PostgreSQL on one machine, fsync on, checkpoint_timeout {}, max_wal_size {}, shared_buffers \
          {}, a checkpoint just before). Peak {:.0} steps/s ({}); \
          tasks arrive at {rate:.0} tasks/s ({:.0} steps/s) from 8 clients.\n\n\
-         | minute | steps/s completed | engine p50 / p99 | queue table | tasks + steps tables (dead rows) | dead queue rows | WAL written (checkpoints started) | autovacuum of task and queue tables: vacuums / analyzes | private memory (MiB; backends: anonymous) |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+         | minute | steps/s completed | engine p50 / p99 | queue table | tasks + steps tables (dead rows) | dead queue rows | WAL written (checkpoints started) | autovacuum of task and queue tables: vacuums / analyzes | machine CPU busy / some task waiting for one | private memory (MiB; backends: anonymous) |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
         load * 100.0,
         l.name,
         chrono::Utc::now().format("%Y-%m-%d"),
@@ -350,7 +416,7 @@ async fn main() -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ");
         out += &format!(
-            "| {} | {:.0} | {:.1} / {:.1} ms | {} KiB | {:.1} MiB ({:.1} %) | {} | {:.0} MiB ({}) | {} / {} | {memory} |\n",
+            "| {} | {:.0} | {:.1} / {:.1} ms | {} KiB | {:.1} MiB ({:.1} %) | {} | {:.0} MiB ({}) | {} / {} | {:.0} % / {} | {memory} |\n",
             i + 1,
             m.steps_s,
             m.p50,
@@ -362,7 +428,9 @@ async fn main() -> anyhow::Result<()> {
             m.wal_mib,
             m.checkpoints,
             m.vacuums,
-            m.analyzes
+            m.analyzes,
+            m.cpu_busy * 100.0,
+            m.cpu_waiting.map_or_else(|| "n/a".to_string(), |w| format!("{:.0} %", w * 100.0)),
         );
     }
     // The bounds of the issue: each minute within 10 % of the first.
