@@ -473,10 +473,22 @@ async fn retryable_failures_exhaust_both_attempts(lang: Lang) {
             delay_ms,
             "{step}"
         );
-        let gap = rows[3].2 - rows[2].2;
+        // The failure set next_retry_at to its own clock plus the delay, after attempt 1 had
+        // started; the message stays invisible until then, and attempt 2's transition is stamped
+        // by the clock when it is inserted, after its claim saw the message. Both bounds are
+        // exact (the failure's own transition is stamped later in its statement, so it is not).
+        let next_retry_at: chrono::DateTime<chrono::Utc> =
+            serde_json::from_value(rows[2].1.as_ref().expect("detail")["next_retry_at"].clone())
+                .expect("next_retry_at is a timestamp");
+        let waited = next_retry_at - rows[1].2;
         assert!(
-            gap >= chrono::Duration::milliseconds(delay_ms - 1),
-            "{step}: attempt 2 started {gap} after the failure"
+            waited >= chrono::Duration::milliseconds(delay_ms),
+            "{step}: next attempt due {waited} after attempt 1 started"
+        );
+        assert!(
+            rows[3].2 >= next_retry_at,
+            "{step}: attempt 2 started at {}, before it was due at {next_retry_at}",
+            rows[3].2
         );
     }
 }
