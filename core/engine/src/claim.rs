@@ -272,19 +272,19 @@ async fn start_attempts(
                               AS m(step_uuid, read_ct, from_status, detail)),
               s AS (UPDATE tasker_steps st SET status = $5, attempts = st.attempts + 1, claim_read_ct = m.read_ct,
                            started_at = clock_timestamp(), next_retry_at = NULL
-                      FROM m WHERE st.step_uuid = m.step_uuid
+                      FROM m WHERE st.step_uuid = ANY($1) AND st.step_uuid = m.step_uuid
                  RETURNING st.task_uuid, st.step_uuid, st.attempts, st.max_attempts, st.callable, st.initialization,
                            st.timeout_seconds, st.parents, m.from_status, m.detail),
               st AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, detail)
                      SELECT task_uuid, step_uuid, from_status, $5, attempts, detail FROM s),
               tk AS (UPDATE tasker_tasks t SET status = $6, updated_at = now(), completed_at = NULL
                        FROM unnest($7::uuid[], $8::text[]) AS x(task_uuid, from_status)
-                      WHERE t.task_uuid = x.task_uuid AND t.status = ANY($9)
+                      WHERE t.task_uuid = ANY($7) AND t.task_uuid = x.task_uuid
                   RETURNING t.task_uuid, x.from_status),
               tt AS (INSERT INTO tasker_transitions (task_uuid, from_state, to_state)
                      SELECT task_uuid, from_status, $6 FROM tk),
               ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, attempt)
-                     SELECT $10, task_uuid, $11, step_uuid, attempts FROM s)
+                     SELECT $9, task_uuid, $10, step_uuid, attempts FROM s)
          SELECT s.step_uuid, s.attempts, s.max_attempts, s.callable, s.initialization, s.timeout_seconds,
                 t.name AS workflow_name, t.version, t.correlation_id, t.context, t.traceparent, t.tracestate,
                 -- Each step upstream is read once, by its primary key: `= ANY(parents)` joins
@@ -310,7 +310,6 @@ async fn start_attempts(
     .bind(TaskStatus::InProgress)
     .bind(tasks.iter().map(|(t, _)| *t).collect::<Vec<_>>())
     .bind(tasks.iter().map(|(_, s)| s.to_string()).collect::<Vec<_>>())
-    .bind(&CLAIM_STARTS[..])
     .bind(EventName::StepStarted)
     .bind(namespace)
     .fetch_all(&mut *conn)

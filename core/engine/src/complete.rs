@@ -1,19 +1,19 @@
 //! A worker's result: the outcome of the current attempt, applied under its own claim, in one
 //! durable transaction with everything it causes (spec §0.9 rules 2-4).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use serde_json::json;
+use serde_json::{json, Value};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
-use tasker_step::StepOutcome;
+use tasker_step::{StepError, StepOutcome};
 use tasker_templates::{Backoff, RetryPolicy};
 use uuid::Uuid;
 
 use crate::claim::AttemptClaim;
 use crate::events::{ms_since, EventName};
-use crate::locked::{commit_with_end, prepare_end, EndNotice, LockedTask, StepState, STEP_STATE_COLUMNS};
-use crate::reconcile::{reconcile_locked, reconcile_steps};
+use crate::locked::{commit_with_end, prepare_end, step_states, EndNotice, LockedTask, StepState, STEP_STATE_COLUMNS};
+use crate::reconcile::{reconcile_all, reconcile_locked, reconcile_steps};
 use crate::state::{check_step, StepStatus, TaskStatus};
 use crate::{Engine, EngineError};
 
@@ -176,6 +176,17 @@ impl TaskStepLocks {
         self.tasks.get_mut(&task_uuid)
     }
 
+    /// The tasks this transaction holds among `wanted`, in `task_uuid` order.
+    pub(crate) fn tasks_mut(&mut self, wanted: &BTreeSet<Uuid>) -> Vec<&mut LockedTask> {
+        let mut tasks: Vec<&mut LockedTask> = self
+            .tasks
+            .values_mut()
+            .filter(|t| wanted.contains(&t.task_uuid))
+            .collect();
+        tasks.sort_by_key(|t| t.task_uuid);
+        tasks
+    }
+
     /// How the end of any task this transaction ends is to reach its waiters.
     pub(crate) fn end_notice(&mut self, notice: EndNotice) {
         for t in self.tasks.values_mut() {
@@ -237,102 +248,176 @@ pub(crate) async fn apply_outcome_locked(
     outcome: &StepOutcome,
     retry_delay_scale: f64,
 ) -> Result<StepStatus, EngineError> {
-    let ns = task.namespace.clone();
-    let (result, metadata, error) = match outcome {
-        StepOutcome::Success(s) => (Some(&s.result), Some(&s.metadata), None),
-        StepOutcome::Failure(e) => (None, None, Some(e.to_json())),
-    };
     let to = outcome_status(task.status, step, outcome);
     check_step(step.status, to)?;
-    if let (StepStatus::WaitingForRetry, StepOutcome::Failure(e)) = (to, outcome) {
-        let delay_ms = retry_delay_ms(e.retry_after, &step.policy, step.attempts as u32, retry_delay_scale);
-        // The same message carries the next attempt: it stays invisible until next_retry_at.
-        let next: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(&format!(
-            "WITH u AS (UPDATE tasker_steps SET status = $5, error = $2,
-                               next_retry_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000.0)
-                         WHERE step_uuid = $1
-                     RETURNING task_uuid, step_uuid, attempts, msg_id, next_retry_at, {duration} AS duration_ms),
-                  q AS (UPDATE {queue} m SET vt = u.next_retry_at FROM u WHERE m.msg_id = u.msg_id),
-                  tr AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, detail)
-                         SELECT task_uuid, step_uuid, $4, $5, attempts,
-                                jsonb_build_object('error_code', $2->'error_code', 'retry_delay_ms', $3::bigint,
-                                                   'next_retry_at', next_retry_at)
-                           FROM u),
-                  ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, attempt,
-                                                    duration_ms, error, retry_delay_ms, next_retry_at)
-                         SELECT $6, task_uuid, $7, step_uuid, attempts, duration_ms, $2, $3, next_retry_at FROM u)
-             SELECT next_retry_at FROM u",
-            queue = tasker_store::queue_table(&ns),
-            duration = ms_since!("started_at"),
-        ))
-        .bind(step.step_uuid)
-        .bind(&error)
-        .bind(delay_ms)
-        .bind(step.status)
-        .bind(to)
-        .bind(EventName::StepRetryScheduled)
-        .bind(&ns)
-        .fetch_one(&mut *conn)
-        .await?;
-        // Wake the workers so they re-read the earliest visibility time and sleep exactly until
-        // this retry is due, instead of finding it at their fallback poll.
-        task.notify_work();
-        tracing::debug!(step_uuid = %step.step_uuid, %next, delay_ms, "retry scheduled");
-        reconcile_locked(conn, task).await?;
-    } else {
-        let detail = match &error {
-            Some(e) => json!({"error_code": e["error_code"]}),
-            None => json!({}),
+    match (to, outcome) {
+        (StepStatus::WaitingForRetry, StepOutcome::Failure(e)) => {
+            schedule_retry(conn, task, step, e, retry_delay_scale).await?;
+            reconcile_locked(conn, task).await?;
+        }
+        _ => {
+            let ns = task.namespace.clone();
+            let mut steps = record_ends(conn, &ns, &[StepEnd::new(task.task_uuid, step, to, outcome)]).await?;
+            let steps = steps.remove(&task.task_uuid).unwrap_or_default();
+            task.touched = true;
+            reconcile_steps(conn, task, steps).await?;
+        }
+    }
+    Ok(to)
+}
+
+/// Moves a failed attempt's step to `waiting_for_retry`: the same message carries the next
+/// attempt, invisible until `next_retry_at`. The caller reconciles the task.
+async fn schedule_retry(
+    conn: &mut PgConnection,
+    task: &mut LockedTask,
+    step: &RunningStep,
+    e: &StepError,
+    retry_delay_scale: f64,
+) -> Result<(), EngineError> {
+    let ns = task.namespace.clone();
+    let delay_ms = retry_delay_ms(e.retry_after, &step.policy, step.attempts as u32, retry_delay_scale);
+    let next: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(&format!(
+        "WITH u AS (UPDATE tasker_steps SET status = $5, error = $2,
+                           next_retry_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000.0)
+                     WHERE step_uuid = $1
+                 RETURNING task_uuid, step_uuid, attempts, msg_id, next_retry_at, {duration} AS duration_ms),
+              q AS (UPDATE {queue} m SET vt = u.next_retry_at FROM u WHERE m.msg_id = u.msg_id),
+              tr AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, detail)
+                     SELECT task_uuid, step_uuid, $4, $5, attempts,
+                            jsonb_build_object('error_code', $2->'error_code', 'retry_delay_ms', $3::bigint,
+                                               'next_retry_at', next_retry_at)
+                       FROM u),
+              ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, attempt,
+                                                duration_ms, error, retry_delay_ms, next_retry_at)
+                     SELECT $6, task_uuid, $7, step_uuid, attempts, duration_ms, $2, $3, next_retry_at FROM u)
+         SELECT next_retry_at FROM u",
+        queue = tasker_store::queue_table(&ns),
+        duration = ms_since!("started_at"),
+    ))
+    .bind(step.step_uuid)
+    .bind(e.to_json())
+    .bind(delay_ms)
+    .bind(step.status)
+    .bind(StepStatus::WaitingForRetry)
+    .bind(EventName::StepRetryScheduled)
+    .bind(&ns)
+    .fetch_one(&mut *conn)
+    .await?;
+    // Wake the workers so they re-read the earliest visibility time and sleep exactly until
+    // this retry is due, instead of finding it at their fallback poll.
+    task.notify_work();
+    tracing::debug!(step_uuid = %step.step_uuid, %next, delay_ms, "retry scheduled");
+    Ok(())
+}
+
+/// An attempt's end that leaves its step `complete`, `error` or `cancelled` (not a retry).
+pub(crate) struct StepEnd {
+    task_uuid: Uuid,
+    step_uuid: Uuid,
+    from: StepStatus,
+    to: StepStatus,
+    msg_id: Option<i64>,
+    result: Option<Value>,
+    metadata: Option<Value>,
+    error: Option<Value>,
+}
+
+impl StepEnd {
+    fn new(task_uuid: Uuid, step: &RunningStep, to: StepStatus, outcome: &StepOutcome) -> Self {
+        let (result, metadata, error) = match outcome {
+            StepOutcome::Success(s) => (Some(s.result.clone()), Some(s.metadata.clone()), None),
+            StepOutcome::Failure(e) => (None, None, Some(e.to_json())),
         };
-        // The attempt's end event; none for an attempt recorded as cancelled.
-        let event = match to {
+        StepEnd {
+            task_uuid,
+            step_uuid: step.step_uuid,
+            from: step.status,
+            to,
+            msg_id: step.msg_id,
+            result,
+            metadata,
+            error,
+        }
+    }
+
+    /// The attempt's end event; none for an attempt recorded as cancelled.
+    fn event(&self) -> Option<EventName> {
+        match self.to {
             StepStatus::Complete => Some(EventName::StepCompleted),
             StepStatus::Error => Some(EventName::StepFailed),
             _ => None,
-        };
-        // One statement: the step's result, transition and event, its message deleted, the
-        // task touched, and the task's steps read for reconciliation (as they were before this
-        // statement: the one step it moves is patched below).
-        let mut steps = sqlx::query(&format!(
-            "WITH u AS (UPDATE tasker_steps SET status = $2, result = COALESCE($3, result),
-                               metadata = COALESCE($4, metadata), error = COALESCE($5, error),
-                               completed_at = now(), next_retry_at = NULL, msg_id = NULL
-                         WHERE step_uuid = $1
-                     RETURNING task_uuid, step_uuid, attempts, {duration} AS duration_ms),
-                  tr AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, detail)
-                         SELECT task_uuid, step_uuid, $6, $2, attempts, $7 FROM u),
-                  ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, attempt, duration_ms, error)
-                         SELECT $8, task_uuid, $9, step_uuid, attempts, duration_ms, $5 FROM u WHERE $8::text IS NOT NULL),
-                  d AS (DELETE FROM {queue} WHERE msg_id = $10),
-                  tk AS (UPDATE tasker_tasks SET updated_at = now() WHERE task_uuid = $11)
-             SELECT {STEP_STATE_COLUMNS} FROM tasker_steps s WHERE s.task_uuid = $11 ORDER BY s.position",
-            duration = ms_since!("started_at"),
-            queue = tasker_store::queue_table(&ns),
-        ))
-        .bind(step.step_uuid)
-        .bind(to)
-        .bind(result)
-        .bind(metadata)
-        .bind(&error)
-        .bind(step.status)
-        .bind(&detail)
-        .bind(event)
-        .bind(&ns)
-        .bind(step.msg_id)
-        .bind(task.task_uuid)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(StepState::from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-        task.touched = true;
-        for s in steps.iter_mut().filter(|s| s.step_uuid == step.step_uuid) {
-            s.status = to;
-            s.msg_id = None;
         }
-        reconcile_steps(conn, task, steps).await?;
     }
-    Ok(to)
+
+    /// The transition's detail: the error code of a failure.
+    fn detail(&self) -> Value {
+        match &self.error {
+            Some(e) => json!({"error_code": e["error_code"]}),
+            None => json!({}),
+        }
+    }
+}
+
+/// Records the ends of attempts of tasks of namespace `ns` that this transaction holds, in one
+/// statement: each step's result, transition and event, its message deleted, its task touched.
+/// Returns the steps of those tasks for reconciliation, by task, as they are now.
+pub(crate) async fn record_ends(
+    conn: &mut PgConnection,
+    ns: &str,
+    ends: &[StepEnd],
+) -> Result<HashMap<Uuid, Vec<StepState>>, EngineError> {
+    let mut tasks: Vec<Uuid> = ends.iter().map(|e| e.task_uuid).collect();
+    tasks.sort();
+    tasks.dedup();
+    // The steps are found by `= ANY($1)`, not only through the join with `r`: a plan made while
+    // the table was tiny may join by reading all of it, and the worker keeps that plan. The
+    // statement's last SELECT reads the steps as they were before it: the steps it moves are
+    // patched below.
+    let rows = sqlx::query(&format!(
+        "WITH r AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::jsonb[],
+                                         $6::text[], $7::jsonb[], $8::text[], $9::bigint[])
+                              AS r(step_uuid, to_status, result, metadata, error, from_status, detail, event, msg_id)),
+              u AS (UPDATE tasker_steps s SET status = r.to_status, result = COALESCE(r.result, s.result),
+                           metadata = COALESCE(r.metadata, s.metadata), error = COALESCE(r.error, s.error),
+                           completed_at = now(), next_retry_at = NULL, msg_id = NULL
+                      FROM r WHERE s.step_uuid = ANY($1) AND s.step_uuid = r.step_uuid
+                 RETURNING s.task_uuid, s.step_uuid, s.attempts, {duration} AS duration_ms,
+                           r.from_status, r.to_status, r.detail, r.event, r.error),
+              tr AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, detail)
+                     SELECT task_uuid, step_uuid, from_status, to_status, attempts, detail FROM u),
+              ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, attempt, duration_ms, error)
+                     SELECT event, task_uuid, $10, step_uuid, attempts, duration_ms, error FROM u WHERE event IS NOT NULL),
+              d AS (DELETE FROM {queue} WHERE msg_id = ANY($9)),
+              tk AS (UPDATE tasker_tasks SET updated_at = now() WHERE task_uuid = ANY($11))
+         SELECT s.task_uuid, {STEP_STATE_COLUMNS} FROM tasker_steps s
+          WHERE s.task_uuid = ANY($11) ORDER BY s.task_uuid, s.position",
+        duration = ms_since!("s.started_at"),
+        queue = tasker_store::queue_table(ns),
+    ))
+    .bind(ends.iter().map(|e| e.step_uuid).collect::<Vec<_>>())
+    .bind(ends.iter().map(|e| e.to).collect::<Vec<_>>())
+    .bind(ends.iter().map(|e| e.result.clone()).collect::<Vec<_>>())
+    .bind(ends.iter().map(|e| e.metadata.clone()).collect::<Vec<_>>())
+    .bind(ends.iter().map(|e| e.error.clone()).collect::<Vec<_>>())
+    .bind(ends.iter().map(|e| e.from).collect::<Vec<_>>())
+    .bind(ends.iter().map(StepEnd::detail).collect::<Vec<_>>())
+    .bind(ends.iter().map(StepEnd::event).collect::<Vec<_>>())
+    .bind(ends.iter().map(|e| e.msg_id).collect::<Vec<_>>())
+    .bind(ns)
+    .bind(&tasks)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut steps: HashMap<Uuid, Vec<StepState>> = HashMap::with_capacity(tasks.len());
+    for r in &rows {
+        let mut step = StepState::from_row(r)?;
+        if let Some(end) = ends.iter().find(|e| e.step_uuid == step.step_uuid) {
+            step.status = end.to;
+            step.msg_id = None;
+        }
+        steps.entry(r.try_get("task_uuid")?).or_default().push(step);
+    }
+    Ok(steps)
 }
 
 impl Engine {
@@ -388,9 +473,21 @@ impl Engine {
         }
         let mut order: Vec<usize> = (0..results.len()).collect();
         order.sort_by_key(|&i| wanted[i]);
+        // Each current attempt's outcome is checked in (task, step) order; retries are recorded
+        // at once, the other ends together, one statement per namespace; then each task is
+        // reconciled once, in task order.
         let mut changed = HashSet::new();
+        let mut ends: BTreeMap<String, Vec<StepEnd>> = BTreeMap::new();
+        let mut applied: Vec<(usize, Uuid, StepStatus)> = Vec::new();
         for i in order {
             let (claim, outcome) = &results[i];
+            if applied
+                .iter()
+                .any(|&(j, _, _)| results[j].0.step_uuid == claim.step_uuid)
+            {
+                // The same attempt twice: the first one counts.
+                continue;
+            }
             let Some((task, current)) = locks.get(&mut tx, claim.task_uuid, claim.step_uuid, &changed).await? else {
                 continue;
             };
@@ -401,17 +498,56 @@ impl Engine {
             if !current_claim {
                 continue;
             }
-            let step_status =
-                apply_outcome_locked(&mut tx, task, &current, outcome, self.config.retry_delay_scale).await?;
-            changed.insert(claim.task_uuid);
-            outcomes[i] = CompleteOutcome::Applied {
-                step_status,
-                task_status: task.status,
-            };
+            let to = outcome_status(task.status, &current, outcome);
+            check_step(current.status, to)?;
+            match (to, outcome) {
+                (StepStatus::WaitingForRetry, StepOutcome::Failure(e)) => {
+                    schedule_retry(&mut tx, task, &current, e, self.config.retry_delay_scale).await?;
+                    changed.insert(claim.task_uuid);
+                }
+                _ => ends.entry(task.namespace.clone()).or_default().push(StepEnd::new(
+                    claim.task_uuid,
+                    &current,
+                    to,
+                    outcome,
+                )),
+            }
+            applied.push((i, claim.task_uuid, to));
         }
-        if changed.is_empty() {
+        if applied.is_empty() {
             tx.rollback().await?;
             return Ok(outcomes);
+        }
+        let mut steps: HashMap<Uuid, Vec<StepState>> = HashMap::new();
+        for (ns, ends) in &ends {
+            steps.extend(record_ends(&mut tx, ns, ends).await?);
+        }
+        let tasks: BTreeSet<Uuid> = applied.iter().map(|&(_, t, _)| t).collect();
+        // A task with only a retry: its steps as they are now.
+        let mut retried_only = HashMap::new();
+        for &task_uuid in tasks.iter().filter(|t| !steps.contains_key(t)) {
+            retried_only.insert(task_uuid, step_states(&mut tx, task_uuid).await?);
+        }
+        let mut work = Vec::with_capacity(tasks.len());
+        for task in locks.tasks_mut(&tasks) {
+            let task_steps = match steps.remove(&task.task_uuid) {
+                Some(s) => {
+                    // record_ends set its updated_at.
+                    task.touched = true;
+                    s
+                }
+                None => retried_only.remove(&task.task_uuid).unwrap_or_default(),
+            };
+            work.push((task, task_steps));
+        }
+        reconcile_all(&mut tx, work).await?;
+        for (i, task_uuid, step_status) in applied {
+            if let Some(task) = locks.task(task_uuid) {
+                outcomes[i] = CompleteOutcome::Applied {
+                    step_status,
+                    task_status: task.status,
+                };
+            }
         }
         locks.commit(tx).await?;
         self.publish(locks.observed());

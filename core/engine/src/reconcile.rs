@@ -43,28 +43,51 @@ pub(crate) async fn reconcile_locked(conn: &mut PgConnection, task: &mut LockedT
 pub(crate) async fn reconcile_steps(
     conn: &mut PgConnection,
     task: &mut LockedTask,
-    mut steps: Vec<StepState>,
+    steps: Vec<StepState>,
 ) -> Result<(), EngineError> {
-    if task.status.is_terminal() {
-        return Ok(());
-    }
-    let ns = task.namespace.clone();
+    reconcile_all(conn, vec![(task, steps)]).await
+}
 
-    if steps.iter().any(|s| s.status == StepStatus::Error) {
-        take_back_unstarted(conn, task.task_uuid, &ns, &mut steps).await?;
-        if !steps.iter().any(|s| s.status == StepStatus::InProgress) {
-            set_task_status(conn, task, TaskStatus::Error).await?;
+/// [`reconcile_steps`] for several locked tasks, given in `task_uuid` order: the steps that
+/// became ready in any of them are enqueued together, one statement per namespace.
+pub(crate) async fn reconcile_all(
+    conn: &mut PgConnection,
+    tasks: Vec<(&mut LockedTask, Vec<StepState>)>,
+) -> Result<(), EngineError> {
+    let mut open = Vec::with_capacity(tasks.len());
+    for (task, mut steps) in tasks {
+        if task.status.is_terminal() {
+            continue;
         }
-        return Ok(());
+        let ns = task.namespace.clone();
+        if steps.iter().any(|s| s.status == StepStatus::Error) {
+            take_back_unstarted(conn, task.task_uuid, &ns, &mut steps).await?;
+            if !steps.iter().any(|s| s.status == StepStatus::InProgress) {
+                set_task_status(conn, task, TaskStatus::Error).await?;
+            }
+            continue;
+        }
+        if resend_retries(conn, task.task_uuid, &ns, &mut steps).await? {
+            task.notify_work();
+        }
+        open.push((task, steps));
     }
-
-    let resent = resend_retries(conn, task.task_uuid, &ns, &mut steps).await?;
-    let enqueued = enqueue_ready(conn, task.task_uuid, &ns, &mut steps).await?;
-    if resent || enqueued {
-        task.notify_work();
+    let mut namespaces: Vec<String> = open.iter().map(|(t, _)| t.namespace.clone()).collect();
+    namespaces.sort();
+    namespaces.dedup();
+    for ns in namespaces {
+        let mut ready: Vec<(&mut LockedTask, &mut Vec<StepState>)> = open
+            .iter_mut()
+            .filter(|(t, _)| t.namespace == ns)
+            .map(|(t, s)| (&mut **t, s))
+            .collect();
+        enqueue_ready(conn, &ns, &mut ready).await?;
     }
-    let next = derived_task_status(task.status, &steps);
-    set_task_status(conn, task, next).await
+    for (task, steps) in open {
+        let next = derived_task_status(task.status, &steps);
+        set_task_status(conn, task, next).await?;
+    }
+    Ok(())
 }
 
 /// Spec §0.9 rule 6: once a step is in error no new attempt starts. What was queued but not
@@ -136,52 +159,60 @@ async fn resend_retries(
     Ok(sent)
 }
 
-/// Sends a message for every ready step and moves them to `enqueued`, in one statement. True
-/// when it enqueued any.
+/// Sends a message for every ready step of the given tasks of namespace `ns` and moves them to
+/// `enqueued`, in one statement, and wakes the workers of each task that got any.
 async fn enqueue_ready(
     conn: &mut PgConnection,
-    task_uuid: Uuid,
     ns: &str,
-    steps: &mut [StepState],
-) -> Result<bool, EngineError> {
-    let ready = ready_steps(steps);
+    tasks: &mut [(&mut LockedTask, &mut Vec<StepState>)],
+) -> Result<(), EngineError> {
+    let mut ready: Vec<(Uuid, Uuid, &str)> = Vec::new();
+    for (task, steps) in tasks.iter() {
+        for i in ready_steps(steps) {
+            crate::state::check_step(steps[i].status, StepStatus::Enqueued)?;
+            ready.push((task.task_uuid, steps[i].step_uuid, steps[i].name.as_str()));
+        }
+    }
     if ready.is_empty() {
-        return Ok(false);
+        return Ok(());
     }
-    for &i in &ready {
-        crate::state::check_step(steps[i].status, StepStatus::Enqueued)?;
-    }
-    let uuids: Vec<Uuid> = ready.iter().map(|&i| steps[i].step_uuid).collect();
-    let names: Vec<&str> = ready.iter().map(|&i| steps[i].name.as_str()).collect();
-    let enqueued: Vec<(Uuid, i64)> = sqlx::query_as(&format!(
+    // The steps are found by `= ANY($2)` as well as through the join (see `record_ends`).
+    let enqueued: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(&format!(
         "WITH sent AS (INSERT INTO {queue} (vt, message)
                        SELECT clock_timestamp(),
-                              jsonb_build_object('task_uuid', $1::uuid, 'step_uuid', r.step_uuid, 'step_name', r.name)
-                         FROM unnest($2::uuid[], $3::text[]) WITH ORDINALITY AS r(step_uuid, name, ord)
+                              jsonb_build_object('task_uuid', r.task_uuid, 'step_uuid', r.step_uuid, 'step_name', r.name)
+                         FROM unnest($1::uuid[], $2::uuid[], $3::text[]) WITH ORDINALITY AS r(task_uuid, step_uuid, name, ord)
                         ORDER BY r.ord
                     RETURNING msg_id, (message->>'step_uuid')::uuid AS step_uuid),
               upd AS (UPDATE tasker_steps s SET status = $4, msg_id = sent.msg_id FROM sent
-                       WHERE s.task_uuid = $1 AND s.step_uuid = sent.step_uuid
-                   RETURNING s.step_uuid, s.attempts, sent.msg_id),
+                       WHERE s.step_uuid = ANY($2) AND s.step_uuid = sent.step_uuid
+                   RETURNING s.task_uuid, s.step_uuid, s.attempts, sent.msg_id),
               tr AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt)
-                     SELECT $1, step_uuid, $5, $4, attempts FROM upd)
-         SELECT step_uuid, msg_id FROM upd",
+                     SELECT task_uuid, step_uuid, $5, $4, attempts FROM upd)
+         SELECT task_uuid, step_uuid, msg_id FROM upd",
         queue = tasker_store::queue_table(ns)
     ))
-    .bind(task_uuid)
-    .bind(&uuids)
-    .bind(&names)
+    .bind(ready.iter().map(|r| r.0).collect::<Vec<_>>())
+    .bind(ready.iter().map(|r| r.1).collect::<Vec<_>>())
+    .bind(ready.iter().map(|r| r.2).collect::<Vec<_>>())
     .bind(StepStatus::Enqueued)
     .bind(StepStatus::Pending)
     .fetch_all(&mut *conn)
     .await?;
-    for (step_uuid, msg) in enqueued {
+    let mut woken = std::collections::HashSet::new();
+    for (task_uuid, step_uuid, msg) in enqueued {
+        let Some((task, steps)) = tasks.iter_mut().find(|(t, _)| t.task_uuid == task_uuid) else {
+            continue;
+        };
+        if woken.insert(task_uuid) {
+            task.notify_work();
+        }
         if let Some(step) = steps.iter_mut().find(|s| s.step_uuid == step_uuid) {
             step.status = StepStatus::Enqueued;
             step.msg_id = Some(msg);
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 /// The sweep's query: the statuses are constants so that the partial index on active tasks

@@ -459,7 +459,7 @@ async fn no_column_written_for_every_step_is_indexed() {
 }
 
 #[tokio::test]
-async fn a_batch_of_results_applies_each_as_alone_and_skips_a_stale_one() {
+async fn a_batch_of_results_applies_each_as_alone_and_skips_a_stale_or_repeated_one() {
     let engine = engine(&[DIAMOND, LINEAR], 1.0).await;
     let diamond = create(&engine, "diamond", json!({})).await;
     let linear = create(&engine, "linear", json!({"n": 1})).await;
@@ -477,6 +477,8 @@ async fn a_batch_of_results_applies_each_as_alone_and_skips_a_stale_one() {
             (stale, success(json!({"old": true}))),
             (a.claim.clone(), success(json!({"a": 1}))),
             (left.claim.clone(), success(json!({"l": 1}))),
+            // The same attempt again, in the same batch: the first result counts.
+            (a.claim.clone(), success(json!({"a": 2}))),
         ])
         .await
         .unwrap();
@@ -491,6 +493,7 @@ async fn a_batch_of_results_applies_each_as_alone_and_skips_a_stale_one() {
     };
     assert!(applied(&done[0]) && applied(&done[2]) && applied(&done[3]), "{done:?}");
     assert_eq!(done[1], CompleteOutcome::Stale);
+    assert_eq!(done[4], CompleteOutcome::Stale, "a second result for one attempt");
     // Both branches of the diamond ended in one transaction: `end` was enqueued once.
     let end_enqueued = transitions(&engine, diamond)
         .await
@@ -503,10 +506,120 @@ async fn a_batch_of_results_applies_each_as_alone_and_skips_a_stale_one() {
     assert_eq!(
         next["b"].context.dependency_results["a"],
         json!({"a": 1}),
-        "the stale result was not applied"
+        "neither the stale result nor the second one was applied"
     );
     assert_eq!(task(&engine, linear).await.status, TaskStatus::InProgress);
     assert_transitions_follow_the_table(&engine).await;
+}
+
+/// A retry and an end of two steps of one task, recorded in one transaction: the retry is
+/// scheduled, the other step ends, and the task is reconciled once with both (rule 6: a step in
+/// error withdraws the retry's message and the task fails when nothing runs).
+#[tokio::test]
+async fn a_batch_with_a_retry_and_an_error_of_one_task_reconciles_both() {
+    let engine = engine(&[DIAMOND], 1.0).await;
+    let diamond = create(&engine, "diamond", json!({})).await;
+    let start = claim(&engine).await.remove(0);
+    complete(&engine, &start.claim, success(json!({}))).await;
+    let mut branches = by_name(claim(&engine).await);
+    let (left, right) = (branches.remove("left").unwrap(), branches.remove("right").unwrap());
+    let done = engine
+        .complete_attempts(&[
+            (left.claim.clone(), retryable("FLAKY", None)),
+            (right.claim.clone(), permanent("DECLINED")),
+        ])
+        .await
+        .unwrap();
+    let steps: Vec<_> = done
+        .iter()
+        .map(|d| match d {
+            CompleteOutcome::Applied {
+                step_status,
+                task_status,
+            } => (*step_status, *task_status),
+            CompleteOutcome::Stale => panic!("{done:?}"),
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (StepStatus::WaitingForRetry, TaskStatus::Error),
+            (StepStatus::Error, TaskStatus::Error)
+        ]
+    );
+    let view = task(&engine, diamond).await;
+    assert_eq!(
+        statuses(&view),
+        [
+            ("start", StepStatus::Complete),
+            ("left", StepStatus::WaitingForRetry),
+            ("right", StepStatus::Error),
+            ("end", StepStatus::Pending)
+        ]
+    );
+    assert_eq!(queued(&engine).await, 0, "the retry's message was withdrawn");
+    assert_transitions_follow_the_table(&engine).await;
+}
+
+/// A worker plans each statement once per connection, on a new database while its tables are
+/// empty and never analyzed, and keeps that plan as they grow; its pool prices out sequential
+/// scans. Each of its statements must still find tasks and steps by key: none may read the task
+/// list's index (`tasker_tasks_listing`, whose `status` is not the first column), which a claim
+/// that chose tasks by status did, all of it at every claim.
+#[tokio::test]
+async fn a_worker_planning_on_a_new_database_finds_tasks_by_key_not_through_the_listing_index() {
+    let setup = engine(&[DIAMOND], 1.0).await;
+    let url = setup.database().url().to_string();
+    let pool = tasker_store::connect_keyed(&url, 2).await.unwrap();
+    let worker = tasker_engine::Engine::new(pool.clone(), tasker_engine::EngineConfig { retry_delay_scale: 1.0 });
+    let uuid = create(&setup, "diamond", json!({})).await;
+    let start = claim(&worker).await.remove(0);
+    complete(&worker, &start.claim, success(json!({}))).await;
+    let mut branches = by_name(claim(&worker).await);
+    let (left, right) = (branches.remove("left").unwrap(), branches.remove("right").unwrap());
+    worker
+        .complete_attempts(&[
+            (left.claim.clone(), success(json!({}))),
+            (right.claim.clone(), success(json!({}))),
+        ])
+        .await
+        .unwrap();
+    let end = claim(&worker).await.remove(0);
+    assert_eq!(
+        complete(&worker, &end.claim, success(json!({}))).await.1,
+        TaskStatus::Complete
+    );
+    assert_eq!(task(&setup, uuid).await.status, TaskStatus::Complete);
+    // A backend reports its statistics when it ends.
+    pool.close().await;
+    let reads = |index: &'static str| {
+        let url = url.clone();
+        async move {
+            let stats = tasker_store::connect(&url, 1).await.unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let scans: i64 =
+                    sqlx::query_scalar("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = $1")
+                        .bind(index)
+                        .fetch_one(&stats)
+                        .await
+                        .unwrap();
+                if scans > 0 || std::time::Instant::now() > deadline {
+                    return scans;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    // The statistics arrived: the worker read tasks by their key.
+    assert!(reads("tasker_tasks_pkey").await > 0);
+    let stats = tasker_store::connect(&url, 1).await.unwrap();
+    let listing: i64 =
+        sqlx::query_scalar("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'tasker_tasks_listing'")
+            .fetch_one(&stats)
+            .await
+            .unwrap();
+    assert_eq!(listing, 0, "a worker's statement read tasks through the listing index");
 }
 
 /// A task's `completed_at` is when its end was recorded: a final result that waited for the
