@@ -258,12 +258,18 @@ pub(crate) async fn apply_outcome_locked(
         _ => {
             let ns = task.namespace.clone();
             let mut steps = record_ends(conn, &ns, &[StepEnd::new(task.task_uuid, step, to, outcome)]).await?;
-            let steps = steps.remove(&task.task_uuid).unwrap_or_default();
+            let steps = steps.remove(&task.task_uuid).ok_or_else(|| no_steps(task.task_uuid))?;
             task.touched = true;
             reconcile_steps(conn, task, steps).await?;
         }
     }
     Ok(to)
+}
+
+/// A task whose steps a statement should have read came back without any: reconciling it with
+/// none would derive `complete`.
+fn no_steps(task_uuid: Uuid) -> EngineError {
+    EngineError::Corrupt(format!("task {task_uuid} has no steps"))
 }
 
 /// Moves a failed attempt's step to `waiting_for_retry`: the same message carries the next
@@ -536,7 +542,9 @@ impl Engine {
                     task.touched = true;
                     s
                 }
-                None => retried_only.remove(&task.task_uuid).unwrap_or_default(),
+                None => retried_only
+                    .remove(&task.task_uuid)
+                    .ok_or_else(|| no_steps(task.task_uuid))?,
             };
             work.push((task, task_steps));
         }
