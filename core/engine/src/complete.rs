@@ -529,11 +529,6 @@ impl Engine {
             steps.extend(record_ends(&mut tx, ns, ends).await?);
         }
         let tasks: BTreeSet<Uuid> = applied.iter().map(|&(_, t, _)| t).collect();
-        // A task with only a retry: its steps as they are now.
-        let mut retried_only = HashMap::new();
-        for &task_uuid in tasks.iter().filter(|t| !steps.contains_key(t)) {
-            retried_only.insert(task_uuid, step_states(&mut tx, task_uuid).await?);
-        }
         let mut work = Vec::with_capacity(tasks.len());
         for task in locks.tasks_mut(&tasks) {
             let task_steps = match steps.remove(&task.task_uuid) {
@@ -542,9 +537,8 @@ impl Engine {
                     task.touched = true;
                     s
                 }
-                None => retried_only
-                    .remove(&task.task_uuid)
-                    .ok_or_else(|| no_steps(task.task_uuid))?,
+                // A task with only a retry: its steps as they are now.
+                None => step_states(&mut tx, task.task_uuid).await?,
             };
             work.push((task, task_steps));
         }

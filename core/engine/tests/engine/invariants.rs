@@ -592,33 +592,19 @@ async fn a_worker_planning_on_a_new_database_finds_tasks_by_key_not_through_the_
     assert_eq!(task(&setup, uuid).await.status, TaskStatus::Complete);
     // A backend reports its statistics when it ends.
     pool.close().await;
-    let reads = |index: &'static str| {
-        let url = url.clone();
-        async move {
-            let stats = tasker_store::connect(&url, 1).await.unwrap();
-            let deadline = std::time::Instant::now() + Duration::from_secs(5);
-            loop {
-                let scans: i64 =
-                    sqlx::query_scalar("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = $1")
-                        .bind(index)
-                        .fetch_one(&stats)
-                        .await
-                        .unwrap();
-                if scans > 0 || std::time::Instant::now() > deadline {
-                    return scans;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
-    // The statistics arrived: the worker read tasks by their key.
-    assert!(reads("tasker_tasks_pkey").await > 0);
     let stats = tasker_store::connect(&url, 1).await.unwrap();
-    let listing: i64 =
-        sqlx::query_scalar("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'tasker_tasks_listing'")
+    let scans = |index: &'static str| {
+        sqlx::query_scalar::<_, i64>("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = $1")
+            .bind(index)
             .fetch_one(&stats)
-            .await
-            .unwrap();
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while scans("tasker_tasks_pkey").await.unwrap() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The statistics arrived: the worker read tasks by their key.
+    assert!(scans("tasker_tasks_pkey").await.unwrap() > 0);
+    let listing = scans("tasker_tasks_listing").await.unwrap();
     assert_eq!(listing, 0, "a worker's statement read tasks through the listing index");
 }
 
