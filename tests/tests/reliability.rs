@@ -259,6 +259,56 @@ async fn a_database_crash_and_restart_mid_run_loses_nothing_and_applies_nothing_
     assert!(!log.contains("deadlock detected"), "{log}");
 }
 
+/// A worker claims the steps its own results enqueue without waking the others through the
+/// database while it has a free slot; when its claim fills the last one it hands the rest over.
+/// Here the only slot of a worker of concurrency 1 runs `start`; its result enqueues `left` and
+/// `right`, which must both start at once: one on the other, idle worker (whose own poll comes
+/// only every 2 s), not after the first branch's 3 s.
+async fn a_full_worker_hands_the_steps_its_results_enqueue_to_an_idle_one(lang: Lang) {
+    let mut stack = Stack::start(None, StackOptions::default()).await;
+    stack
+        .start_worker_with(&lang, &[("TASKER_WORKER_CONCURRENCY", "1")])
+        .await;
+    let ctx = json!({"n": 4, "behaviors": {
+        "start": {"mode": "sleep", "ms": 3000},
+        "left": {"mode": "sleep", "ms": 3000},
+        "right": {"mode": "sleep", "ms": 3000},
+    }});
+    let uuid = stack.create_ok(&request(&lang, "diamond_workflow", ctx)).await;
+    stack
+        .wait_for(uuid, WAIT, |t| step_map(t)["start"]["status"] == "in_progress")
+        .await;
+    stack.start_worker(&lang).await;
+    let task = stack.task(uuid).await;
+    assert_eq!(
+        step_map(&task)["start"]["status"],
+        "in_progress",
+        "the second worker started after `start` ended: the case needs a slower boot margin"
+    );
+    let task = stack.wait_for_task(uuid, WAIT).await;
+    assert_eq!(task["status"], "complete", "{task:#}");
+    let pool = stack.pool().await;
+    let started: Vec<(String, f64)> = sqlx::query_as(
+        "SELECT s.name, EXTRACT(EPOCH FROM t.created_at)::float8 FROM tasker_transitions t
+           JOIN tasker_steps s ON s.step_uuid = t.step_uuid
+          WHERE t.task_uuid = $1 AND t.to_state = 'in_progress' AND s.name IN ('left', 'right')",
+    )
+    .bind(uuid)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(started.len(), 2, "{started:?}");
+    let apart = (started[0].1 - started[1].1).abs();
+    assert!(apart < 0.5, "left and right started {apart:.3} s apart: {started:?}");
+    assert_completed_once(&stack, uuid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_rust_worker_hands_the_steps_its_results_enqueue_to_an_idle_one() {
+    // The claim loop is the core's, the same under every language's worker.
+    a_full_worker_hands_the_steps_its_results_enqueue_to_an_idle_one(tasker_e2e::lang("rust")).await;
+}
+
 tasker_e2e::language_suite!(
     [rust, python, ruby, typescript],
     [

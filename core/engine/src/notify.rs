@@ -19,6 +19,15 @@
 //! ([`Engine::prepare_end_on`]) and goes with the `COMMIT` in one simple query, a round trip sooner
 //! again (`locked::commit_with_end`).
 //!
+//! Work a worker of the same process will claim at once is not announced to the database at all:
+//! while a worker of the process serves the namespace and has a free slot
+//! ([`Engine::claim_locally`]), the in-process wake-up is the whole notice. Every other process
+//! would only have been woken to find the message taken (and the process itself skips its own
+//! copy), and under a steady load these were most of the database's notifications: one
+//! transaction each, and a wake-up of every listening connection of the database. A worker
+//! whose claim fills its last free slot hands the namespace over ([`Engine::hand_over_work`]):
+//! messages it could not take are announced to the others then.
+//!
 //! A notification can still be lost (the process ends after the commit, the connection fails):
 //! nothing depends on one. Waiting clients read the task again at least every 2 s, workers claim
 //! at the earliest due message and at their fallback poll. The notifying process's own workers
@@ -26,7 +35,7 @@
 //! notification, whose payload names the process that sent it ([`Engine::notified_by_self`]).
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -75,6 +84,37 @@ pub(crate) struct Notifier {
     local: broadcast::Sender<Arc<str>>,
     /// Results being recorded by this process now.
     recording: Arc<AtomicUsize>,
+    /// This process's workers that claim as their own commits wake them.
+    claimers: Arc<Mutex<Vec<LocalClaimer>>>,
+    next_claimer: AtomicU64,
+}
+
+/// Whether a worker has a free slot now.
+type HasRoom = Box<dyn Fn() -> bool + Send + Sync>;
+
+/// A worker of this process ([`Engine::claim_locally`]).
+struct LocalClaimer {
+    id: u64,
+    namespaces: BTreeSet<String>,
+    has_room: HasRoom,
+}
+
+/// A worker's registration as a local claimer; ends when dropped (a stopping worker's last
+/// results are announced to the others again).
+pub struct LocalClaims {
+    id: u64,
+    claimers: Arc<Mutex<Vec<LocalClaimer>>>,
+}
+
+impl Drop for LocalClaims {
+    fn drop(&mut self) {
+        lock(&self.claimers).retain(|c| c.id != self.id);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every edit under these locks is one call: a panic leaves them consistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A result being recorded (see [`Notifier::recording`]); done when dropped.
@@ -108,7 +148,16 @@ impl Notifier {
             inbox: Mutex::new(None),
             local: broadcast::channel(LOCAL_WAKES).0,
             recording: Arc::default(),
+            claimers: Arc::default(),
+            next_claimer: AtomicU64::new(0),
         }
+    }
+
+    /// Whether a worker of this process serving `namespace` has a free slot now.
+    fn claimed_here(&self, namespace: &str) -> bool {
+        lock(&self.claimers)
+            .iter()
+            .any(|c| c.namespaces.contains(namespace) && (c.has_room)())
     }
 
     /// Counts a result being recorded until the returned guard drops.
@@ -122,16 +171,26 @@ impl Notifier {
 
     /// Hands over the notices of a transaction that has committed. Never waits.
     pub(crate) fn send(&self, notices: Vec<Notice>) {
+        let mut announced = Vec::with_capacity(notices.len());
+        for n in notices {
+            if let Notice::Work { namespace } = &n {
+                // No receiver is not an error: most processes run no worker.
+                let _ = self.local.send(Arc::from(namespace.as_str()));
+                if self.claimed_here(namespace) {
+                    continue;
+                }
+            }
+            announced.push(n);
+        }
+        self.announce(announced);
+    }
+
+    /// Sends notices to the database's listeners (after the commit that raised them).
+    fn announce(&self, notices: Vec<Notice>) {
         if notices.is_empty() {
             return;
         }
-        for n in &notices {
-            if let Notice::Work { namespace } = n {
-                // No receiver is not an error: most processes run no worker.
-                let _ = self.local.send(Arc::from(namespace.as_str()));
-            }
-        }
-        let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inbox = lock(&self.inbox);
         let notices = match inbox.as_ref() {
             Some(tx) => match tx.send(notices) {
                 Ok(()) => return,
@@ -195,6 +254,35 @@ async fn send_once(
 }
 
 impl Engine {
+    /// Registers a worker of this process that claims the work of `namespaces` as soon as this
+    /// process's commits wake it ([`Engine::local_work`]), whenever `has_room` says it has a free
+    /// slot: that work is then not announced to the database (see the module documentation).
+    /// The registration ends when the returned value drops.
+    pub fn claim_locally(
+        &self,
+        namespaces: &[String],
+        has_room: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> LocalClaims {
+        let id = self.notifier.next_claimer.fetch_add(1, Ordering::Relaxed);
+        lock(&self.notifier.claimers).push(LocalClaimer {
+            id,
+            namespaces: namespaces.iter().cloned().collect(),
+            has_room: Box::new(has_room),
+        });
+        LocalClaims {
+            id,
+            claimers: self.notifier.claimers.clone(),
+        }
+    }
+
+    /// Announces work of `namespace` to every listening process (not to this one's workers): a
+    /// local claimer whose claim filled its last free slot may have left messages behind.
+    pub fn hand_over_work(&self, namespace: &str) {
+        self.notifier.announce(vec![Notice::Work {
+            namespace: namespace.to_string(),
+        }]);
+    }
+
     /// Namespaces this process's transactions gave new work, as their commits return: a worker
     /// in the same process claims without waiting for the database's notification.
     /// `RecvError::Lagged` means some were missed (claim from every namespace).

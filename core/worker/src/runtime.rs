@@ -268,6 +268,14 @@ impl Worker {
             self.shutdown_tx.subscribe(),
             EVENT_DRAIN,
         ));
+        // Steps this process's commits enqueue are claimed here while a slot is free, without
+        // waking the other workers through the database; a claim that fills the last slot hands
+        // the namespace over to them.
+        let local_claims = {
+            let permits = permits.clone();
+            self.engine
+                .claim_locally(&self.namespaces, move || permits.available_permits() > 0)
+        };
         let this = Arc::new(self);
         // Namespaces that may hold visible messages: notified ones, and ones whose last claim
         // filled every free slot. A timer wake (retry due, expired claim, fallback) marks all.
@@ -310,6 +318,9 @@ impl Worker {
                 };
                 if steps.len() < free {
                     dirty.remove(&ns);
+                } else {
+                    // Every slot taken: what is left waits for the other workers.
+                    this.engine.hand_over_work(&ns);
                 }
                 for step in steps {
                     let permit = permits.clone().acquire_owned().await.expect("semaphore open");
@@ -374,6 +385,8 @@ impl Worker {
                 }
             }
         }
+        // No more claims here: the last steps' successors are announced to the other workers.
+        drop(local_claims);
         tracing::info!(
             in_flight = this.stats.in_flight(),
             "worker stopping: waiting for in-flight steps"

@@ -4,6 +4,8 @@
 //! notifier connection; work for a namespace also wakes the process's own workers in place,
 //! and its payload names the process that sent it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -135,6 +137,57 @@ async fn committed_work_and_ends_are_notified_after_commit_by_the_notifier_and_n
             .is_err(),
         "nothing else was raised"
     );
+}
+
+/// Work a worker of this process claims while it has a free slot wakes only that worker: the
+/// database hears of it when the worker is full, when the worker hands the namespace over, and
+/// once the worker's registration ends.
+#[tokio::test]
+async fn work_a_local_worker_with_room_claims_is_not_announced_to_the_database() {
+    let engine = engine(&[LINEAR], 0.001).await;
+    let mut local = engine.local_work();
+    // A namespace sorted after this one: its channel tells what the notifier sent before.
+    let later = format!("{NS}_z");
+    let mut listener = PgListener::connect_with(engine.pool()).await.unwrap();
+    listener
+        .listen_all([queue_channel(NS).as_str(), queue_channel(&later).as_str()])
+        .await
+        .unwrap();
+    let room = Arc::new(AtomicBool::new(true));
+    let claims = engine.claim_locally(&[NS.to_string()], {
+        let room = room.clone();
+        move || room.load(Ordering::SeqCst)
+    });
+
+    // Room: the creation's work wakes this process only. The notifier sends in order, so the
+    // first notification being the later hand-over shows the work was not sent before it.
+    create(&engine, "linear", ctx()).await;
+    assert_eq!(local.try_recv().as_deref(), Ok(NS));
+    engine.hand_over_work(&later);
+    let n = next(&mut listener).await;
+    assert_eq!(n.channel(), queue_channel(&later), "{n:?}");
+    assert_eq!(
+        local.try_recv(),
+        Err(TryRecvError::Empty),
+        "a hand-over wakes other processes only"
+    );
+
+    // No room: announced, as work of a namespace no local worker serves would be.
+    room.store(false, Ordering::SeqCst);
+    create(&engine, "linear", ctx()).await;
+    assert_work(&engine, &mut listener, &mut local).await;
+
+    // A hand-over of the namespace itself reaches the database, from the notifier.
+    room.store(true, Ordering::SeqCst);
+    engine.hand_over_work(NS);
+    let n = next(&mut listener).await;
+    assert_eq!(n.channel(), queue_channel(NS));
+    assert_from_notifier(&engine, &n).await;
+
+    // The registration ended (a stopping worker): announced again, though `has_room` says yes.
+    drop(claims);
+    create(&engine, "linear", ctx()).await;
+    assert_work(&engine, &mut listener, &mut local).await;
 }
 
 /// How many times this session executed the prepared end statement (the failed attempt above
