@@ -22,7 +22,7 @@
 //! Work a worker of the same process will claim at once is not announced to the database at all:
 //! while a worker of the process serves the namespace and has a free slot
 //! ([`Engine::claim_locally`]), the in-process wake-up is the whole notice. Every other process
-//! would only have been woken to find the message taken (and the process itself skips its own
+//! could at most have raced that worker for the message (and the process itself skips its own
 //! copy), and under a steady load these were most of the database's notifications: one
 //! transaction each, and a wake-up of every listening connection of the database. A worker
 //! whose claim fills its last free slot hands the namespace over ([`Engine::hand_over_work`]):

@@ -36,10 +36,7 @@ async fn one_task_lock_serialises_results_of_parallel_steps() {
     let engine = engine(&[DIAMOND], 1.0).await;
     for _ in 0..15 {
         let uuid = create(&engine, "diamond", json!({})).await;
-        let start = claim(&engine).await.remove(0);
-        complete(&engine, &start.claim, success(json!({}))).await;
-        let mut running = by_name(claim(&engine).await);
-        let (left, right) = (running.remove("left").unwrap(), running.remove("right").unwrap());
+        let (left, right) = running_branches(&engine).await;
         // Both results race; the task lock orders them, so exactly one of them sees both
         // branches complete and enqueues end.
         let (lo, ro) = (success(json!({"l": 1})), success(json!({"r": 1})));
@@ -155,10 +152,7 @@ async fn nothing_waits_in_limbo_after_an_operator_retry_of_another_step() {
     // task ends. After the operator retries right, left gets its message back.
     let engine = engine(&[DIAMOND], 0.001).await;
     let uuid = create(&engine, "diamond", json!({})).await;
-    let start = claim(&engine).await.remove(0);
-    complete(&engine, &start.claim, success(json!({}))).await;
-    let mut running = by_name(claim(&engine).await);
-    let (left, right) = (running.remove("left").unwrap(), running.remove("right").unwrap());
+    let (left, right) = running_branches(&engine).await;
     complete(&engine, &left.claim, retryable("FLAKY", None)).await;
     let (_, t) = complete(&engine, &right.claim, permanent("BROKEN")).await;
     assert_eq!(t, TaskStatus::Error);
@@ -519,10 +513,7 @@ async fn a_batch_of_results_applies_each_as_alone_and_skips_a_stale_or_repeated_
 async fn a_batch_with_a_retry_and_an_error_of_one_task_reconciles_both() {
     let engine = engine(&[DIAMOND], 1.0).await;
     let diamond = create(&engine, "diamond", json!({})).await;
-    let start = claim(&engine).await.remove(0);
-    complete(&engine, &start.claim, success(json!({}))).await;
-    let mut branches = by_name(claim(&engine).await);
-    let (left, right) = (branches.remove("left").unwrap(), branches.remove("right").unwrap());
+    let (left, right) = running_branches(&engine).await;
     let done = engine
         .complete_attempts(&[
             (left.claim.clone(), retryable("FLAKY", None)),
@@ -573,10 +564,7 @@ async fn a_worker_planning_on_a_new_database_finds_tasks_by_key_not_through_the_
     let pool = tasker_store::connect_keyed(&url, 2).await.unwrap();
     let worker = tasker_engine::Engine::new(pool.clone(), tasker_engine::EngineConfig { retry_delay_scale: 1.0 });
     let uuid = create(&setup, "diamond", json!({})).await;
-    let start = claim(&worker).await.remove(0);
-    complete(&worker, &start.claim, success(json!({}))).await;
-    let mut branches = by_name(claim(&worker).await);
-    let (left, right) = (branches.remove("left").unwrap(), branches.remove("right").unwrap());
+    let (left, right) = running_branches(&worker).await;
     worker
         .complete_attempts(&[
             (left.claim.clone(), success(json!({}))),

@@ -203,10 +203,7 @@ async fn rule_6_once_a_step_errors_unclaimed_steps_go_back_and_the_task_errors()
 async fn rule_6_running_attempts_finish_and_keep_their_results() {
     let engine = engine(&[DIAMOND], 1.0).await;
     let uuid = create(&engine, "diamond", json!({})).await;
-    let start = claim(&engine).await.remove(0);
-    complete(&engine, &start.claim, success(json!({}))).await;
-    let mut running = by_name(claim(&engine).await);
-    let (left, right) = (running.remove("left").unwrap(), running.remove("right").unwrap());
+    let (left, right) = running_branches(&engine).await;
     let (_, t) = complete(&engine, &left.claim, permanent("BROKEN")).await;
     assert_eq!(t, TaskStatus::InProgress, "right is still running");
     let (s, t) = complete(&engine, &right.claim, success(json!({"kept": true}))).await;
@@ -221,10 +218,7 @@ async fn rule_6_running_attempts_finish_and_keep_their_results() {
 async fn rule_6_a_running_retryable_failure_waits_but_does_not_run() {
     let engine = engine(&[DIAMOND], 0.001).await;
     let uuid = create(&engine, "diamond", json!({})).await;
-    let start = claim(&engine).await.remove(0);
-    complete(&engine, &start.claim, success(json!({}))).await;
-    let mut running = by_name(claim(&engine).await);
-    let (left, right) = (running.remove("left").unwrap(), running.remove("right").unwrap());
+    let (left, right) = running_branches(&engine).await;
     complete(&engine, &left.claim, permanent("BROKEN")).await;
     let (s, t) = complete(&engine, &right.claim, retryable("FLAKY", None)).await;
     assert_eq!((s, t), (StepStatus::WaitingForRetry, TaskStatus::Error));

@@ -126,6 +126,15 @@ pub fn by_name(steps: Vec<ClaimedStep>) -> HashMap<String, ClaimedStep> {
     steps.into_iter().map(|s| (s.context.step_name.clone(), s)).collect()
 }
 
+/// Runs `start` of the one diamond task waiting and claims its two branches: (left, right).
+pub async fn running_branches(engine: &Engine) -> (ClaimedStep, ClaimedStep) {
+    let start = claim(engine).await.remove(0);
+    assert_eq!(start.context.step_name, "start");
+    complete(engine, &start.claim, success(json!({}))).await;
+    let mut branches = by_name(claim(engine).await);
+    (branches.remove("left").unwrap(), branches.remove("right").unwrap())
+}
+
 /// Claims until `name` is among the claimed steps (it may still be invisible for a retry
 /// delay), within `within`.
 pub async fn claim_when_due(engine: &Engine, name: &str, within: Duration) -> ClaimedStep {
