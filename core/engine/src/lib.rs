@@ -18,7 +18,7 @@
 //! `operator`, `create`, `events` (the §5.1 lifecycle events, written with their transitions),
 //! `metrics` (what committed transactions count in `tasker-telemetry`), `notify` (the
 //! notifications committed transactions send, after their commit), `workers` (the worker
-//! registry: heartbeats and who serves each namespace), `registry`, `views` (read models), `queue` (statements on PGMQ tables).
+//! registry: heartbeats and who serves each namespace), `registry`, `views` (read models), `queue` (statements on PGMQ tables, and their vacuuming).
 //!
 //! **Invariant:** every transaction that touches a task's steps first locks the task row
 //! (`FOR UPDATE`), so results, claims, cancels and sweeps of one task are serialised and a step
@@ -61,6 +61,7 @@ pub use dashboard::{
 pub use events::{event_id, event_row_id, EventName, EventPosition, LifecycleEvent, EVENT_KEYS};
 pub use locked::{task_ended, MAX_NOTIFIED_VIEW};
 pub use notify::{LocalClaims, NOTIFIER_APPLICATION};
+pub use queue::{QueueVacuumed, QUEUE_VACUUM_MIN_DEAD_ROWS};
 pub use registry::{RegisteredTemplate, TemplateSummary};
 pub use state::{StepStatus, TaskStatus, UnknownStatus};
 pub use tokens::{

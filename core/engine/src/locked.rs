@@ -113,8 +113,9 @@ pub(crate) async fn lock_task(conn: &mut PgConnection, task_uuid: Uuid) -> Resul
 /// bytes; the uuid and a space come first). A larger view is read by the waiter.
 pub const MAX_NOTIFIED_VIEW: i32 = 7900;
 
-/// What a `TASK_ENDED_CHANNEL` payload says: the task that ended and, when it fitted in
-/// [`MAX_NOTIFIED_VIEW`] bytes, its view as it was committed (read it with
+/// What a `TASK_ENDED_CHANNEL` payload says: the task that ended and, when some client waited
+/// for it ([`crate::Engine::await_task`]) and it fitted in [`MAX_NOTIFIED_VIEW`] bytes, its
+/// view as it was committed (read it with
 /// [`crate::task_view_from_json`]). The payload is the uuid, optionally followed by a space and
 /// the view's JSON. `None` for a payload of another form.
 pub fn task_ended(payload: &str) -> Option<(Uuid, Option<&str>)> {
@@ -129,7 +130,9 @@ pub fn task_ended(payload: &str) -> Option<(Uuid, Option<&str>)> {
 /// of the statement see the task as it was before it), so the ended task's view is built from
 /// `u` with the transition row this statement inserts (a cancel's own audit row) added to the
 /// ones before it. (`OFFSET 0` keeps the view a subquery built once, not an expression copied
-/// into each place that reads it.)
+/// into each place that reads it.) The view is built only for a task some client waits for
+/// (marked by [`crate::Engine::await_task`]; the statement takes the mark away): any other
+/// task's notification is its uuid alone.
 static SET_TASK_STATUS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH u AS (UPDATE tasker_tasks SET status = $3, updated_at = now(),
@@ -143,9 +146,11 @@ static SET_TASK_STATUS: LazyLock<String> = LazyLock::new(|| {
                                                   WHERE task_uuid = u.task_uuid AND status = $6
                                                   ORDER BY completed_at, position LIMIT 1) f ON $5 = $7
                       WHERE $5::text IS NOT NULL),
+              w AS (DELETE FROM tasker_task_waits WHERE task_uuid = $1 AND $4 RETURNING task_uuid),
               n AS (SELECT CASE WHEN octet_length(v.view) <= {max} THEN t.task_uuid::text || ' ' || v.view
                                 ELSE t.task_uuid::text END AS payload
-                      FROM u t CROSS JOIN LATERAL (SELECT ({view})::text AS view OFFSET 0) v
+                      FROM u t LEFT JOIN LATERAL (SELECT ({view})::text AS view
+                                                   WHERE EXISTS (SELECT 1 FROM w) OFFSET 0) v ON true
                      WHERE $4),
               nn AS (SELECT pg_notify($10, payload) FROM n WHERE $9)
          SELECT GREATEST(EXTRACT(EPOCH FROM clock_timestamp() - created_at), 0)::float8, (SELECT payload FROM n),

@@ -9,6 +9,8 @@ use uuid::Uuid;
 
 use tasker_store::queue_table;
 
+use crate::{Engine, EngineError};
+
 /// Sends a step message visible at `visible_at` (now when None); returns its msg_id.
 pub(crate) async fn send_step(
     conn: &mut PgConnection,
@@ -91,6 +93,62 @@ fn read_statement(table: &str) -> String {
          SELECT u.msg_id, u.read_ct, u.message, GREATEST(EXTRACT(EPOCH FROM clock_timestamp() - c.due), 0)::float8
            FROM u JOIN c USING (msg_id) ORDER BY u.msg_id"
     )
+}
+
+/// The fewest dead rows for which [`Engine::vacuum_queues`] vacuums a queue table, so that an
+/// idle queue is left alone.
+pub const QUEUE_VACUUM_MIN_DEAD_ROWS: i64 = 1000;
+
+/// A queue table [`Engine::vacuum_queues`] vacuumed, with the dead rows the statistics counted
+/// in it before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueVacuumed {
+    pub table: String,
+    pub dead_rows: i64,
+}
+
+impl Engine {
+    /// Vacuums each namespace's queue table that the statistics count at least `min_dead_rows`
+    /// dead rows in and that this role may vacuum (it owns the table or the database).
+    ///
+    /// Every message leaves dead rows behind (its claim moves `vt`, an indexed column, and its
+    /// result deletes it), and they sit at the low end of both indexes, where every claim and
+    /// every next-due query begins to read: between two autovacuum passes (a minute apart at
+    /// most, `autovacuum_naptime`) a busy queue gathers hundreds of thousands of them and its
+    /// reads slow down several times. The server's sweep calls this every few seconds instead.
+    /// `SKIP_LOCKED`: a table autovacuum or another server is vacuuming is skipped, nobody
+    /// waits. `TRUNCATE false` (the tables' own `vacuum_truncate` too): giving back the empty
+    /// pages at a queue's end needs a lock that stops every read and write of the queue, for
+    /// pages the next messages fill again.
+    pub async fn vacuum_queues(&self, min_dead_rows: i64) -> Result<Vec<QueueVacuumed>, EngineError> {
+        let namespaces: Vec<String> = sqlx::query_scalar("SELECT name FROM tasker_namespaces ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        let tables: Vec<String> = namespaces.iter().map(|ns| queue_table(ns)).collect();
+        let due: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT q.name, s.n_dead_tup
+               FROM unnest($1::text[]) AS q(name)
+               JOIN pg_stat_user_tables s ON s.relid = to_regclass(q.name)
+               JOIN pg_class c ON c.oid = s.relid
+              WHERE s.n_dead_tup >= $2
+                AND (pg_has_role(c.relowner, 'USAGE')
+                     OR pg_has_role((SELECT datdba FROM pg_database WHERE datname = current_database()), 'USAGE'))
+              ORDER BY q.name",
+        )
+        .bind(&tables)
+        .bind(min_dead_rows)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut vacuumed = Vec::with_capacity(due.len());
+        for (table, dead_rows) in due {
+            // `table` is one of `tables`: a validated namespace's queue table.
+            sqlx::raw_sql(&format!("VACUUM (SKIP_LOCKED, TRUNCATE false) {table}"))
+                .execute(&self.pool)
+                .await?;
+            vacuumed.push(QueueVacuumed { table, dead_rows });
+        }
+        Ok(vacuumed)
+    }
 }
 
 #[cfg(test)]

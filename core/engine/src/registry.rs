@@ -69,6 +69,13 @@ impl Engine {
                 .bind(tasker_store::queue_name(ns))
                 .execute(&mut *tx)
                 .await?;
+            // Vacuum leaves a queue's empty end pages in place (see [`Engine::vacuum_queues`]).
+            sqlx::query(&format!(
+                "ALTER TABLE {} SET (vacuum_truncate = false)",
+                tasker_store::queue_table(ns)
+            ))
+            .execute(&mut *tx)
+            .await?;
         }
         let v = &template.version;
         sqlx::query(

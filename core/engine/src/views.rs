@@ -263,12 +263,48 @@ impl Engine {
                 view = task_view_json("tasker_transitions", "$2")
             )
         });
-        let view: Option<String> = sqlx::query_scalar(&GET_TASK)
+        self.read_task_view(&GET_TASK, task_uuid).await
+    }
+
+    /// Runs `sql`, a statement of one task's view with `$1` the task and `$2` the complete
+    /// status, and reads the view back.
+    async fn read_task_view(&self, sql: &str, task_uuid: Uuid) -> Result<Option<TaskView>, EngineError> {
+        let view: Option<String> = sqlx::query_scalar(sql)
             .bind(task_uuid)
             .bind(StepStatus::Complete)
             .fetch_optional(&self.pool)
             .await?;
         view.as_deref().map(task_view_from_json).transpose()
+    }
+
+    /// [`Engine::get_task`] for a client about to wait for the task's end: also marks the task
+    /// as awaited, so that the notification of its end carries its view as committed (see
+    /// [`crate::task_ended`]). A wait reads the task this way before each time it waits; the
+    /// mark goes when the task ends or, for a wait that timed out, with
+    /// [`Engine::forget_waits`].
+    pub async fn await_task(&self, task_uuid: Uuid) -> Result<Option<TaskView>, EngineError> {
+        static AWAIT_TASK: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "WITH w AS (INSERT INTO tasker_task_waits (task_uuid)
+                              SELECT task_uuid FROM tasker_tasks WHERE task_uuid = $1
+                            ON CONFLICT (task_uuid) DO UPDATE SET since = EXCLUDED.since)
+                 SELECT ({view})::text FROM tasker_tasks t WHERE t.task_uuid = $1",
+                view = task_view_json("tasker_transitions", "$2")
+            )
+        });
+        self.read_task_view(&AWAIT_TASK, task_uuid).await
+    }
+
+    /// Drops the marks of [`Engine::await_task`] older than `older_than` (waits that timed out
+    /// before their task ended); returns how many.
+    pub async fn forget_waits(&self, older_than: std::time::Duration) -> Result<u64, EngineError> {
+        Ok(
+            sqlx::query("DELETE FROM tasker_task_waits WHERE since < now() - make_interval(secs => $1)")
+                .bind(older_than.as_secs_f64())
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 
     /// The namespace of a task, `None` when there is no such task.

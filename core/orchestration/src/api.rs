@@ -311,7 +311,11 @@ async fn get_task(
     loop {
         // Registered before the read: an end committed in between still wakes this request.
         let mut waiter = s.waiters.register(uuid);
-        let view = task_view(&s.engine, uuid).await?;
+        // Marked as awaited: the notification of its end will carry its view.
+        let view = match s.engine.await_task(uuid).await? {
+            Some(t) => Json(t),
+            None => return Err(tasker_engine::EngineError::TaskNotFound(uuid).into()),
+        };
         caller.require(&view.namespace, Access::Read)?;
         let now = tokio::time::Instant::now();
         if view.terminal || now >= deadline || *stopping.borrow() {

@@ -1,12 +1,22 @@
 //! The recovery sweep: re-evaluates active tasks untouched for `idle` (default 30 s). Normal
 //! progress never waits for it, and healthy tasks waiting in a busy queue are left alone.
-//! It also prunes lifecycle events older than the retention, at start and then every hour.
+//! Every 5 s at most it also vacuums the queue tables that gathered dead rows since the last
+//! time ([`Engine::vacuum_queues`]: a busy queue's reads slow down with them, and autovacuum
+//! comes by once a minute at most) and forgets the waits that timed out
+//! ([`Engine::forget_waits`]); it prunes lifecycle events older than the retention, at
+//! start and then every hour.
 
 use std::time::Duration;
 
 use tasker_engine::Engine;
 
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+/// The queue tables are vacuumed at most this often, whatever the sweep's interval: each
+/// vacuum makes every connection plan its statements on the table again.
+const QUEUE_VACUUM_INTERVAL: Duration = Duration::from_secs(5);
+/// A wait marks its task again at each read (every [`crate::waiters::RECHECK`] at least): a mark
+/// older than this belongs to a wait that ended without the task's end.
+const FORGET_WAITS_AFTER: Duration = Duration::from_secs(60);
 
 pub(crate) async fn run(
     engine: Engine,
@@ -16,6 +26,7 @@ pub(crate) async fn run(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut next_prune = tokio::time::Instant::now();
+    let mut next_vacuum = tokio::time::Instant::now();
     loop {
         if tokio::time::Instant::now() >= next_prune {
             match engine.prune_events(event_retention).await {
@@ -43,6 +54,20 @@ pub(crate) async fn run(
                 }
             }
             Err(e) => tracing::warn!(error = %e, "sweep query failed"),
+        }
+        if tokio::time::Instant::now() >= next_vacuum {
+            match engine.vacuum_queues(tasker_engine::QUEUE_VACUUM_MIN_DEAD_ROWS).await {
+                Ok(vacuumed) => {
+                    for q in vacuumed {
+                        tracing::debug!(table = %q.table, dead_rows = q.dead_rows, "vacuumed a queue table");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "vacuuming the queue tables failed"),
+            }
+            if let Err(e) = engine.forget_waits(FORGET_WAITS_AFTER).await {
+                tracing::warn!(error = %e, "forgetting the timed-out waits failed");
+            }
+            next_vacuum = tokio::time::Instant::now() + QUEUE_VACUUM_INTERVAL;
         }
     }
 }

@@ -458,8 +458,9 @@ async fn a_task_that_ends_raises_its_view_as_committed_on_the_ended_channel_once
     listener.listen(tasker_store::TASK_ENDED_CHANNEL).await.unwrap();
 
     // Moving on (claimed, waiting for a retry) raises nothing; ending does, once, with the view
-    // a read after the commit serves (terminal, results and all).
+    // a read after the commit serves (terminal, results and all) when a client waits for it.
     let done = create(&engine, "linear", ctx()).await;
+    engine.await_task(done).await.unwrap().expect("the task");
     for _ in 0..3 {
         let c = claim(&engine).await.remove(0);
         complete(&engine, &c.claim, success(json!({"value": 1}))).await;
@@ -473,6 +474,7 @@ async fn a_task_that_ends_raises_its_view_as_committed_on_the_ended_channel_once
 
     // A failed task: the step's error is in the view.
     let failed = create(&engine, "linear", ctx()).await;
+    engine.await_task(failed).await.unwrap().expect("the task");
     let c = claim(&engine).await.remove(0);
     complete(&engine, &c.claim, permanent("BOOM")).await;
     let (uuid, view) = next_ended(&mut listener).await;
@@ -484,6 +486,7 @@ async fn a_task_that_ends_raises_its_view_as_committed_on_the_ended_channel_once
 
     // A cancel: the audit row this very statement writes is among the view's actions.
     let cancelled = create(&engine, "linear", ctx()).await;
+    engine.await_task(cancelled).await.unwrap().expect("the task");
     let actor = Actor::Token { name: "ops".into() };
     engine.cancel_task(cancelled, Some(&actor)).await.unwrap();
     let (uuid, view) = next_ended(&mut listener).await;
@@ -503,8 +506,21 @@ async fn a_task_that_ends_raises_its_view_as_committed_on_the_ended_channel_once
         json!({"n": 1, "pad": "x".repeat(tasker_engine::MAX_NOTIFIED_VIEW as usize)}),
     )
     .await;
+    engine.await_task(big).await.unwrap().expect("the task");
     engine.cancel_task(big, None).await.unwrap();
     assert_eq!(next_ended(&mut listener).await, (big, None));
+
+    // A task no client waits for: its uuid alone, no view built.
+    let unwatched = create(&engine, "linear", ctx()).await;
+    let c = claim(&engine).await.remove(0);
+    complete(&engine, &c.claim, permanent("BOOM")).await;
+    assert_eq!(next_ended(&mut listener).await, (unwatched, None));
+    // Each end took its task's mark away.
+    let marks: i64 = sqlx::query_scalar("SELECT count(*) FROM tasker_task_waits")
+        .fetch_one(engine.pool())
+        .await
+        .unwrap();
+    assert_eq!(marks, 0);
 
     assert!(
         tokio::time::timeout(Duration::from_millis(300), listener.recv())
@@ -527,4 +543,40 @@ fn an_ended_payload_is_a_uuid_with_an_optional_view() {
         tasker_engine::task_view_from_json("{}").is_err(),
         "a view without its fields is corrupt"
     );
+}
+
+#[tokio::test]
+async fn a_wait_marks_its_task_until_the_task_ends_or_the_mark_is_a_minute_old() {
+    let engine = engine(&[LINEAR], 1.0).await;
+    let marks = || async {
+        sqlx::query_scalar::<_, Uuid>("SELECT task_uuid FROM tasker_task_waits ORDER BY task_uuid")
+            .fetch_all(engine.pool())
+            .await
+            .unwrap()
+    };
+    let (timed_out, waiting) = (
+        create(&engine, "linear", ctx()).await,
+        create(&engine, "linear", ctx()).await,
+    );
+    // A plain read marks nothing; nor does a wait for a task that does not exist.
+    engine.get_task(timed_out).await.unwrap().expect("the task");
+    assert_eq!(engine.await_task(Uuid::now_v7()).await.unwrap(), None);
+    assert_eq!(marks().await, Vec::<Uuid>::new());
+
+    let view = engine.await_task(timed_out).await.unwrap().expect("the task");
+    assert_eq!(view, task(&engine, timed_out).await);
+    engine.await_task(waiting).await.unwrap().expect("the task");
+    // Marked twice (a wait reads again): one mark.
+    engine.await_task(waiting).await.unwrap().expect("the task");
+    let mut both = vec![timed_out, waiting];
+    both.sort();
+    assert_eq!(marks().await, both);
+
+    sqlx::query("UPDATE tasker_task_waits SET since = now() - interval '61 seconds' WHERE task_uuid = $1")
+        .bind(timed_out)
+        .execute(engine.pool())
+        .await
+        .unwrap();
+    assert_eq!(engine.forget_waits(Duration::from_secs(60)).await.unwrap(), 1);
+    assert_eq!(marks().await, vec![waiting]);
 }

@@ -12,6 +12,7 @@ mod invariants;
 mod metrics;
 mod notify;
 mod operator;
+mod queues;
 mod retry;
 mod support;
 mod tokens;

@@ -97,6 +97,7 @@ async fn committed_work_and_ends_are_notified_after_commit_by_the_notifier_and_n
     complete(&engine, &b.claim, success(json!({"v": 2}))).await;
     assert_work(&engine, &mut listener, &mut local).await;
     let c = claim(&engine).await.remove(0);
+    engine.await_task(uuid).await.unwrap().expect("the task");
     complete(&engine, &c.claim, success(json!({"v": 3}))).await;
     assert_eq!(local.try_recv(), Err(TryRecvError::Empty), "an end is no work");
     let n = next(&mut listener).await;
@@ -241,6 +242,7 @@ async fn an_end_sent_with_its_commit_is_notified_by_that_commit_once_and_a_faile
         .await
         .unwrap();
     let executed_before = end_executions(&mut conn).await;
+    engine.await_task(uuid).await.unwrap().expect("the task");
     let done = engine
         .complete_attempts_on(&mut conn, Some(&end), &result)
         .await
