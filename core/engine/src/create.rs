@@ -475,7 +475,7 @@ async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<I
                         parent_correlation_id, context, annotations, idempotency_key, request_hash, traceparent,
                         tracestate, created_by)
                     SELECT $1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10, $12, $13, $14 FROM g WHERE g.current
-                    ON CONFLICT (idempotency_key) DO NOTHING RETURNING task_uuid),
+                    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING task_uuid),
               tt AS (INSERT INTO tasker_transitions (task_uuid, to_state, actor) SELECT task_uuid, $11, $14 FROM t
                      RETURNING task_uuid),
               te AS (INSERT INTO tasker_events (event_name, task_uuid, namespace) SELECT $15, task_uuid, $2 FROM t),

@@ -294,3 +294,94 @@ async fn a_pooled_connection_whose_backend_ended_is_replaced_before_the_next_sta
     let second = backend(&pool).await.expect("a fresh connection, not the dead one");
     assert_ne!(second, first);
 }
+
+/// The index definitions of a table, by name.
+async fn indexes(pool: &sqlx::PgPool, table: &str) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = $1 ORDER BY 1",
+    )
+    .bind(table)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_rows_written_per_step_carry_no_index_that_no_statement_reads() {
+    let (_db, pool) = fresh_database().await;
+    migrate(&pool).await.unwrap();
+    let names = |ix: Vec<(String, String)>| ix.into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+    // Transitions are read by task in id order (the key) and by their operator actions.
+    let transitions = indexes(&pool, "tasker_transitions").await;
+    assert_eq!(
+        names(transitions.clone()),
+        ["tasker_transitions_actions", "tasker_transitions_pkey"]
+    );
+    assert!(transitions[1].1.ends_with("(task_uuid, id)"), "{}", transitions[1].1);
+    // Steps are found by uuid and by (task, name).
+    assert_eq!(
+        names(indexes(&pool, "tasker_steps").await),
+        ["tasker_steps_pkey", "tasker_steps_task_uuid_name_key"]
+    );
+    // A task without an idempotency key has no entry in that key's index.
+    let tasks = indexes(&pool, "tasker_tasks").await;
+    let key = tasks
+        .iter()
+        .find(|(n, _)| n == "tasker_tasks_idempotency_key_key")
+        .unwrap();
+    assert!(key.1.ends_with("WHERE (idempotency_key IS NOT NULL)"), "{}", key.1);
+    // No foreign key on the task tables: their checks locked a template's row from every
+    // creation (a MultiXact a task) and the task row each step insert names.
+    let keys: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_constraint WHERE contype = 'f'
+            AND conrelid IN ('tasker_tasks'::regclass, 'tasker_steps'::regclass)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(keys, 0);
+}
+
+#[tokio::test]
+async fn a_template_that_tasks_name_and_a_task_with_steps_cannot_be_removed() {
+    let (_db, pool) = fresh_database().await;
+    migrate(&pool).await.unwrap();
+    for sql in [
+        "INSERT INTO tasker_namespaces (name, queue_name) VALUES ('ns', 'tasker_ns')",
+        "INSERT INTO tasker_templates (namespace, name, version, version_major, version_minor, version_patch,
+                                       definition, content_hash)
+         VALUES ('ns', 'wf', '1.0.0', 1, 0, 0, '{}', 'h'), ('ns', 'wf', '2.0.0', 2, 0, 0, '{}', 'h')",
+        "INSERT INTO tasker_tasks (task_uuid, namespace, name, version, status, correlation_id, context)
+         VALUES ('00000000-0000-7000-8000-000000000001', 'ns', 'wf', '1.0.0', 'pending', 'c', '{}'),
+                ('00000000-0000-7000-8000-000000000002', 'ns', 'wf', '1.0.0', 'pending', 'd', '{}')",
+        "INSERT INTO tasker_steps (step_uuid, task_uuid, name, position, status, callable, retryable, max_attempts,
+                                   backoff, backoff_base_ms, max_backoff_ms, timeout_seconds)
+         VALUES (gen_random_uuid(), '00000000-0000-7000-8000-000000000001', 'a', 0, 'pending', 'x', true, 1,
+                 'none', 1, 1, 1)",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    let refused = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let e = sqlx::query(sql).execute(&pool).await.unwrap_err();
+            let code = e.as_database_error().and_then(|d| d.code()).map(|c| c.to_string());
+            assert_eq!(code.as_deref(), Some("23503"), "{sql}: {e}");
+        }
+    };
+    refused("DELETE FROM tasker_templates WHERE version = '1.0.0'").await;
+    refused("UPDATE tasker_templates SET version = '1.0.1' WHERE version = '1.0.0'").await;
+    refused("TRUNCATE tasker_templates").await;
+    refused("DELETE FROM tasker_tasks WHERE correlation_id = 'c'").await;
+    refused("UPDATE tasker_tasks SET task_uuid = gen_random_uuid() WHERE correlation_id = 'c'").await;
+    refused("TRUNCATE tasker_tasks").await;
+    // What nothing refers to goes, and a registration's update of a template's content stays allowed.
+    for sql in [
+        "UPDATE tasker_templates SET definition = '{\"a\": 1}' WHERE version = '1.0.0'",
+        "DELETE FROM tasker_templates WHERE version = '2.0.0'",
+        "DELETE FROM tasker_tasks WHERE correlation_id = 'd'",
+    ] {
+        let n = sqlx::query(sql).execute(&pool).await.unwrap().rows_affected();
+        assert_eq!(n, 1, "{sql}");
+    }
+}

@@ -33,6 +33,25 @@ async fn creation_enqueues_only_the_root_steps() {
 }
 
 #[tokio::test]
+async fn a_creation_locks_neither_its_template_nor_its_own_task_row() {
+    // A row's xmax stays 0 until a transaction deletes, updates or locks it. Foreign-key checks
+    // locked the template's row from every creation (concurrent ones made a MultiXact of it) and
+    // the new task's row once per step.
+    let engine = engine(&[DIAMOND], 1.0).await;
+    let uuid = create(&engine, "diamond", json!({})).await;
+    let (template, task): (String, String) = sqlx::query_as(
+        "SELECT (SELECT xmax::text FROM tasker_templates WHERE namespace = $1 AND name = 'diamond'),
+                (SELECT xmax::text FROM tasker_tasks WHERE task_uuid = $2)",
+    )
+    .bind(NS)
+    .bind(uuid)
+    .fetch_one(engine.pool())
+    .await
+    .unwrap();
+    assert_eq!((template.as_str(), task.as_str()), ("0", "0"));
+}
+
+#[tokio::test]
 async fn template_lookup_names_the_first_unmatched_part() {
     let engine = engine(&[LINEAR], 1.0).await;
     for (ns, name, version, field) in [
