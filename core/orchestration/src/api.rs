@@ -312,10 +312,7 @@ async fn get_task(
         // Registered before the read: an end committed in between still wakes this request.
         let mut waiter = s.waiters.register(uuid);
         // Marked as awaited: the notification of its end will carry its view.
-        let view = match s.engine.await_task(uuid).await? {
-            Some(t) => Json(t),
-            None => return Err(tasker_engine::EngineError::TaskNotFound(uuid).into()),
-        };
+        let view = found(uuid, s.engine.await_task(uuid).await?)?;
         caller.require(&view.namespace, Access::Read)?;
         let now = tokio::time::Instant::now();
         if view.terminal || now >= deadline || *stopping.borrow() {
@@ -367,7 +364,12 @@ async fn require_on_task(engine: &Engine, caller: &Caller, uuid: Uuid, access: A
 }
 
 async fn task_view(engine: &Engine, uuid: Uuid) -> ApiResult<Json<TaskView>> {
-    match engine.get_task(uuid).await? {
+    found(uuid, engine.get_task(uuid).await?)
+}
+
+/// A task read by its uuid, or 404 when there is none.
+fn found(uuid: Uuid, view: Option<TaskView>) -> ApiResult<Json<TaskView>> {
+    match view {
         Some(t) => Ok(Json(t)),
         None => Err(tasker_engine::EngineError::TaskNotFound(uuid).into()),
     }
