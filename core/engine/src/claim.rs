@@ -35,6 +35,17 @@ pub struct AttemptClaim {
     pub attempt: i32,
 }
 
+/// What one claim took from a namespace's queue.
+#[derive(Debug, Clone, Default)]
+pub struct Claimed {
+    pub steps: Vec<ClaimedStep>,
+    /// When the queue next shows a message this claim could not take (a delayed retry, an
+    /// expiring claim, a message of a task that was busy, which shows again at once), as far
+    /// as the claim's horizon looks; None: nothing within it. A claim that took as many
+    /// messages as it asked for may have left visible ones behind, which this does not count.
+    pub next_visible: Option<std::time::Duration>,
+}
+
 /// A step a worker has claimed and must now run.
 #[derive(Debug, Clone)]
 pub struct ClaimedStep {
@@ -108,25 +119,39 @@ impl Engine {
         vt_seconds: i32,
     ) -> Result<Vec<ClaimedStep>, EngineError> {
         let mut conn = self.pool.acquire().await?;
-        self.claim_steps_on(&mut conn, namespace, qty, vt_seconds).await
+        Ok(self
+            .claim_steps_on(&mut conn, namespace, qty, vt_seconds, std::time::Duration::ZERO)
+            .await?
+            .steps)
     }
 
     /// [`Engine::claim_steps`] on a connection the caller holds: a claim loop that keeps one
     /// connection saves the pool's two liveness round trips (sqlx pings a connection when it
     /// hands it out and again when it takes it back) at every claim. After an error the
-    /// connection's state is unknown: the caller drops it.
+    /// connection's state is unknown: the caller drops it. The same read also finds when the
+    /// queue next shows a message it could not take, `horizon` ahead at most
+    /// ([`Claimed::next_visible`]): a loop that drained the queue knows how long it may sleep
+    /// without asking again.
     pub async fn claim_steps_on(
         &self,
         conn: &mut PgConnection,
         namespace: &str,
         qty: i32,
         vt_seconds: i32,
-    ) -> Result<Vec<ClaimedStep>, EngineError> {
+        horizon: std::time::Duration,
+    ) -> Result<Claimed, EngineError> {
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN; SET LOCAL synchronous_commit = off").await?;
-        let mut msgs = queue::read(&mut tx, namespace, vt_seconds, qty).await?;
+        let read = queue::read(&mut tx, namespace, vt_seconds, qty, horizon.as_secs_f64()).await?;
+        let mut next_visible = read
+            .next_visible
+            .map(|s| std::time::Duration::from_secs_f64(s.max(0.0)));
+        let mut msgs = read.messages;
         if msgs.is_empty() {
             tx.rollback().await?;
-            return Ok(vec![]);
+            return Ok(Claimed {
+                steps: vec![],
+                next_visible,
+            });
         }
         msgs.sort_by_key(|(_, _, m, _)| parse_message(m));
         let wanted: Vec<(Uuid, Uuid)> = msgs.iter().filter_map(|(_, _, m, _)| parse_message(m)).collect();
@@ -213,6 +238,9 @@ impl Engine {
         // A message whose task another transaction holds is visible again at once: the next
         // claim (this worker's or another's) takes it.
         queue::release(&mut tx, namespace, &busy).await?;
+        if !busy.is_empty() {
+            next_visible = Some(std::time::Duration::ZERO);
+        }
         tx.commit().await?;
         observed.extend(locks.observed());
         let claimed: Vec<ClaimedStep> = claimed
@@ -223,7 +251,10 @@ impl Engine {
             })
             .collect();
         self.publish(observed);
-        Ok(claimed)
+        Ok(Claimed {
+            steps: claimed,
+            next_visible,
+        })
     }
 
     /// Keeps a running attempt's message invisible for `vt_seconds` more, if the claim is still

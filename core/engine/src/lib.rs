@@ -52,7 +52,7 @@ use std::sync::{Arc, Mutex};
 use sqlx::PgPool;
 
 pub use actor::{ActionKind, Actor, TaskAction};
-pub use claim::{AttemptClaim, ClaimedStep};
+pub use claim::{AttemptClaim, Claimed, ClaimedStep};
 pub use complete::{CompleteOutcome, EndPrepared};
 pub use create::{check_task_request, CreateError, CreateErrorKind, ErrorDetail};
 pub use dashboard::{

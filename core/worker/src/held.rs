@@ -1,4 +1,4 @@
-//! A pool connection kept by one loop (the claim loop, each result-recording loop) across its
+//! A pool connection kept by one loop (the claim loop, the result-recording loop) across its
 //! transactions. sqlx pings a pooled connection when it hands it out and again when it takes it
 //! back; a loop that kept going back to the pool paid both round trips at every claim and every
 //! result. The pool's ping also replaced a connection whose backend had ended (a restarted
@@ -8,10 +8,12 @@
 //! ([`Engine::prepare_end_on`]) before its first use.
 
 use std::future::Future;
+use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres};
-use tasker_engine::{AttemptClaim, ClaimedStep, CompleteOutcome, EndPrepared, Engine, EngineError};
+
+use tasker_engine::{AttemptClaim, Claimed, CompleteOutcome, EndPrepared, Engine, EngineError};
 use tasker_step::StepOutcome;
 
 /// One loop's connection, taken from the pool at first use and given up after an error.
@@ -38,18 +40,14 @@ pub(crate) struct Claim<'a> {
     pub namespace: &'a str,
     pub qty: i32,
     pub vt_seconds: i32,
+    pub horizon: Duration,
 }
 
 impl Transaction for Claim<'_> {
-    type Output = Vec<ClaimedStep>;
-    async fn run(
-        &self,
-        engine: &Engine,
-        conn: &mut PgConnection,
-        _: &EndPrepared,
-    ) -> Result<Vec<ClaimedStep>, EngineError> {
+    type Output = Claimed;
+    async fn run(&self, engine: &Engine, conn: &mut PgConnection, _: &EndPrepared) -> Result<Claimed, EngineError> {
         engine
-            .claim_steps_on(conn, self.namespace, self.qty, self.vt_seconds)
+            .claim_steps_on(conn, self.namespace, self.qty, self.vt_seconds, self.horizon)
             .await
     }
 }
@@ -66,24 +64,6 @@ impl Transaction for Complete<'_> {
         end: &EndPrepared,
     ) -> Result<Vec<CompleteOutcome>, EngineError> {
         engine.complete_attempts_on(conn, Some(end), self.0).await
-    }
-}
-
-/// Seconds until the earliest delayed message of these namespaces becomes visible (negative
-/// when one already is); `None` when their queues are empty.
-pub(crate) struct NextVisible<'a>(pub &'a [String]);
-
-impl Transaction for NextVisible<'_> {
-    type Output = Option<f64>;
-    async fn run(&self, _: &Engine, conn: &mut PgConnection, _: &EndPrepared) -> Result<Option<f64>, EngineError> {
-        let union = self
-            .0
-            .iter()
-            .map(|ns| format!("SELECT min(vt) AS vt FROM {}", tasker_store::queue_table(ns)))
-            .collect::<Vec<_>>()
-            .join(" UNION ALL ");
-        let q = format!("SELECT EXTRACT(EPOCH FROM (min(vt) - clock_timestamp()))::float8 FROM ({union}) v");
-        Ok(sqlx::query_scalar(&q).fetch_one(conn).await?)
     }
 }
 

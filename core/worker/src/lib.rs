@@ -19,7 +19,8 @@
 //! `observability` holds the two subscribers of §5.3 and §5.4.
 //!
 //! Wake-ups come from LISTEN/NOTIFY on each namespace's channel and from the earliest delayed
-//! message (retries, expired claims); a slow fallback poll only covers lost notifications.
+//! message (retries, expired claims), which each claim's read reports; a slow fallback poll only
+//! covers lost notifications.
 
 pub mod args;
 mod config;

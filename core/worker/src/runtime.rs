@@ -1,6 +1,6 @@
 //! The claim → run → submit loop.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
@@ -20,7 +20,7 @@ use tracing::Instrument;
 use crate::dispatch::{DispatchedStep, Dispatcher};
 use crate::events::EventBus;
 use crate::handler::HandlerRegistry;
-use crate::held::{Claim, HeldConnection, NextVisible};
+use crate::held::{Claim, HeldConnection};
 use crate::stats::WorkerStats;
 use crate::submit::Submitter;
 use crate::{health, WorkerConfig, WorkerError};
@@ -92,8 +92,8 @@ impl Worker {
     /// `config.template_path` (with `environments.<env>` applied) and works out the namespaces.
     pub async fn boot(config: WorkerConfig, executor: Executor) -> Result<Worker, WorkerError> {
         tasker_telemetry::install();
-        // The claim loop and each result-recording loop keep a connection of their own.
-        let held = crate::submit::LOOPS as u32 + 1;
+        // The claim loop and the result-recording loop keep a connection of their own.
+        let held = 2;
         let pool =
             tasker_store::connect_keyed(&config.database_url, (config.concurrency as u32 + 4).max(8) + held).await?;
         tasker_store::migrate(&pool).await?;
@@ -281,6 +281,10 @@ impl Worker {
         // filled every free slot. A timer wake (retry due, expired claim, fallback) marks all.
         let all: BTreeSet<String> = this.namespaces.iter().cloned().collect();
         let mut dirty = all.clone();
+        // When each namespace's queue next shows a message its last claim could not take (a
+        // retry, an expiring claim), as that claim found; a namespace not claimed since keeps
+        // its time, and a timer wake claims every namespace again.
+        let mut next_visible: HashMap<String, tokio::time::Instant> = HashMap::new();
         let mut held = HeldConnection::new(this.engine.clone());
         'outer: loop {
             if *shutdown.borrow() {
@@ -304,9 +308,11 @@ impl Worker {
                     namespace: &ns,
                     qty: free as i32,
                     vt_seconds: vt,
+                    horizon: this.config.fallback_poll,
                 };
-                let steps = match held.run(&claim).await {
-                    Ok(s) => s,
+                let claimed_at = tokio::time::Instant::now();
+                let claimed = match held.run(&claim).await {
+                    Ok(c) => c,
                     Err(e) => {
                         tracing::error!(error = %e, namespace = %ns, "claim failed");
                         tokio::select! {
@@ -315,6 +321,11 @@ impl Worker {
                         }
                         continue;
                     }
+                };
+                let steps = claimed.steps;
+                match claimed.next_visible {
+                    Some(after) => next_visible.insert(ns.clone(), claimed_at + after),
+                    None => next_visible.remove(&ns),
                 };
                 if steps.len() < free {
                     dirty.remove(&ns);
@@ -340,12 +351,16 @@ impl Worker {
             if !dirty.is_empty() && !saturated {
                 continue;
             }
-            let wait = if saturated {
-                None
-            } else {
-                Some(this.next_wake(&mut held).await)
-            };
-            let due = wait.map(|d| tokio::time::Instant::now() + d);
+            // A slot is free and every queue drained: sleep until the first message due (1 ms
+            // at least: a message whose task was busy shows again at once), or the fallback poll.
+            let due = (!saturated).then(|| {
+                let now = tokio::time::Instant::now();
+                next_visible
+                    .values()
+                    .copied()
+                    .fold(now + this.config.fallback_poll, tokio::time::Instant::min)
+                    .max(now + Duration::from_millis(1))
+            });
             // Until something may have changed: notifications of this process's own commits
             // (woken in-process already) and of namespaces it does not serve leave it waiting.
             loop {
@@ -403,16 +418,6 @@ impl Worker {
         }
         tracing::info!("worker stopped");
         Ok(())
-    }
-
-    /// Time until the earliest delayed message (a retry or an expired claim) becomes visible,
-    /// bounded by the fallback poll.
-    async fn next_wake(&self, held: &mut HeldConnection) -> Duration {
-        let mut wake = self.config.fallback_poll;
-        if let Ok(Some(secs)) = held.run(&NextVisible(&self.namespaces)).await {
-            wake = wake.min(Duration::from_secs_f64(secs.max(0.0)));
-        }
-        wake.max(Duration::from_millis(1))
     }
 
     /// Runs one claimed attempt and submits its outcome.

@@ -1,4 +1,4 @@
-//! The worker's claim loop and recording loops keep their database connections between
+//! The worker's claim loop and recording loop keep their database connections between
 //! transactions. One that died while kept is replaced at its next use: nothing fails, nothing
 //! is logged, nothing waits for a retry.
 
@@ -70,7 +70,7 @@ async fn connections_the_worker_kept_are_replaced_at_their_next_use_without_an_e
         }
     });
 
-    // The claim loop and a recording loop now hold connections.
+    // The claim loop and the recording loop now hold connections.
     run_to_end(&engine, 1).await;
     // Every other session of the database ends while the worker is idle.
     let killed = db.end_sessions().await.unwrap();

@@ -99,3 +99,57 @@ async fn a_vacuum_never_truncates_a_namespaces_queue_table() {
             .unwrap();
     assert!(options.contains(&"vacuum_truncate=false".to_string()), "{options:?}");
 }
+
+/// Claims what is visible of the test namespace, looking `horizon` ahead for the next message.
+async fn claim_looking_ahead(engine: &Engine, horizon: Duration) -> tasker_engine::Claimed {
+    let mut conn = engine.pool().acquire().await.unwrap();
+    engine.claim_steps_on(&mut conn, NS, 10, 30, horizon).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_claim_says_when_its_queue_next_shows_a_message_it_could_not_take() {
+    let engine = engine(&[LINEAR, ONCE], 1.0).await;
+    let horizon = Duration::from_secs(5);
+    // A message whose task another transaction holds shows again at once.
+    let uuid = create(&engine, "linear", ctx()).await;
+    let busy = create(&engine, "once", ctx()).await;
+    let holder = hold_task_lock(&engine, busy).await;
+    let first = claim_looking_ahead(&engine, horizon).await;
+    assert_eq!(
+        first.steps.iter().map(|s| s.claim.task_uuid).collect::<Vec<_>>(),
+        [uuid]
+    );
+    assert_eq!(first.next_visible, Some(Duration::ZERO));
+    holder.rollback().await.unwrap();
+    assert_eq!(claim(&engine).await[0].claim.task_uuid, busy);
+    // Both messages claimed for 30 s: nothing shows within the horizon.
+    let none = claim_looking_ahead(&engine, horizon).await;
+    assert!(none.steps.is_empty());
+    assert_eq!(none.next_visible, None, "nothing shows within 5 s");
+    // A retry due in 1 s (exponential backoff from 1,000 ms).
+    let (s, _) = complete(&engine, &first.steps[0].claim, retryable("FLAKY", None)).await;
+    assert_eq!(s, tasker_engine::StepStatus::WaitingForRetry);
+    let waiting = claim_looking_ahead(&engine, horizon).await;
+    assert!(waiting.steps.is_empty());
+    let due = waiting.next_visible.expect("the retry is within the horizon");
+    assert!(
+        (Duration::from_millis(500)..=Duration::from_millis(1000)).contains(&due),
+        "retry due in {due:?}"
+    );
+    assert_eq!(
+        claim_looking_ahead(&engine, Duration::from_millis(300))
+            .await
+            .next_visible,
+        None,
+        "a message further away than the horizon does not count"
+    );
+    // Another reader's claim that expires in 2 s is the next once the retry is taken.
+    create(&engine, "once", ctx()).await;
+    assert_eq!(claim_vt(&engine, 2).await.len(), 1);
+    let retried = claim_when_due(&engine, "a", Duration::from_secs(3)).await;
+    assert_eq!(retried.claim.task_uuid, uuid);
+    let expiring = claim_looking_ahead(&engine, horizon).await;
+    assert!(expiring.steps.is_empty());
+    let due = expiring.next_visible.expect("the expiring claim is within the horizon");
+    assert!(due <= Duration::from_secs(2), "claim expires in {due:?}");
+}

@@ -1,0 +1,68 @@
+//! What wakes the claim loop besides notifications: a message that shows later (a retry's
+//! delay) is claimed when it is due, not at the next fallback poll.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::{fresh_database, templates};
+use tasker_engine::TaskStatus;
+use tasker_step::{RetryableError, StepOutcome, StepSuccess, TaskRequest};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_is_claimed_when_it_is_due_not_at_the_next_fallback_poll() {
+    let db = fresh_database("worker_wakes").await;
+    let mut config = tasker_worker::WorkerConfig::new(db.url().to_string());
+    config.template_path = Some(templates());
+    // Far beyond the test's deadline: only the retry's own time can wake the loop in time.
+    config.fallback_poll = Duration::from_secs(60);
+    config.retry_delay_scale = Some(1.0);
+    let (executor, dispatcher) = tasker_worker::Executor::foreign(tasker_worker::HandlerLanguage::Python);
+    let worker = tasker_worker::Worker::boot(config, executor).await.unwrap();
+    let engine = worker.engine().clone();
+    let stop = worker.shutdown_handle();
+    let running = tokio::spawn(worker.run());
+    // The first attempt asks to be retried in 1 s; the second succeeds.
+    let host = std::thread::spawn(move || {
+        let mut started = vec![];
+        while !dispatcher.is_closed() {
+            if let Some(step) = dispatcher.next_step(Duration::from_millis(100)) {
+                started.push(Instant::now());
+                let outcome = match step.context.attempt() {
+                    1 => StepOutcome::Failure(RetryableError::new("not yet").code("NOT_YET").retry_after(1).into()),
+                    _ => StepOutcome::Success(StepSuccess::new(json!({"value": 1}))),
+                };
+                assert!(step.complete(outcome));
+            }
+        }
+        started
+    });
+    let created = engine
+        .create_task(&TaskRequest::new("tasker_tests_rs", "slow_workflow", json!({"n": 1})))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let task = loop {
+        let t = engine.get_task(created.task_uuid).await.unwrap().unwrap();
+        if t.terminal {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the retry was not claimed within 10 s (the fallback poll is 60 s): {t:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(task.status, TaskStatus::Complete);
+    assert_eq!(task.steps[0].attempts, 2);
+    stop.send(true).unwrap();
+    running.await.unwrap().unwrap();
+    let started = host.join().unwrap();
+    assert_eq!(started.len(), 2);
+    let waited = started[1] - started[0];
+    assert!(
+        waited >= Duration::from_millis(900),
+        "the retry ran {waited:?} after the first attempt, before its delay"
+    );
+}
