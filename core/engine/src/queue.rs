@@ -71,8 +71,9 @@ pub(crate) struct Read {
     pub next_visible: Option<f64>,
 }
 
-/// A row of [`read_statement`]: a claimed message (msg_id, read_ct, message, waited), or the
-/// last row, whose msg_id is null and whose last column is the next message's due seconds.
+/// A row of [`read_statement`]: a claimed message (msg_id, read_ct, message, waited; only the
+/// message column may hold a null), or the last row, whose msg_id is null and whose last column
+/// is the next message's due seconds.
 type ReadRow = (Option<i64>, Option<i32>, Option<serde_json::Value>, Option<f64>);
 
 /// Claims up to `qty` visible messages for `vt_seconds` (PGMQ's read: oldest first, skipping
@@ -98,11 +99,15 @@ pub(crate) async fn read(
     };
     for row in rows {
         match row {
-            (Some(msg_id), Some(read_ct), Some(message), Some(waited)) => {
-                read.messages.push((msg_id, read_ct, message, waited))
-            }
+            // A message stored as NULL reaches the claim as JSON null, which it drops as
+            // malformed.
+            (Some(msg_id), read_ct, message, waited) => read.messages.push((
+                msg_id,
+                read_ct.unwrap_or_default(),
+                message.unwrap_or_default(),
+                waited.unwrap_or_default(),
+            )),
             (None, _, _, next_visible) => read.next_visible = next_visible,
-            _ => unreachable!("a claimed message's columns are never null"),
         }
     }
     read.messages.sort_by_key(|m| m.0);
@@ -121,6 +126,7 @@ pub(crate) async fn read(
 /// filtered, every visible message and dead entry on the way (2.5 ms with 13,000 queued,
 /// against 0.02), and a soak whose queue began to grow slowed its own claims until it
 /// collapsed.
+///
 /// The update finds the claimed rows by `msg_id = ANY (...)`, a key lookup whatever
 /// the planner expects. Joined to them instead (`UPDATE ... FROM c`), the statement's generic
 /// plan (the one a prepared statement keeps after five runs), which cannot know `$1` and so
@@ -162,9 +168,9 @@ impl Engine {
     ///
     /// Every message leaves dead rows behind (its claim moves `vt`, an indexed column, and its
     /// result deletes it), and they sit at the low end of both indexes, where every claim
-    /// begins to read: between two autovacuum passes (a minute apart at
-    /// most, `autovacuum_naptime`) a busy queue gathers hundreds of thousands of them and its
-    /// reads slow down several times. The server's sweep calls this every few seconds instead.
+    /// begins to read: between two autovacuum passes (a minute apart at most,
+    /// `autovacuum_naptime`) a busy queue gathers hundreds of thousands of them and its reads
+    /// slow down several times. The server's sweep calls this every few seconds instead.
     /// `SKIP_LOCKED`: a table autovacuum or another server is vacuuming is skipped, nobody
     /// waits. `TRUNCATE false` (the tables' own `vacuum_truncate` too): giving back the empty
     /// pages at a queue's end needs a lock that stops every read and write of the queue, for

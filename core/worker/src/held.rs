@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres};
-
 use tasker_engine::{AttemptClaim, Claimed, CompleteOutcome, EndPrepared, Engine, EngineError};
 use tasker_step::StepOutcome;
 

@@ -153,3 +153,19 @@ async fn a_claim_says_when_its_queue_next_shows_a_message_it_could_not_take() {
     let due = expiring.next_visible.expect("the expiring claim is within the horizon");
     assert!(due <= Duration::from_secs(2), "claim expires in {due:?}");
 }
+
+#[tokio::test]
+async fn a_claim_drops_a_message_that_names_no_step_and_takes_the_others() {
+    let engine = engine(&[ONCE], 1.0).await;
+    let table = queue_table(NS);
+    sqlx::raw_sql(&format!(
+        "INSERT INTO {table} (vt, message) VALUES (clock_timestamp(), NULL), (clock_timestamp(), '{{\"to\": \"nobody\"}}')"
+    ))
+    .execute(engine.pool())
+    .await
+    .unwrap();
+    let uuid = create(&engine, "once", ctx()).await;
+    let claimed = claim(&engine).await;
+    assert_eq!(claimed.iter().map(|s| s.claim.task_uuid).collect::<Vec<_>>(), [uuid]);
+    assert_eq!(queued(&engine).await, 1, "only the claimed step's message is left");
+}
