@@ -6,10 +6,10 @@ mod support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
-use support::{boot_foreign, diamond_outcome, fresh_database};
+use support::{boot_foreign, diamond_outcome, fresh_database, wait_for_task};
 use tasker_engine::{Engine, TaskStatus};
 use tasker_step::TaskRequest;
 
@@ -36,16 +36,15 @@ async fn run_to_end(engine: &Engine, n: i64) {
         ))
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let t = engine.get_task(created.task_uuid).await.unwrap().unwrap();
-        if t.terminal {
-            assert_eq!(t.status, TaskStatus::Complete, "{t:?}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "task did not finish: {t:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let t = wait_for_task(
+        engine,
+        created.task_uuid,
+        Duration::from_secs(30),
+        |t| t.terminal,
+        "task did not finish",
+    )
+    .await;
+    assert_eq!(t.status, TaskStatus::Complete, "{t:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

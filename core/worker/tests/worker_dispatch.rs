@@ -3,8 +3,8 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-use support::{boot_foreign, diamond_outcome, fresh_database};
+use std::time::Duration;
+use support::{boot_foreign, diamond_outcome, fresh_database, wait_for_task};
 
 use serde_json::json;
 use tasker_engine::TaskStatus;
@@ -46,15 +46,14 @@ async fn host_threads_run_dispatched_steps_and_the_task_completes() {
         ))
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let task = loop {
-        let t = engine.get_task(created.task_uuid).await.unwrap().unwrap();
-        if t.terminal {
-            break t;
-        }
-        assert!(Instant::now() < deadline, "task did not finish: {t:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let task = wait_for_task(
+        &engine,
+        created.task_uuid,
+        Duration::from_secs(30),
+        |t| t.terminal,
+        "task did not finish",
+    )
+    .await;
     assert_eq!(task.status, TaskStatus::Complete);
     let end = task.steps.iter().find(|s| s.name == "end").unwrap();
     assert_eq!(end.result, Some(json!({"value": 12})));
@@ -92,15 +91,14 @@ async fn a_dropped_dispatched_step_becomes_a_retryable_failure() {
         .create_task(&TaskRequest::new("tasker_tests_rs", "slow_workflow", json!({"n": 1})))
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let task = loop {
-        let t = engine.get_task(created.task_uuid).await.unwrap().unwrap();
-        if t.status == TaskStatus::Error {
-            break t;
-        }
-        assert!(Instant::now() < deadline, "task did not fail: {t:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let task = wait_for_task(
+        &engine,
+        created.task_uuid,
+        Duration::from_secs(30),
+        |t| t.status == TaskStatus::Error,
+        "task did not fail",
+    )
+    .await;
     let a = &task.steps[0];
     assert_eq!(a.attempts, 2);
     assert_eq!(a.error.as_ref().unwrap().error_code, "UNHANDLED_EXCEPTION");

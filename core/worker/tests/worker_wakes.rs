@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{fresh_database, templates};
+use support::{fresh_database, templates, wait_for_task};
 use tasker_engine::TaskStatus;
 use tasker_step::{RetryableError, StepOutcome, StepSuccess, TaskRequest};
 
@@ -42,18 +42,14 @@ async fn a_retry_is_claimed_when_it_is_due_not_at_the_next_fallback_poll() {
         .create_task(&TaskRequest::new("tasker_tests_rs", "slow_workflow", json!({"n": 1})))
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let task = loop {
-        let t = engine.get_task(created.task_uuid).await.unwrap().unwrap();
-        if t.terminal {
-            break t;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the retry was not claimed within 10 s (the fallback poll is 60 s): {t:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let task = wait_for_task(
+        &engine,
+        created.task_uuid,
+        Duration::from_secs(10),
+        |t| t.terminal,
+        "the retry was not claimed within 10 s (the fallback poll is 60 s)",
+    )
+    .await;
     assert_eq!(task.status, TaskStatus::Complete);
     assert_eq!(task.steps[0].attempts, 2);
     stop.send(true).unwrap();

@@ -49,3 +49,24 @@ pub fn diamond_outcome(step: &tasker_worker::DispatchedStep) -> tasker_step::Ste
     };
     tasker_step::StepOutcome::Success(tasker_step::StepSuccess::new(serde_json::json!({ "value": value })))
 }
+
+/// Reads the task every 20 ms until `done` says so, and returns that view; fails with `what`
+/// and the last view read once `within` has passed.
+#[allow(dead_code)] // each test binary compiles its own copy of this module; not all use it
+pub async fn wait_for_task(
+    engine: &tasker_engine::Engine,
+    task_uuid: uuid::Uuid,
+    within: std::time::Duration,
+    done: impl Fn(&tasker_engine::TaskView) -> bool,
+    what: &str,
+) -> tasker_engine::TaskView {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let t = engine.get_task(task_uuid).await.unwrap().unwrap();
+        if done(&t) {
+            return t;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {t:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
