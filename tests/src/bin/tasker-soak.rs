@@ -7,14 +7,16 @@
 //! the size of the queue and task tables (and the share of the task tables' rows that are
 //! dead), the WAL written, checkpoints started and autovacuum passes over those tables, how
 //! busy the machine's CPUs were and for how much of the minute some task waited for one (the
-//! kernel's pressure stall information), the private memory of the server and the worker and
-//! the anonymous memory of PostgreSQL's backends. The run fails when a minute's throughput or
+//! kernel's pressure stall information), what the machine's disks wrote (in all and in the
+//! minute's busiest second) and how much the database grew, the private memory of the server
+//! and the worker and the anonymous memory of PostgreSQL's backends. The run fails when a minute's throughput or
 //! p99 is more than 10 % off the first minute's, when the queue table keeps growing, when more
 //! than a quarter of the task tables' rows are dead from minute 3 on (autovacuum falling
 //! behind), or when a process's memory grows by more than 10 % after the first minute. Writes
 //! the per-minute table to docs/benchmarks.md; with `SOAK_TIMELINE=FILE`, also a CSV of every
-//! second of creation (tasks, engine p50 / p99 / max in ms) to find what a slow minute waited
-//! on. Drops its database when done.
+//! second of creation (tasks, engine p50 / p99 / max in ms, MiB the disks wrote in that second
+//! and the page cache's dirty MiB at its end) to find what a slow minute waited on. Drops its
+//! database when done.
 
 use std::time::{Duration, Instant};
 
@@ -54,6 +56,49 @@ fn private_mib(pid: u32) -> f64 {
 /// the minute.
 fn backend_anon_mib(pid: u32) -> f64 {
     proc_mib(format!("/proc/{pid}/status"), &["RssAnon"])
+}
+
+/// Bytes the machine's disks have written so far: the written sectors of `/sys/block/*/stat`
+/// for the devices backed by a device driver (not loop, RAM or zram devices, which have no
+/// `device` link), 512 bytes each.
+fn disk_written_bytes() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/sys/block") else {
+        return 0;
+    };
+    dir.filter_map(Result::ok)
+        .filter(|d| d.path().join("device").exists())
+        .filter_map(|d| std::fs::read_to_string(d.path().join("stat")).ok())
+        .filter_map(|s| s.split_whitespace().nth(6).and_then(|v| v.parse::<u64>().ok()))
+        .sum::<u64>()
+        * 512
+}
+
+/// One second of the machine's disk writes: MiB written in it, and the page cache's dirty data
+/// waiting to be written at its end (`Dirty` of `/proc/meminfo`). The kernel writes a file's
+/// dirty pages back once the oldest is 30 s old (`vm.dirty_expire_centisecs`, by default): PostgreSQL 15
+/// writes every page it adds to a table or index at once (zeros, the content stays in its
+/// buffers), so a growing database leaves hundreds of MiB for one such burst.
+#[derive(Clone, Copy, Default)]
+struct DiskSecond {
+    written_mib: f64,
+    dirty_mib: f64,
+}
+
+/// The kernel's writeback settings, as the soak's table states them: how old dirty data may
+/// grow before it is written, and how much may gather before writing starts in the background.
+fn kernel_writeback() -> String {
+    let vm = |name: &str| {
+        std::fs::read_to_string(format!("/proc/sys/vm/{name}"))
+            .map_or_else(|_| "?".to_string(), |v| v.trim().to_string())
+    };
+    let expire = vm("dirty_expire_centisecs")
+        .parse::<f64>()
+        .map_or_else(|_| "?".to_string(), |c| format!("{} s", c / 100.0));
+    let background = match vm("dirty_background_bytes").as_str() {
+        "0" => format!("{} % of memory", vm("dirty_background_ratio")),
+        bytes => format!("{bytes} bytes"),
+    };
+    format!("kernel writeback of dirty data older than {expire} or past {background}")
 }
 
 /// The machine's CPU time so far: jiffies busy and in all (the first line of `/proc/stat`), and
@@ -133,6 +178,12 @@ struct Minute {
     /// Share of the machine's CPU time busy, and of the time some task waited for a CPU.
     cpu_busy: f64,
     cpu_waiting: Option<f64>,
+    /// MiB the disks wrote in the minute; the largest second's MiB and when that second ended
+    /// (seconds from the soak's start: the timeline's row for it is one less); how much the
+    /// database grew.
+    disk_mib: f64,
+    disk_peak: (f64, usize),
+    db_grew_mib: f64,
 }
 
 /// What the cluster did in the background so far: WAL written, checkpoints started, and
@@ -244,9 +295,25 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut background = Background::read(&pool, &queue).await?;
     let mut cpu = Cpu::read();
+    let db_size = "SELECT pg_database_size(current_database())::float8 / 1048576";
+    let mut db_mib: f64 = sqlx::query_scalar(db_size).fetch_one(&pool).await?;
     // The soak: tasks arrive at `rate` from 8 clients, each on its own schedule.
     let start = tokio::time::Instant::now();
     let total = (rate * 60.0 * minutes as f64) as usize;
+    let disk = tokio::spawn(async move {
+        let mut seconds = vec![];
+        let mut written = disk_written_bytes();
+        for s in 1..=minutes as u64 * 60 {
+            tokio::time::sleep_until(start + Duration::from_secs(s)).await;
+            let now = disk_written_bytes();
+            seconds.push(DiskSecond {
+                written_mib: now.saturating_sub(written) as f64 / 1048576.0,
+                dirty_mib: proc_mib("/proc/meminfo".into(), &["Dirty"]),
+            });
+            written = now;
+        }
+        seconds
+    });
     let mut clients = vec![];
     for c in 0..8 {
         let (http, url) = (stack.http.clone(), format!("{}/v1/tasks", stack.server_url));
@@ -302,6 +369,9 @@ async fn main() -> anyhow::Result<()> {
             analyzes: now.analyzes - background.analyzes,
         };
         background = now;
+        let db_now: f64 = sqlx::query_scalar(db_size).fetch_one(&pool).await?;
+        let db_grew_mib = db_now - db_mib;
+        db_mib = db_now;
         println!(
             "  minute {m}: queue {queue_kib} KiB ({dead} dead rows), {:.0} MiB of WAL, {} checkpoints, {} vacuums, {} analyzes, CPU {:.0} % busy",
             minute.wal_bytes / 1048576.0,
@@ -318,12 +388,14 @@ async fn main() -> anyhow::Result<()> {
             memory,
             minute,
             (cpu_busy, cpu_waiting),
+            db_grew_mib,
         ));
     }
     let mut ids = vec![];
     for c in clients {
         ids.extend(c.await??);
     }
+    let disk = disk.await?;
     drain(Instant::now()).await?;
     anyhow::ensure!(ids.len() == total, "{} of {total} tasks were created", ids.len());
 
@@ -341,24 +413,39 @@ async fn main() -> anyhow::Result<()> {
         for r in &rows {
             by_second.entry(r.0.floor() as i64).or_default().push(r.2);
         }
-        let mut csv = String::from("second,tasks,p50_ms,p99_ms,max_ms\n");
+        let mut csv = String::from("second,tasks,p50_ms,p99_ms,max_ms,disk_written_mib,dirty_mib\n");
         for (second, mut lat) in by_second {
             lat.sort_by(f64::total_cmp);
+            let d = usize::try_from(second)
+                .ok()
+                .and_then(|s| disk.get(s))
+                .copied()
+                .unwrap_or_default();
             csv += &format!(
-                "{second},{},{:.1},{:.1},{:.1}\n",
+                "{second},{},{:.1},{:.1},{:.1},{:.1},{:.1}\n",
                 lat.len(),
                 percentile(&lat, 50.0),
                 percentile(&lat, 99.0),
-                lat[lat.len() - 1]
+                lat[lat.len() - 1],
+                d.written_mib,
+                d.dirty_mib
             );
         }
         std::fs::write(&file, csv)?;
         println!("timeline: {file} (seconds from {soak_started})");
     }
     let mut report_minutes = vec![];
-    for (m, (queue_kib, tasks_mib, tasks_dead, dead_queue_rows, memory, background, (cpu_busy, cpu_waiting))) in
-        samples.into_iter().enumerate()
+    for (
+        m,
+        (queue_kib, tasks_mib, tasks_dead, dead_queue_rows, memory, background, (cpu_busy, cpu_waiting), db_grew_mib),
+    ) in samples.into_iter().enumerate()
     {
+        let seconds = disk.iter().enumerate().skip(m * 60).take(60);
+        let disk_peak = seconds
+            .clone()
+            .map(|(s, d)| (d.written_mib, s + 1))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .unwrap_or_default();
         let (from, to) = (m as f64 * 60.0, (m + 1) as f64 * 60.0);
         let done = rows.iter().filter(|r| r.1 >= from && r.1 < to).count();
         let mut lat: Vec<f64> = rows.iter().filter(|r| r.0 >= from && r.0 < to).map(|r| r.2).collect();
@@ -378,6 +465,9 @@ async fn main() -> anyhow::Result<()> {
             analyzes: background.analyzes,
             cpu_busy,
             cpu_waiting,
+            disk_mib: seconds.map(|(_, d)| d.written_mib).sum(),
+            disk_peak,
+            db_grew_mib,
         });
     }
 
@@ -390,10 +480,10 @@ async fn main() -> anyhow::Result<()> {
         "## Soak: {minutes} min at {:.0} % of peak, {} worker ({})\n\n\
          Command: `cargo make soak` (release build; server, one worker of concurrency {} and \
          PostgreSQL on one machine, fsync on, checkpoint_timeout {}, max_wal_size {}, shared_buffers \
-         {}, a checkpoint just before). Peak {:.0} steps/s ({}); \
+         {}, a checkpoint just before; {}). Peak {:.0} steps/s ({}); \
          tasks arrive at {rate:.0} tasks/s ({:.0} steps/s) from 8 clients.\n\n\
-         | minute | steps/s completed | engine p50 / p99 | queue table | tasks + steps tables (dead rows) | dead queue rows | WAL written (checkpoints started) | autovacuum of task and queue tables: vacuums / analyzes | machine CPU busy / some task waiting for one | private memory (MiB; backends: anonymous) |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
+         | minute | steps/s completed | engine p50 / p99 | queue table | tasks + steps tables (dead rows) | dead queue rows | WAL written (checkpoints started) | autovacuum of task and queue tables: vacuums / analyzes | machine CPU busy / some task waiting for one | disk writes (largest second: MiB, its second) / database grew | private memory (MiB; backends: anonymous) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
         load * 100.0,
         l.name,
         chrono::Utc::now().format("%Y-%m-%d"),
@@ -401,6 +491,7 @@ async fn main() -> anyhow::Result<()> {
         settings.0,
         settings.1,
         settings.2,
+        kernel_writeback(),
         peak * 4.0,
         match given_peak {
             Some(_) => "given by SOAK_PEAK".to_string(),
@@ -416,7 +507,7 @@ async fn main() -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ");
         out += &format!(
-            "| {} | {:.0} | {:.1} / {:.1} ms | {} KiB | {:.1} MiB ({:.1} %) | {} | {:.0} MiB ({}) | {} / {} | {:.0} % / {} | {memory} |\n",
+            "| {} | {:.0} | {:.1} / {:.1} ms | {} KiB | {:.1} MiB ({:.1} %) | {} | {:.0} MiB ({}) | {} / {} | {:.0} % / {} | {:.0} MiB ({:.0} MiB, s {}) / {:.0} MiB | {memory} |\n",
             i + 1,
             m.steps_s,
             m.p50,
@@ -431,6 +522,10 @@ async fn main() -> anyhow::Result<()> {
             m.analyzes,
             m.cpu_busy * 100.0,
             m.cpu_waiting.map_or_else(|| "n/a".to_string(), |w| format!("{:.0} %", w * 100.0)),
+            m.disk_mib,
+            m.disk_peak.0,
+            m.disk_peak.1,
+            m.db_grew_mib,
         );
     }
     // The bounds of the issue: each minute within 10 % of the first.
