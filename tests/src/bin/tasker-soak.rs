@@ -186,10 +186,11 @@ struct Minute {
     db_grew_mib: f64,
 }
 
-/// What the cluster did in the background so far: WAL written, checkpoints started, and
-/// autovacuum's passes over the task tables and the queue table.
+/// What the cluster did in the background so far: WAL written, checkpoints started,
+/// autovacuum's passes over the task tables and the queue table; and the database's size.
 struct Background {
     wal_bytes: f64,
+    db_bytes: f64,
     checkpoints: i64,
     vacuums: i64,
     analyzes: i64,
@@ -197,8 +198,8 @@ struct Background {
 
 impl Background {
     async fn read(pool: &sqlx::PgPool, queue: &str) -> anyhow::Result<Background> {
-        let (wal_bytes, checkpoints, vacuums, analyzes): (f64, i64, i64, i64) = sqlx::query_as(
-            "SELECT (SELECT wal_bytes::float8 FROM pg_stat_wal),
+        let (wal_bytes, db_bytes, checkpoints, vacuums, analyzes): (f64, f64, i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT wal_bytes::float8 FROM pg_stat_wal), pg_database_size(current_database())::float8,
                     (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter),
                     COALESCE(sum(autovacuum_count), 0)::int8, COALESCE(sum(autoanalyze_count), 0)::int8
                FROM pg_stat_user_tables
@@ -210,6 +211,7 @@ impl Background {
         .await?;
         Ok(Background {
             wal_bytes,
+            db_bytes,
             checkpoints,
             vacuums,
             analyzes,
@@ -295,8 +297,6 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut background = Background::read(&pool, &queue).await?;
     let mut cpu = Cpu::read();
-    let db_size = "SELECT pg_database_size(current_database())::float8 / 1048576";
-    let mut db_mib: f64 = sqlx::query_scalar(db_size).fetch_one(&pool).await?;
     // The soak: tasks arrive at `rate` from 8 clients, each on its own schedule.
     let start = tokio::time::Instant::now();
     let total = (rate * 60.0 * minutes as f64) as usize;
@@ -364,14 +364,12 @@ async fn main() -> anyhow::Result<()> {
         let now = Background::read(&pool, &queue).await?;
         let minute = Background {
             wal_bytes: now.wal_bytes - background.wal_bytes,
+            db_bytes: now.db_bytes - background.db_bytes,
             checkpoints: now.checkpoints - background.checkpoints,
             vacuums: now.vacuums - background.vacuums,
             analyzes: now.analyzes - background.analyzes,
         };
         background = now;
-        let db_now: f64 = sqlx::query_scalar(db_size).fetch_one(&pool).await?;
-        let db_grew_mib = db_now - db_mib;
-        db_mib = db_now;
         println!(
             "  minute {m}: queue {queue_kib} KiB ({dead} dead rows), {:.0} MiB of WAL, {} checkpoints, {} vacuums, {} analyzes, CPU {:.0} % busy",
             minute.wal_bytes / 1048576.0,
@@ -388,7 +386,6 @@ async fn main() -> anyhow::Result<()> {
             memory,
             minute,
             (cpu_busy, cpu_waiting),
-            db_grew_mib,
         ));
     }
     let mut ids = vec![];
@@ -435,10 +432,8 @@ async fn main() -> anyhow::Result<()> {
         println!("timeline: {file} (seconds from {soak_started})");
     }
     let mut report_minutes = vec![];
-    for (
-        m,
-        (queue_kib, tasks_mib, tasks_dead, dead_queue_rows, memory, background, (cpu_busy, cpu_waiting), db_grew_mib),
-    ) in samples.into_iter().enumerate()
+    for (m, (queue_kib, tasks_mib, tasks_dead, dead_queue_rows, memory, background, (cpu_busy, cpu_waiting))) in
+        samples.into_iter().enumerate()
     {
         let seconds = disk.iter().enumerate().skip(m * 60).take(60);
         let disk_peak = seconds
@@ -467,7 +462,7 @@ async fn main() -> anyhow::Result<()> {
             cpu_waiting,
             disk_mib: seconds.map(|(_, d)| d.written_mib).sum(),
             disk_peak,
-            db_grew_mib,
+            db_grew_mib: background.db_bytes / 1048576.0,
         });
     }
 
