@@ -291,9 +291,14 @@ impl Engine {
             };
             let template = &found.template;
             let version = template.version.to_string();
-            let hash = request_hash(&req.namespace, &req.name, &version, &req.context);
-            if let Some(key) = &req.idempotency_key {
-                if let Some(existing) = self.find_idempotent(key, &hash).await? {
+            // Only a task with an idempotency key stores its request's hash: nothing compares
+            // the others', and hashing the context costs a serialisation of it.
+            let keyed = req
+                .idempotency_key
+                .as_deref()
+                .map(|key| (key, request_hash(&req.namespace, &req.name, &version, &req.context)));
+            if let Some((key, hash)) = &keyed {
+                if let Some(existing) = self.find_idempotent(key, hash).await? {
                     return Ok(existing);
                 }
             }
@@ -318,7 +323,7 @@ impl Engine {
                 version: &version,
                 correlation_id: &correlation_id,
                 annotations: &annotations,
-                hash: &hash,
+                hash: keyed.as_ref().map(|(_, hash)| hash.as_str()),
                 trace,
                 actor,
             };
@@ -326,8 +331,10 @@ impl Engine {
                 Inserted::Task => break (task_uuid, correlation_id, version),
                 Inserted::KeyTaken => {
                     // A concurrent request with the same key won the race (nothing was written).
-                    let key = req.idempotency_key.as_deref().unwrap_or_default();
-                    return match self.find_idempotent(key, &hash).await? {
+                    let Some((key, hash)) = &keyed else {
+                        return Err(EngineError::Corrupt("a task without a key found its key taken".into()).into());
+                    };
+                    return match self.find_idempotent(key, hash).await? {
                         Some(existing) => Ok(existing),
                         None => Err(EngineError::Conflict("idempotent task vanished".into()).into()),
                     };
@@ -427,7 +434,8 @@ struct NewTask<'a> {
     version: &'a str,
     correlation_id: &'a str,
     annotations: &'a Value,
-    hash: &'a str,
+    /// The request's hash, for a task with an idempotency key.
+    hash: Option<&'a str>,
     trace: Option<&'a tasker_step::TraceContext>,
     actor: Option<&'a Actor>,
 }

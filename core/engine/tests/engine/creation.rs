@@ -140,6 +140,30 @@ async fn idempotency_returns_the_first_task_or_conflicts() {
     assert_eq!(e.kind(), CreateErrorKind::IdempotencyConflict);
     assert_eq!(e.field().as_deref(), Some("/idempotency_key"));
     assert_eq!(rows(&engine).await, before, "nothing created");
+    // Only a keyed task stores its request's hash; a task without a key, the same request
+    // otherwise, stores none and is created again each time.
+    req.idempotency_key = None;
+    let (a, b) = (
+        engine.create_task(&req).await.unwrap(),
+        engine.create_task(&req).await.unwrap(),
+    );
+    assert!(a.created && b.created && a.task_uuid != b.task_uuid);
+    let hashes: Vec<(bool, Option<String>)> = sqlx::query_as(
+        "SELECT idempotency_key IS NOT NULL, request_hash FROM tasker_tasks WHERE task_uuid = ANY($1) ORDER BY 1",
+    )
+    .bind(vec![first.task_uuid, a.task_uuid, b.task_uuid])
+    .fetch_all(engine.pool())
+    .await
+    .unwrap();
+    assert_eq!(hashes.len(), 3);
+    assert!(
+        hashes[..2].iter().all(|(keyed, hash)| !keyed && hash.is_none()),
+        "{hashes:?}"
+    );
+    assert!(
+        hashes[2].0 && hashes[2].1.as_ref().is_some_and(|h| h.len() == 64),
+        "{hashes:?}"
+    );
 }
 
 #[tokio::test]
