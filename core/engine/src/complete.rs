@@ -366,7 +366,8 @@ impl StepEnd {
 }
 
 /// Records the ends of attempts of tasks of namespace `ns` that this transaction holds, in one
-/// statement: each step's result, transition and event, its message deleted, its task touched.
+/// statement: each step's result, transition and event, its message deleted, its task touched
+/// (at most once a second: [`crate::locked::TOUCH_DUE`]).
 /// Returns the steps of those tasks for reconciliation, by task, as they are now.
 pub(crate) async fn record_ends(
     conn: &mut PgConnection,
@@ -395,11 +396,12 @@ pub(crate) async fn record_ends(
               ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, attempt, duration_ms, error)
                      SELECT event, task_uuid, $10, step_uuid, attempts, duration_ms, error FROM u WHERE event IS NOT NULL),
               d AS (DELETE FROM {queue} WHERE msg_id = ANY($9)),
-              tk AS (UPDATE tasker_tasks SET updated_at = now() WHERE task_uuid = ANY($11))
+              tk AS (UPDATE tasker_tasks SET updated_at = now() WHERE task_uuid = ANY($11) AND {stale})
          SELECT s.task_uuid, {STEP_STATE_COLUMNS} FROM tasker_steps s
           WHERE s.task_uuid = ANY($11) ORDER BY s.task_uuid, s.position",
         duration = ms_since!("s.started_at"),
         queue = tasker_store::queue_table(ns),
+        stale = crate::locked::TOUCH_DUE,
     ))
     .bind(ends.iter().map(|e| e.step_uuid).collect::<Vec<_>>())
     .bind(ends.iter().map(|e| e.to).collect::<Vec<_>>())

@@ -128,6 +128,51 @@ async fn a_lost_worker_on_the_last_attempt_fails_the_step_as_worker_lost() {
     );
 }
 
+/// A result that leaves its task's status as it is touches the task's `updated_at` (what the
+/// recovery sweep reads) only when that is a second old: results in quicker succession write no
+/// new version of the task's row.
+#[tokio::test]
+async fn a_result_touches_its_task_at_most_once_a_second() {
+    let engine = engine(&[LINEAR], 1.0).await;
+    let uuid = create(&engine, "linear", json!({"n": 1})).await;
+    let row = || async {
+        sqlx::query_as::<_, (String, chrono::DateTime<chrono::Utc>)>(
+            "SELECT xmin::text, updated_at FROM tasker_tasks WHERE task_uuid = $1",
+        )
+        .bind(uuid)
+        .fetch_one(engine.pool())
+        .await
+        .unwrap()
+    };
+    let a = claim(&engine).await.remove(0);
+    let claimed = row().await;
+    complete(&engine, &a.claim, success(json!({}))).await;
+    assert_eq!(
+        row().await,
+        claimed,
+        "touched less than a second ago: the row is not written"
+    );
+
+    // Last touched two seconds ago: the next result touches it.
+    sqlx::query("UPDATE tasker_tasks SET updated_at = updated_at - interval '2 seconds' WHERE task_uuid = $1")
+        .bind(uuid)
+        .execute(engine.pool())
+        .await
+        .unwrap();
+    let stale = row().await;
+    let b = claim(&engine).await.remove(0);
+    assert_eq!(row().await, stale, "a later step's claim leaves the task as it is");
+    complete(&engine, &b.claim, success(json!({}))).await;
+    let touched = row().await;
+    assert_ne!(touched.0, stale.0);
+    assert!(
+        touched.1 > stale.1 + chrono::Duration::milliseconds(1500),
+        "{touched:?} after {stale:?}"
+    );
+    assert!(engine.idle_active_tasks(1_000, 10).await.unwrap().is_empty());
+    assert_eq!(task(&engine, uuid).await.status, TaskStatus::InProgress);
+}
+
 #[tokio::test]
 async fn reconciling_a_healthy_task_changes_nothing() {
     let engine = engine(&[DIAMOND], 1.0).await;
@@ -400,8 +445,9 @@ async fn the_schema_allows_exactly_the_words_of_the_state_types() {
     assert_eq!(status().await, before);
 }
 
-/// Columns every step writes (the step's claim, attempt and result; its task's `updated_at`).
-/// None may be indexed, so those writes stay heap-only (HOT) and write no index entry.
+/// Columns every step writes (the step's claim, attempt and result; its task's `updated_at`,
+/// at most once a second). None may be indexed, so those writes stay heap-only (HOT) and write
+/// no index entry.
 #[tokio::test]
 async fn no_column_written_for_every_step_is_indexed() {
     let engine = engine(&[LINEAR], 1.0).await;
