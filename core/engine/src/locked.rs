@@ -135,36 +135,44 @@ pub fn task_ended(payload: &str) -> Option<(Uuid, Option<&str>)> {
     Some((uuid.parse().ok()?, view))
 }
 
-/// The status statement of [`set_task_status`]. The task row it writes is `u` (the other parts
-/// of the statement see the task as it was before it), so the ended task's view is built from
-/// `u` with the transition row this statement inserts (a cancel's own audit row) added to the
-/// ones before it. (`OFFSET 0` keeps the view a subquery built once, not an expression copied
-/// into each place that reads it.) The view is built only for a task some client waits for
-/// (marked by [`crate::Engine::await_task`]; the statement takes the mark away): any other
-/// task's notification is its uuid alone.
+/// The status statement of [`set_task_statuses`]: moves each task of `$1` from `$2` to `$3`
+/// (terminal where `$4`), with its transition row and its event `$5` (if any). The task rows it
+/// writes are `u` (the other parts of the statement see the tasks as they were before it), so an
+/// ended task's view is built from `u` with the transition rows this statement inserts (a
+/// cancel's own audit row) added to the ones before them. (`OFFSET 0` keeps the view a subquery
+/// built once, not an expression copied into each place that reads it.) The view is built only
+/// for a task some client waits for (marked by [`crate::Engine::await_task`]; the statement
+/// takes the mark away): any other task's notification is its uuid alone. A task's end is
+/// notified by the statement itself where `$9` (so by its commit), else it is returned.
 static SET_TASK_STATUS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "WITH u AS (UPDATE tasker_tasks SET status = $3, updated_at = now(),
-                           completed_at = CASE WHEN $4 THEN clock_timestamp() ELSE NULL END
-                     WHERE task_uuid = $1 RETURNING *),
-              tr AS (INSERT INTO tasker_transitions (task_uuid, from_state, to_state) SELECT task_uuid, $2, $3 FROM u
+        "WITH x AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::text[], $9::bool[])
+                              AS x(task_uuid, from_state, to_state, terminal, event, at_commit)),
+              u AS (UPDATE tasker_tasks t SET status = x.to_state, updated_at = now(),
+                           completed_at = CASE WHEN x.terminal THEN clock_timestamp() ELSE NULL END
+                      FROM x WHERE t.task_uuid = ANY($1) AND t.task_uuid = x.task_uuid
+                 RETURNING t.*, x.from_state, x.terminal, x.event, x.at_commit),
+              tr AS (INSERT INTO tasker_transitions (task_uuid, from_state, to_state)
+                     SELECT task_uuid, from_state, status FROM u ORDER BY task_uuid
                      RETURNING *),
               ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, duration_ms, error)
-                     SELECT $5, u.task_uuid, u.namespace, f.step_uuid, {duration}, f.error
+                     SELECT u.event, u.task_uuid, u.namespace, f.step_uuid, {duration}, f.error
                        FROM u LEFT JOIN LATERAL (SELECT step_uuid, error FROM tasker_steps
                                                   WHERE task_uuid = u.task_uuid AND status = $6
-                                                  ORDER BY completed_at, position LIMIT 1) f ON $5 = $7
-                      WHERE $5::text IS NOT NULL),
-              w AS (DELETE FROM tasker_task_waits WHERE task_uuid = $1 AND $4 RETURNING task_uuid),
-              n AS (SELECT CASE WHEN octet_length(v.view) <= {max} THEN t.task_uuid::text || ' ' || v.view
+                                                  ORDER BY completed_at, position LIMIT 1) f ON u.event = $7
+                      WHERE u.event IS NOT NULL ORDER BY u.task_uuid),
+              w AS (DELETE FROM tasker_task_waits m USING u
+                     WHERE m.task_uuid = u.task_uuid AND u.terminal RETURNING m.task_uuid),
+              n AS (SELECT t.task_uuid, t.at_commit,
+                           CASE WHEN octet_length(v.view) <= {max} THEN t.task_uuid::text || ' ' || v.view
                                 ELSE t.task_uuid::text END AS payload
                       FROM u t LEFT JOIN LATERAL (SELECT ({view})::text AS view
-                                                   WHERE EXISTS (SELECT 1 FROM w) OFFSET 0) v ON true
-                     WHERE $4),
-              nn AS (SELECT pg_notify($10, payload) FROM n WHERE $9)
-         SELECT GREATEST(EXTRACT(EPOCH FROM clock_timestamp() - created_at), 0)::float8, (SELECT payload FROM n),
-                (SELECT count(*) FROM nn)
-           FROM u",
+                                                   WHERE EXISTS (SELECT 1 FROM w WHERE w.task_uuid = t.task_uuid)
+                                                  OFFSET 0) v ON true
+                     WHERE t.terminal),
+              nn AS (SELECT count(pg_notify($10, payload)) AS sent FROM n WHERE at_commit)
+         SELECT GREATEST(EXTRACT(EPOCH FROM clock_timestamp() - u.created_at), 0)::float8, n.payload, u.task_uuid
+           FROM u LEFT JOIN n ON n.task_uuid = u.task_uuid CROSS JOIN nn",
         duration = ms_since!("u.created_at"),
         max = MAX_NOTIFIED_VIEW,
         view = crate::views::task_view_json("(SELECT * FROM tasker_transitions UNION ALL SELECT * FROM tr)", "$8"),
@@ -179,7 +187,7 @@ static PREPARED_END: LazyLock<(String, String)> = LazyLock::new(|| {
     let digest = Sha256::digest(SET_TASK_STATUS.as_bytes());
     let name = format!("tasker_end_{}", crate::registry::hex(&digest[..6]));
     let prepare = format!(
-        "PREPARE {name} (uuid, text, text, bool, text, text, text, text, bool, text) AS {}",
+        "PREPARE {name} (uuid[], text[], text[], bool[], text[], text, text, text, bool[], text) AS {}",
         *SET_TASK_STATUS
     );
     (name, prepare)
@@ -215,13 +223,15 @@ pub(crate) async fn commit_with_end(conn: &mut PgConnection, task: &mut LockedTa
     let Some(TaskEnd { from, to }) = task.ending.take() else {
         return Ok(());
     };
-    let event = end_event(to).map_or_else(|| "NULL".to_string(), |e| sql_literal(e.as_str()));
+    // One-element arrays: `{word}` (no word here needs quoting in an array literal).
+    let one = |word: &str| sql_literal(&format!("{{{word}}}"));
+    let event = one(end_event(to).map_or("NULL", |e| e.as_str()));
     let sql = format!(
-        "EXECUTE {name}({uuid}, {from}, {to}, TRUE, {event}, {error}, {failed}, {complete}, TRUE, {channel}); COMMIT; BEGIN",
+        "EXECUTE {name}({uuid}, {from}, {to}, '{{t}}', {event}, {error}, {failed}, {complete}, '{{t}}', {channel}); COMMIT; BEGIN",
         name = PREPARED_END.0,
-        uuid = sql_literal(&task.task_uuid.to_string()),
-        from = sql_literal(from.as_str()),
-        to = sql_literal(to.as_str()),
+        uuid = one(&task.task_uuid.to_string()),
+        from = one(from.as_str()),
+        to = one(to.as_str()),
         error = sql_literal(StepStatus::Error.as_str()),
         failed = sql_literal(EventName::TaskFailed.as_str()),
         complete = sql_literal(StepStatus::Complete.as_str()),
@@ -248,9 +258,7 @@ fn end_event(to: TaskStatus) -> Option<EventName> {
 /// Sets the task's status (with its transition row, its end event and, when it ends, the
 /// notification) and touches `updated_at`, in one statement. Setting the status it already has
 /// only touches `updated_at` when that is due ([`TOUCH_DUE`]), unless the transaction already
-/// did. An ending task's
-/// `completed_at` is when this statement runs, not when its transaction began: a result that
-/// waited for the task's lock is not dated before it was recorded.
+/// did.
 pub(crate) async fn set_task_status(
     conn: &mut PgConnection,
     task: &mut LockedTask,
@@ -268,40 +276,73 @@ pub(crate) async fn set_task_status(
         }
         return Ok(());
     }
-    check_task(task.status, to)?;
-    if to.is_terminal() && task.end_notice == EndNotice::EndStatementWithCommit {
-        // The statement goes with the commit ([`commit_with_end`]); nothing else this
-        // transaction does to the task comes after its end.
-        task.ending = Some(TaskEnd { from: task.status, to });
-        task.touched = true;
-        task.status = to;
+    set_task_statuses(conn, vec![(task, to)]).await
+}
+
+/// Moves each locked task to its new status (each different from the one it has), with its
+/// transition row, its end event and, for one that ends, the notification, in one statement
+/// for them all. An ending task's `completed_at` is when this statement runs, not when its
+/// transaction began: a result that waited for the task's lock is not dated before it was
+/// recorded.
+pub(crate) async fn set_task_statuses(
+    conn: &mut PgConnection,
+    changes: Vec<(&mut LockedTask, TaskStatus)>,
+) -> Result<(), EngineError> {
+    let mut moved = Vec::with_capacity(changes.len());
+    for (task, to) in changes {
+        check_task(task.status, to)?;
+        if to.is_terminal() && task.end_notice == EndNotice::EndStatementWithCommit {
+            // The statement goes with the commit ([`commit_with_end`]); nothing else this
+            // transaction does to the task comes after its end.
+            task.ending = Some(TaskEnd { from: task.status, to });
+            task.touched = true;
+            task.status = to;
+            continue;
+        }
+        moved.push((task, to));
+    }
+    if moved.is_empty() {
         return Ok(());
     }
     // A task that ends also raises `TASK_ENDED_CHANNEL`, at the commit or once the transaction
     // has committed ([`EndNotice`]): what clients waiting for its result wake on (see
     // [`task_ended`]).
-    let at_commit = task.end_notice != EndNotice::Notifier;
-    let (age_seconds, ended, _): (f64, Option<String>, i64) = sqlx::query_as(&SET_TASK_STATUS)
-        .bind(task.task_uuid)
-        .bind(task.status)
-        .bind(to)
-        .bind(to.is_terminal())
-        .bind(end_event(to))
+    let rows: Vec<(f64, Option<String>, Uuid)> = sqlx::query_as(&SET_TASK_STATUS)
+        .bind(moved.iter().map(|(t, _)| t.task_uuid).collect::<Vec<_>>())
+        .bind(moved.iter().map(|(t, _)| t.status).collect::<Vec<_>>())
+        .bind(moved.iter().map(|&(_, to)| to).collect::<Vec<_>>())
+        .bind(moved.iter().map(|(_, to)| to.is_terminal()).collect::<Vec<_>>())
+        .bind(moved.iter().map(|&(_, to)| end_event(to)).collect::<Vec<_>>())
         .bind(StepStatus::Error)
         .bind(EventName::TaskFailed)
         .bind(StepStatus::Complete)
-        .bind(at_commit)
+        .bind(
+            moved
+                .iter()
+                .map(|(t, _)| t.end_notice != EndNotice::Notifier)
+                .collect::<Vec<_>>(),
+        )
         .bind(tasker_store::TASK_ENDED_CHANNEL)
-        .fetch_one(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?;
-    task.touched = true;
-    if to.is_terminal() {
-        task.finished(to, age_seconds);
+    for (task, to) in moved {
+        let Some((age_seconds, ended, _)) = rows.iter().find(|r| r.2 == task.task_uuid) else {
+            return Err(EngineError::Conflict(format!(
+                "task {} vanished while it changed",
+                task.task_uuid
+            )));
+        };
+        task.touched = true;
+        if to.is_terminal() {
+            task.finished(to, *age_seconds);
+        }
+        if let Some(payload) = ended.as_ref().filter(|_| task.end_notice == EndNotice::Notifier) {
+            task.observed.push(Observation::Notify(Notice::TaskEnded {
+                payload: payload.clone(),
+            }));
+        }
+        task.status = to;
     }
-    if let Some(payload) = ended.filter(|_| !at_commit) {
-        task.observed.push(Observation::Notify(Notice::TaskEnded { payload }));
-    }
-    task.status = to;
     Ok(())
 }
 

@@ -8,7 +8,9 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::locked::{lock_task, ready_steps, set_step_status, set_task_status, step_states, LockedTask, StepState};
+use crate::locked::{
+    lock_task, ready_steps, set_step_status, set_task_status, set_task_statuses, step_states, LockedTask, StepState,
+};
 use crate::state::{sql_list, StepStatus, TaskStatus};
 use crate::{queue, Engine, EngineError};
 
@@ -49,7 +51,8 @@ pub(crate) async fn reconcile_steps(
 }
 
 /// [`reconcile_steps`] for several locked tasks, given in `task_uuid` order: the steps that
-/// became ready in any of them are enqueued together, one statement per namespace.
+/// became ready in any of them are enqueued together, one statement per namespace, and the
+/// tasks whose status changes (those that end) move together, one statement.
 pub(crate) async fn reconcile_all(
     conn: &mut PgConnection,
     tasks: Vec<(&mut LockedTask, Vec<StepState>)>,
@@ -83,11 +86,17 @@ pub(crate) async fn reconcile_all(
             .collect();
         enqueue_ready(conn, &ns, &mut ready).await?;
     }
+    // The tasks whose status changes move in one statement.
+    let mut changes = Vec::new();
     for (task, steps) in open {
         let next = derived_task_status(task.status, &steps);
-        set_task_status(conn, task, next).await?;
+        if next == task.status {
+            set_task_status(conn, task, next).await?;
+        } else {
+            changes.push((task, next));
+        }
     }
-    Ok(())
+    set_task_statuses(conn, changes).await
 }
 
 /// Spec §0.9 rule 6: once a step is in error no new attempt starts. What was queued but not

@@ -110,11 +110,13 @@ async fn committed_work_and_ends_are_notified_after_commit_by_the_notifier_and_n
         task(&engine, uuid).await
     );
 
-    // Results recorded together end their tasks through the notifier, after the commit.
+    // Results recorded together end their tasks through the notifier,
+    // after the commit: the view of the one a client waits for, the other's uuid alone.
     let (one, two) = (
         create(&engine, "once", ctx()).await,
         create(&engine, "once", ctx()).await,
     );
+    engine.await_task(two).await.unwrap().expect("the task");
     let claimed = claim(&engine).await;
     assert_eq!(claimed.len(), 2);
     let results: Vec<_> = claimed.iter().map(|c| (c.claim.clone(), success(json!({})))).collect();
@@ -124,12 +126,13 @@ async fn committed_work_and_ends_are_notified_after_commit_by_the_notifier_and_n
         let n = next(&mut listener).await;
         assert_from_notifier(&engine, &n).await;
         if n.channel() == TASK_ENDED_CHANNEL {
-            ended.push(tasker_engine::task_ended(n.payload()).unwrap().0);
+            let (uuid, view) = tasker_engine::task_ended(n.payload()).unwrap();
+            ended.push((uuid, view.map(|v| tasker_engine::task_view_from_json(v).unwrap())));
         }
     }
-    ended.sort();
-    let mut both = vec![one, two];
-    both.sort();
+    ended.sort_by_key(|e| e.0);
+    let mut both = vec![(one, None), (two, Some(task(&engine, two).await))];
+    both.sort_by_key(|e| e.0);
     assert_eq!(ended, both);
 
     assert!(
