@@ -228,8 +228,8 @@ async fn enqueue_ready(
 /// (`tasker_tasks_active`, by creation time) applies, and a task idle that long was created
 /// at least that long ago (`updated_at` starts at `created_at`), so the index is read only
 /// for tasks that old: not for the tasks created since, nor for the entries of those that
-/// ended since, which stay in the index until a vacuum (under a steady load the query read
-/// every one of them: 9.7 ms a sweep on average in a 10-minute soak).
+/// ended since, which stay in the index until a vacuum (under the soak's load the query read
+/// every one of them: 9.7 ms a sweep on average, 0.44 ms bounded).
 static IDLE_ACTIVE_TASKS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT task_uuid FROM tasker_tasks
