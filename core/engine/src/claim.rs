@@ -217,8 +217,7 @@ impl Engine {
                         let err: StepError = tasker_step::RetryableError::new(lost(&step))
                             .code(codes::WORKER_LOST)
                             .into();
-                        crate::events::record_attempt_lost(&mut tx, task_uuid, namespace, step_uuid, &err.to_json())
-                            .await?;
+                        crate::events::record_attempt_lost(&mut tx, task_uuid, step_uuid, &err.to_json()).await?;
                     }
                     starts.push(Start {
                         msg_id,
@@ -314,8 +313,8 @@ async fn start_attempts(
                   RETURNING t.task_uuid, x.from_status),
               tt AS (INSERT INTO tasker_transitions (task_uuid, from_state, to_state)
                      SELECT task_uuid, from_status, $6 FROM tk),
-              ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, attempt)
-                     SELECT $9, task_uuid, $10, step_uuid, attempts FROM s)
+              ev AS (INSERT INTO tasker_events (event_name, task_uuid, step_uuid, attempt)
+                     SELECT $9, task_uuid, step_uuid, attempts FROM s)
          SELECT s.step_uuid, s.attempts, s.max_attempts, s.callable, s.initialization, s.timeout_seconds,
                 t.name AS workflow_name, t.version, t.correlation_id, t.context, t.traceparent, t.tracestate,
                 -- Each step upstream is read once, by its primary key: `= ANY(parents)` joins
@@ -342,7 +341,6 @@ async fn start_attempts(
     .bind(tasks.iter().map(|(t, _)| *t).collect::<Vec<_>>())
     .bind(tasks.iter().map(|(_, s)| s.to_string()).collect::<Vec<_>>())
     .bind(EventName::StepStarted)
-    .bind(namespace)
     .fetch_all(&mut *conn)
     .await?;
     for (task_uuid, _) in &tasks {

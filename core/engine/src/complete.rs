@@ -294,9 +294,9 @@ async fn schedule_retry(
                             jsonb_build_object('error_code', $2->'error_code', 'retry_delay_ms', $3::bigint,
                                                'next_retry_at', next_retry_at)
                        FROM u),
-              ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, attempt,
+              ev AS (INSERT INTO tasker_events (event_name, task_uuid, step_uuid, attempt,
                                                 duration_ms, error, retry_delay_ms, next_retry_at)
-                     SELECT $6, task_uuid, $7, step_uuid, attempts, duration_ms, $2, $3, next_retry_at FROM u)
+                     SELECT $6, task_uuid, step_uuid, attempts, duration_ms, $2, $3, next_retry_at FROM u)
          SELECT next_retry_at FROM u",
         queue = tasker_store::queue_table(&ns),
         duration = ms_since!("started_at"),
@@ -307,7 +307,6 @@ async fn schedule_retry(
     .bind(step.status)
     .bind(StepStatus::WaitingForRetry)
     .bind(EventName::StepRetryScheduled)
-    .bind(&ns)
     .fetch_one(&mut *conn)
     .await?;
     // Wake the workers so they re-read the earliest visibility time and sleep exactly until
@@ -393,12 +392,12 @@ pub(crate) async fn record_ends(
                            r.from_status, r.to_status, r.detail, r.event, r.error),
               tr AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, detail)
                      SELECT task_uuid, step_uuid, from_status, to_status, attempts, detail FROM u),
-              ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, attempt, duration_ms, error)
-                     SELECT event, task_uuid, $10, step_uuid, attempts, duration_ms, error FROM u WHERE event IS NOT NULL),
+              ev AS (INSERT INTO tasker_events (event_name, task_uuid, step_uuid, attempt, duration_ms, error)
+                     SELECT event, task_uuid, step_uuid, attempts, duration_ms, error FROM u WHERE event IS NOT NULL),
               d AS (DELETE FROM {queue} WHERE msg_id = ANY($9)),
-              tk AS (UPDATE tasker_tasks SET updated_at = now() WHERE task_uuid = ANY($11) AND {stale})
+              tk AS (UPDATE tasker_tasks SET updated_at = now() WHERE task_uuid = ANY($10) AND {stale})
          SELECT s.task_uuid, {STEP_STATE_COLUMNS} FROM tasker_steps s
-          WHERE s.task_uuid = ANY($11) ORDER BY s.task_uuid, s.position",
+          WHERE s.task_uuid = ANY($10) ORDER BY s.task_uuid, s.position",
         duration = ms_since!("s.started_at"),
         queue = tasker_store::queue_table(ns),
         stale = crate::locked::TOUCH_DUE,
@@ -412,7 +411,6 @@ pub(crate) async fn record_ends(
     .bind(ends.iter().map(StepEnd::detail).collect::<Vec<_>>())
     .bind(ends.iter().map(StepEnd::event).collect::<Vec<_>>())
     .bind(ends.iter().map(|e| e.msg_id).collect::<Vec<_>>())
-    .bind(ns)
     .bind(&tasks)
     .fetch_all(&mut *conn)
     .await?;

@@ -486,7 +486,7 @@ async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<I
                     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING task_uuid),
               tt AS (INSERT INTO tasker_transitions (task_uuid, to_state, actor) SELECT task_uuid, $11, $14 FROM t
                      RETURNING task_uuid),
-              te AS (INSERT INTO tasker_events (event_name, task_uuid, namespace) SELECT $15, task_uuid, $2 FROM t),
+              te AS (INSERT INTO tasker_events (event_name, task_uuid) SELECT $15, task_uuid FROM t),
               r AS (SELECT * FROM unnest($16::uuid[], $17::text[], $18::text[], $19::jsonb[], $20::bool[], $21::int[],
                                          $22::text[], $23::bigint[], $24::bigint[], $25::int[], $26::bool[])
                                   WITH ORDINALITY AS r(step_uuid, name, callable, initialization, retryable,

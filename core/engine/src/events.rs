@@ -159,7 +159,7 @@ pub(crate) use ms_since;
 
 const SELECT_EVENTS: &str =
     "SELECT e.id, e.xid, e.event_name, e.occurred_at, e.task_uuid, e.step_uuid, s.name AS step_name,
-        e.namespace, t.name AS workflow_name, t.version AS workflow_version, t.correlation_id, e.attempt,
+        t.namespace, t.name AS workflow_name, t.version AS workflow_version, t.correlation_id, e.attempt,
         e.duration_ms, CASE WHEN e.event_name = $1 THEN s.result END AS result, e.error, e.retry_delay_ms,
         e.next_retry_at
    FROM tasker_events e
@@ -198,20 +198,18 @@ fn from_row(r: &PgRow) -> Result<LifecycleEvent, sqlx::Error> {
 pub(crate) async fn record_attempt_lost(
     conn: &mut PgConnection,
     task_uuid: Uuid,
-    namespace: &str,
     step_uuid: Uuid,
     error: &Value,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(concat!(
-        "INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, attempt, duration_ms, error,
+        "INSERT INTO tasker_events (event_name, task_uuid, step_uuid, attempt, duration_ms, error,
                                     retry_delay_ms, next_retry_at)
-         SELECT $1, $2, $3, step_uuid, attempts, ",
+         SELECT $1, $2, step_uuid, attempts, ",
         ms_since!("started_at"),
-        ", $5, 0, clock_timestamp() FROM tasker_steps WHERE step_uuid = $4"
+        ", $4, 0, clock_timestamp() FROM tasker_steps WHERE step_uuid = $3"
     ))
     .bind(EventName::StepRetryScheduled)
     .bind(task_uuid)
-    .bind(namespace)
     .bind(step_uuid)
     .bind(error)
     .execute(conn)
@@ -246,7 +244,7 @@ impl Engine {
             "{SELECT_EVENTS}
               WHERE (e.xid, e.id) > ($2, $3)
                 AND e.xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-                AND ($4::text[] IS NULL OR e.namespace = ANY($4))
+                AND ($4::text[] IS NULL OR t.namespace = ANY($4))
               ORDER BY e.xid, e.id LIMIT $5"
         );
         let rows = sqlx::query(&sql)

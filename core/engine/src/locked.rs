@@ -155,8 +155,8 @@ static SET_TASK_STATUS: LazyLock<String> = LazyLock::new(|| {
               tr AS (INSERT INTO tasker_transitions (task_uuid, from_state, to_state)
                      SELECT task_uuid, from_state, status FROM u ORDER BY task_uuid
                      RETURNING *),
-              ev AS (INSERT INTO tasker_events (event_name, task_uuid, namespace, step_uuid, duration_ms, error)
-                     SELECT u.event, u.task_uuid, u.namespace, f.step_uuid, {duration}, f.error
+              ev AS (INSERT INTO tasker_events (event_name, task_uuid, step_uuid, duration_ms, error)
+                     SELECT u.event, u.task_uuid, f.step_uuid, {duration}, f.error
                        FROM u LEFT JOIN LATERAL (SELECT step_uuid, error FROM tasker_steps
                                                   WHERE task_uuid = u.task_uuid AND status = $6
                                                   ORDER BY completed_at, position LIMIT 1) f ON u.event = $7

@@ -281,7 +281,7 @@ async fn a_reader_never_skips_an_event_whose_transaction_commits_late() {
     let mut slow = engine.pool().begin().await.unwrap();
     let slow_task = create(&engine, "once", json!({})).await;
     sqlx::query(
-        "INSERT INTO tasker_events (event_name, task_uuid, namespace) SELECT 'task.completed', $1, namespace
+        "INSERT INTO tasker_events (event_name, task_uuid) SELECT 'task.completed', $1
            FROM tasker_tasks WHERE task_uuid = $1",
     )
     .bind(slow_task)
