@@ -44,6 +44,13 @@ pub struct Claimed {
     /// as the claim's horizon looks; None: nothing within it. A claim that took as many
     /// messages as it asked for may have left visible ones behind, which this does not count.
     pub next_visible: Option<std::time::Duration>,
+    /// The commits whose messages the claim's read could see: a claim that took fewer messages
+    /// than it asked for left none of theirs behind that was due and not another claim's.
+    pub snapshot: crate::ReadSnapshot,
+    /// The read took fewer messages than it asked for: it left no message behind that was due
+    /// and not another claim's (though it may have started fewer steps, some messages being
+    /// stale or their tasks busy).
+    pub drained: bool,
 }
 
 /// A step a worker has claimed and must now run.
@@ -145,12 +152,16 @@ impl Engine {
         let mut next_visible = read
             .next_visible
             .map(|s| std::time::Duration::from_secs_f64(s.max(0.0)));
+        let snapshot = read.snapshot;
+        let drained = read.messages.len() < qty.max(0) as usize;
         let mut msgs = read.messages;
         if msgs.is_empty() {
             tx.rollback().await?;
             return Ok(Claimed {
                 steps: vec![],
                 next_visible,
+                snapshot,
+                drained,
             });
         }
         msgs.sort_by_key(|(_, _, m, _)| parse_message(m));
@@ -253,6 +264,8 @@ impl Engine {
         Ok(Claimed {
             steps: claimed,
             next_visible,
+            snapshot,
+            drained,
         })
     }
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::actor::Actor;
 use crate::events::EventName;
-use crate::notify::Notice;
+use crate::notify::{Notice, TxId};
 use crate::registry::{hex, Lookup};
 use crate::state::{StepStatus, TaskStatus};
 use crate::{Engine, EngineError, EngineErrorKind};
@@ -267,7 +267,7 @@ impl Engine {
         // process changed it (or registered a higher version) meanwhile, the creation starts
         // again from the database.
         let mut attempt = 0;
-        let (task_uuid, correlation_id, version) = loop {
+        let (task_uuid, correlation_id, version, commit) = loop {
             attempt += 1;
             let found = match self.cached_template(&req.namespace, &req.name, req.version.as_deref()) {
                 Some(t) => t,
@@ -328,7 +328,7 @@ impl Engine {
                 actor,
             };
             match self.insert_unchecked(&new_task).await? {
-                Inserted::Task => break (task_uuid, correlation_id, version),
+                Inserted::Task(commit) => break (task_uuid, correlation_id, version, commit),
                 Inserted::KeyTaken => {
                     // A concurrent request with the same key won the race (nothing was written).
                     let Some((key, hash)) = &keyed else {
@@ -351,9 +351,11 @@ impl Engine {
                 }
             }
         };
-        // The root steps are in the queue: wake the namespace's workers.
+        // The root steps are in the queue: wake the namespace's workers (naming the commit,
+        // which a worker's read may have seen already).
         self.notifier.send(vec![Notice::Work {
             namespace: req.namespace.clone(),
+            commit,
         }]);
         tasker_telemetry::task_created(&req.namespace, &req.name);
         tracing::info!(%task_uuid, %correlation_id, namespace = %req.namespace, name = %req.name, %version, "task created");
@@ -389,7 +391,8 @@ impl Engine {
                         .fetch_one(&self.pool)
                         .await?;
                 if exists {
-                    return Ok(Inserted::Task);
+                    // Its transaction is not known: the notification lists none.
+                    return Ok(Inserted::Task(None));
                 }
                 insert_task(&mut *self.pool.acquire().await?, t).await
             }
@@ -472,7 +475,7 @@ async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<I
         })
         .collect();
     let ns = &t.req.namespace;
-    let (inserted, current): (i64, bool) = sqlx::query_as(&format!(
+    let (inserted, current, xid): (i64, bool, String) = sqlx::query_as(&format!(
         "WITH g AS (SELECT EXISTS (SELECT 1 FROM tasker_templates tp
                                     WHERE tp.namespace = $2 AND tp.name = $3 AND tp.version = $4 AND tp.content_hash = $31
                                       AND NOT ($32 AND EXISTS (
@@ -512,7 +515,7 @@ async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<I
               -- After the task's row (it reads tt): the audit trail keeps causal order.
               st AS (INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, attempt, actor)
                      SELECT tt.task_uuid, q.step_uuid, $27, $28, 0, $14 FROM tt, q)
-         SELECT (SELECT count(*) FROM t), (SELECT current FROM g)",
+         SELECT (SELECT count(*) FROM t), (SELECT current FROM g), pg_current_xact_id()::text",
         queue = tasker_store::queue_table(ns)
     ))
     .bind(t.task_uuid)
@@ -551,7 +554,7 @@ async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<I
     .fetch_one(&mut *conn)
     .await?;
     Ok(match (inserted, current) {
-        (1, _) => Inserted::Task,
+        (1, _) => Inserted::Task(xid.parse().ok().map(TxId)),
         (_, false) => Inserted::TemplateChanged,
         _ => Inserted::KeyTaken,
     })
@@ -559,7 +562,8 @@ async fn insert_task(conn: &mut sqlx::PgConnection, t: &NewTask<'_>) -> Result<I
 
 /// What [`insert_task`] did.
 enum Inserted {
-    Task,
+    /// By the transaction with this id (None: not known).
+    Task(Option<TxId>),
     /// The idempotency key is taken.
     KeyTaken,
     /// The template is no longer what the request names.

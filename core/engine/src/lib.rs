@@ -60,7 +60,7 @@ pub use dashboard::{
 };
 pub use events::{event_id, event_row_id, EventName, EventPosition, LifecycleEvent, EVENT_KEYS};
 pub use locked::{task_ended, MAX_NOTIFIED_VIEW};
-pub use notify::{LocalClaims, NOTIFIER_APPLICATION};
+pub use notify::{notified_commits, CommitSeq, LocalClaims, LocalWork, ReadSnapshot, TxId, NOTIFIER_APPLICATION};
 pub use queue::{QueueVacuumed, QUEUE_VACUUM_MIN_DEAD_ROWS};
 pub use registry::{RegisteredTemplate, TemplateSummary};
 pub use state::{StepStatus, TaskStatus, UnknownStatus};

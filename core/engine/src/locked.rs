@@ -85,6 +85,7 @@ impl LockedTask {
     pub(crate) fn notify_work(&mut self) {
         self.observed.push(Observation::Notify(Notice::Work {
             namespace: self.namespace.clone(),
+            commit: None,
         }));
     }
 

@@ -28,13 +28,19 @@
 //! whose claim fills its last free slot hands the namespace over ([`Engine::hand_over_work`]):
 //! messages it could not take are announced to the others then.
 //!
+//! A wake-up says which of this process's commits raised it ([`LocalWork::commit`], counted as
+//! the commits return): a worker that drained a namespace in a claim begun after that commit
+//! had returned has seen its work already, and skips it ([`Engine::commits_returned`]). Under a
+//! steady load most wake-ups arrive while a claim runs that takes their message, and each used
+//! to cost an empty claim after it.
+//!
 //! A notification can still be lost (the process ends after the commit, the connection fails):
 //! nothing depends on one. Waiting clients read the task again at least every 2 s, workers claim
 //! at the earliest due message and at their fallback poll. The notifying process's own workers
 //! are woken in-process at once ([`Engine::local_work`]) and skip the database's copy of the
 //! notification, whose payload names the process that sent it ([`Engine::notified_by_self`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -48,21 +54,81 @@ use crate::Engine;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Notice {
     /// A namespace's queue has a message its workers may claim now, or a retry's due time
-    /// they should sleep until.
-    Work { namespace: String },
+    /// they should sleep until; `commit`, when known, is the transaction that wrote it.
+    Work { namespace: String, commit: Option<TxId> },
     /// A task ended: the payload [`crate::task_ended`] reads.
     TaskEnded { payload: String },
 }
 
-impl Notice {
-    /// A work notice's payload names the process that sent it (`sender`), whose own workers
-    /// were woken in-process already.
-    fn channel_and_payload<'a>(&'a self, sender: &'a str) -> (String, &'a str) {
-        match self {
-            Notice::Work { namespace } => (tasker_store::queue_channel(namespace), sender),
-            Notice::TaskEnded { payload } => (tasker_store::TASK_ENDED_CHANNEL.to_string(), payload),
+/// A transaction's id (PostgreSQL's 64-bit `xid8`, as `pg_current_xact_id()` gives it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TxId(pub u64);
+
+/// The most commits a work notification lists; one that gathered more lists none, and every
+/// worker claims on it.
+const MAX_LISTED_COMMITS: usize = 64;
+
+/// The payload of a namespace's work notification: the sending process, then (after `/`) the
+/// commits that wrote the work, when every one is known.
+fn work_payload(sender: &str, commits: &[Option<TxId>]) -> String {
+    match commits.iter().copied().collect::<Option<Vec<TxId>>>() {
+        Some(ids) if !ids.is_empty() && ids.len() <= MAX_LISTED_COMMITS => {
+            let ids: Vec<String> = ids.iter().map(|t| t.0.to_string()).collect();
+            format!("{sender}/{}", ids.join(","))
         }
+        _ => sender.to_string(),
     }
+}
+
+/// The commits a work notification's payload lists; None when it lists none (any of its work
+/// may be new to every reader).
+pub fn notified_commits(payload: &str) -> Option<Vec<TxId>> {
+    let (_, ids) = payload.split_once('/')?;
+    ids.split(',').map(|id| id.parse().ok().map(TxId)).collect()
+}
+
+/// What a queue read's snapshot saw: the transactions committed before it
+/// (`pg_current_snapshot()`: every id below `xmin`, and those below `xmax` not running then).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadSnapshot {
+    xmin: u64,
+    xmax: u64,
+    running: Vec<u64>,
+}
+
+impl ReadSnapshot {
+    /// Parses `pg_snapshot`'s text form, `xmin:xmax:id,id,...`.
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, ':');
+        let xmin = parts.next()?.parse().ok()?;
+        let xmax = parts.next()?.parse().ok()?;
+        let running = match parts.next()? {
+            "" => vec![],
+            ids => ids.split(',').map(|id| id.parse().ok()).collect::<Option<_>>()?,
+        };
+        Some(ReadSnapshot { xmin, xmax, running })
+    }
+
+    /// Whether every one of these committed transactions had committed when the read began
+    /// (the default snapshot saw none).
+    pub fn saw(&self, commits: &[TxId]) -> bool {
+        commits
+            .iter()
+            .all(|t| t.0 < self.xmin || (t.0 < self.xmax && !self.running.contains(&t.0)))
+    }
+}
+
+/// Where a commit of this process stands in the order its commits returned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CommitSeq(u64);
+
+/// A namespace's new work, woken in-process by a commit of this process ([`Engine::local_work`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalWork {
+    pub namespace: Arc<str>,
+    /// The commit that raised it: a claim of the namespace begun at or after
+    /// [`Engine::commits_returned`] said this commit had returned reads its work.
+    pub commit: CommitSeq,
 }
 
 /// The `application_name` of the notifier's connection, as `pg_stat_activity` shows it.
@@ -81,7 +147,9 @@ pub(crate) struct Notifier {
     /// when that runtime has gone.
     inbox: Mutex<Option<mpsc::UnboundedSender<Vec<Notice>>>>,
     /// Namespaces with new work, for this process's own workers.
-    local: broadcast::Sender<Arc<str>>,
+    local: broadcast::Sender<LocalWork>,
+    /// Commits of this process that raised notices, counted once each has returned.
+    commits: AtomicU64,
     /// Results being recorded by this process now.
     recording: Arc<AtomicUsize>,
     /// This process's workers that claim as their own commits wake them.
@@ -147,6 +215,7 @@ impl Notifier {
             options,
             inbox: Mutex::new(None),
             local: broadcast::channel(LOCAL_WAKES).0,
+            commits: AtomicU64::new(0),
             recording: Arc::default(),
             claimers: Arc::default(),
             next_claimer: AtomicU64::new(0),
@@ -171,11 +240,19 @@ impl Notifier {
 
     /// Hands over the notices of a transaction that has committed. Never waits.
     pub(crate) fn send(&self, notices: Vec<Notice>) {
+        if notices.is_empty() {
+            return;
+        }
+        // The commit has returned: a claim begun from now on sees what it wrote.
+        let commit = CommitSeq(self.commits.fetch_add(1, Ordering::SeqCst) + 1);
         let mut announced = Vec::with_capacity(notices.len());
         for n in notices {
-            if let Notice::Work { namespace } = &n {
+            if let Notice::Work { namespace, .. } = &n {
                 // No receiver is not an error: most processes run no worker.
-                let _ = self.local.send(Arc::from(namespace.as_str()));
+                let _ = self.local.send(LocalWork {
+                    namespace: Arc::from(namespace.as_str()),
+                    commit,
+                });
                 if self.claimed_here(namespace) {
                     continue;
                 }
@@ -219,8 +296,20 @@ async fn run(options: PgConnectOptions, sender: Arc<str>, mut inbox: mpsc::Unbou
         while let Ok(more) = inbox.try_recv() {
             pending.extend(more);
         }
-        let (channels, payloads): (Vec<String>, Vec<&str>) =
-            pending.iter().map(|n| n.channel_and_payload(&sender)).unzip();
+        // One notification a namespace, listing its work's commits; one an ended task.
+        let mut work: BTreeMap<String, Vec<Option<TxId>>> = BTreeMap::new();
+        let mut ended = Vec::new();
+        for n in pending {
+            match n {
+                Notice::Work { namespace, commit } => work.entry(namespace).or_default().push(commit),
+                Notice::TaskEnded { payload } => ended.push((tasker_store::TASK_ENDED_CHANNEL.to_string(), payload)),
+            }
+        }
+        let (channels, payloads): (Vec<String>, Vec<String>) = work
+            .into_iter()
+            .map(|(namespace, commits)| (tasker_store::queue_channel(&namespace), work_payload(&sender, &commits)))
+            .chain(ended)
+            .unzip();
         // One retry on a fresh connection: the one kept here may have ended since its last use.
         if send_once(&mut conn, &options, &channels, &payloads).await.is_err() {
             if let Err(e) = send_once(&mut conn, &options, &channels, &payloads).await {
@@ -236,7 +325,7 @@ async fn send_once(
     conn: &mut Option<PgConnection>,
     options: &PgConnectOptions,
     channels: &[String],
-    payloads: &[&str],
+    payloads: &[String],
 ) -> Result<(), sqlx::Error> {
     let c = match conn {
         Some(c) => c,
@@ -280,19 +369,70 @@ impl Engine {
     pub fn hand_over_work(&self, namespace: &str) {
         self.notifier.announce(vec![Notice::Work {
             namespace: namespace.to_string(),
+            commit: None,
         }]);
     }
 
     /// Namespaces this process's transactions gave new work, as their commits return: a worker
     /// in the same process claims without waiting for the database's notification.
     /// `RecvError::Lagged` means some were missed (claim from every namespace).
-    pub fn local_work(&self) -> broadcast::Receiver<Arc<str>> {
+    pub fn local_work(&self) -> broadcast::Receiver<LocalWork> {
         self.notifier.local.subscribe()
+    }
+
+    /// The last of this process's commits to have returned, as [`LocalWork::commit`] counts
+    /// them. Read before a claim: a wake-up from this commit or an earlier one brings nothing
+    /// that claim's read could not see.
+    pub fn commits_returned(&self) -> CommitSeq {
+        CommitSeq(self.notifier.commits.load(Ordering::SeqCst))
     }
 
     /// Whether a queue channel's notification came from this process, whose workers
     /// [`Engine::local_work`] woke already.
     pub fn notified_by_self(&self, payload: &str) -> bool {
-        payload == &*self.notifier.sender
+        payload.split('/').next() == Some(&*self.notifier.sender)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_saw_the_commits_below_its_xmin_and_those_below_its_xmax_not_running() {
+        let s = ReadSnapshot::parse("100:110:103,107").unwrap();
+        assert!(s.saw(&[TxId(5), TxId(99), TxId(100), TxId(104), TxId(109)]));
+        for unseen in [103, 107, 110, 111] {
+            assert!(!s.saw(&[TxId(99), TxId(unseen)]), "{unseen}");
+        }
+        assert_eq!(
+            ReadSnapshot::parse("7:7:"),
+            Some(ReadSnapshot {
+                xmin: 7,
+                xmax: 7,
+                running: vec![]
+            })
+        );
+        assert!(ReadSnapshot::parse("7:x:").is_none() && ReadSnapshot::parse("7:8").is_none());
+        assert!(
+            !ReadSnapshot::default().saw(&[TxId(0)]),
+            "the default snapshot saw nothing"
+        );
+    }
+
+    #[test]
+    fn a_work_payload_lists_its_commits_only_when_it_knows_all_of_them_and_they_are_few() {
+        let listed = work_payload("p", &[Some(TxId(3)), Some(TxId(9))]);
+        assert_eq!(listed, "p/3,9");
+        assert_eq!(notified_commits(&listed), Some(vec![TxId(3), TxId(9)]));
+        for unlisted in [
+            work_payload("p", &[Some(TxId(3)), None]),
+            work_payload("p", &[]),
+            work_payload("p", &vec![Some(TxId(1)); MAX_LISTED_COMMITS + 1]),
+        ] {
+            assert_eq!(unlisted, "p");
+            assert_eq!(notified_commits(&unlisted), None);
+        }
+        assert_eq!(notified_commits("p/3,x"), None, "a commit it cannot read lists none");
     }
 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use tasker_store::queue_table;
 
+use crate::notify::ReadSnapshot;
 use crate::{Engine, EngineError};
 
 /// Sends a step message visible at `visible_at` (now when None); returns its msg_id.
@@ -69,12 +70,21 @@ pub(crate) struct Read {
     /// retry, another reader's claim that expires) becomes visible; None when none does within
     /// the horizon.
     pub next_visible: Option<f64>,
+    /// The transactions whose messages the read could see (the default, which saw none, if
+    /// PostgreSQL's answer could not be read).
+    pub snapshot: ReadSnapshot,
 }
 
-/// A row of [`read_statement`]: a claimed message (msg_id, read_ct, message, waited; only the
-/// message column may hold a null), or the last row, whose msg_id is null and whose last column
-/// is the next message's due seconds.
-type ReadRow = (Option<i64>, Option<i32>, Option<serde_json::Value>, Option<f64>);
+/// A row of [`read_statement`]: a claimed message (msg_id, read_ct, message, waited, null; only
+/// the message column may hold a null), or the last row, whose msg_id is null and whose last
+/// columns are the next message's due seconds and the statement's snapshot.
+type ReadRow = (
+    Option<i64>,
+    Option<i32>,
+    Option<serde_json::Value>,
+    Option<f64>,
+    Option<String>,
+);
 
 /// Claims up to `qty` visible messages for `vt_seconds` (PGMQ's read: oldest first, skipping
 /// messages another reader holds), and finds in the same statement when the first message it
@@ -96,18 +106,22 @@ pub(crate) async fn read(
     let mut read = Read {
         messages: Vec::with_capacity(rows.len().saturating_sub(1)),
         next_visible: None,
+        snapshot: ReadSnapshot::default(),
     };
     for row in rows {
         match row {
             // A message stored as NULL reaches the claim as JSON null, which it drops as
             // malformed.
-            (Some(msg_id), read_ct, message, waited) => read.messages.push((
+            (Some(msg_id), read_ct, message, waited, _) => read.messages.push((
                 msg_id,
                 read_ct.unwrap_or_default(),
                 message.unwrap_or_default(),
                 waited.unwrap_or_default(),
             )),
-            (None, _, _, next_visible) => read.next_visible = next_visible,
+            (None, _, _, next_visible, snapshot) => {
+                read.next_visible = next_visible;
+                read.snapshot = snapshot.as_deref().and_then(ReadSnapshot::parse).unwrap_or_default();
+            }
         }
     }
     read.messages.sort_by_key(|m| m.0);
@@ -116,8 +130,8 @@ pub(crate) async fn read(
 
 /// The statement of [`read`] on `table`: `$1` the most messages, `$2` the seconds they stay
 /// invisible, `$3` the horizon. One row per claimed message, then one whose `msg_id` is null
-/// and whose last column is the seconds until the next invisible message shows (null: none
-/// within the horizon). That row reads the statement's snapshot, taken before its own update:
+/// and whose fourth column is the seconds until the next invisible message shows (null: none
+/// within the horizon), its fifth the statement's snapshot (which commits' messages it saw). That row reads the statement's snapshot, taken before its own update:
 /// the messages it claims still show their old `vt`, in the past, and do not count. The range
 /// is bounded on both sides so that the index scan walks only the few entries of the next
 /// `$3` seconds, not those of every claim of the last visibility timeout; each bound is a
@@ -140,13 +154,15 @@ fn read_statement(table: &str) -> String {
                            vt = clock_timestamp() + make_interval(secs => $2::float8), read_ct = read_ct + 1
                      WHERE m.msg_id = ANY (ARRAY(SELECT msg_id FROM c))
                     RETURNING m.msg_id, m.read_ct, m.message)
-         (SELECT u.msg_id, u.read_ct, u.message, GREATEST(EXTRACT(EPOCH FROM clock_timestamp() - c.due), 0)::float8
+         (SELECT u.msg_id, u.read_ct, u.message, GREATEST(EXTRACT(EPOCH FROM clock_timestamp() - c.due), 0)::float8,
+                 NULL::text
             FROM u JOIN c USING (msg_id) ORDER BY u.msg_id)
          UNION ALL
          SELECT NULL, NULL, NULL, EXTRACT(EPOCH FROM (SELECT min(vt) FROM {table}
                      WHERE vt > (SELECT clock_timestamp())
                        AND vt <= (SELECT clock_timestamp() + make_interval(secs => $3::float8)))
-                   - clock_timestamp())::float8"
+                   - clock_timestamp())::float8,
+                pg_current_snapshot()::text"
     )
 }
 

@@ -10,7 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::FutureExt;
 use sqlx::postgres::PgListener;
-use tasker_engine::{ClaimedStep, CompleteOutcome, Engine, EngineConfig, StepStatus};
+use tasker_engine::{
+    ClaimedStep, CommitSeq, CompleteOutcome, Engine, EngineConfig, LocalWork, ReadSnapshot, StepStatus,
+};
 use tasker_step::{CreateTaskError, CreatedTask, StepContext, StepError, StepOutcome, TaskCreator, TaskRequest};
 use tasker_telemetry::{AttemptOutcome, StepLabels};
 use tasker_templates::{load_dir, TaskTemplate};
@@ -277,14 +279,18 @@ impl Worker {
                 .claim_locally(&self.namespaces, move || permits.available_permits() > 0)
         };
         let this = Arc::new(self);
-        // Namespaces that may hold visible messages: notified ones, and ones whose last claim
-        // filled every free slot. A timer wake (retry due, expired claim, fallback) marks all.
+        // Namespaces that may hold visible messages: notified ones, and ones whose last claim's
+        // read took as many messages as it asked for. A timer wake (retry due, expired claim, fallback) marks all.
         let all: BTreeSet<String> = this.namespaces.iter().cloned().collect();
         let mut dirty = all.clone();
         // When each namespace's queue next shows a message its last claim could not take (a
         // retry, an expiring claim), as that claim found; a namespace not claimed since keeps
         // its time, and a timer wake claims every namespace again.
         let mut next_visible: HashMap<String, tokio::time::Instant> = HashMap::new();
+        // What the last claim that drained each namespace saw: wake-ups and notifications of
+        // work it saw are skipped (under a steady load, most arrive while a claim takes their
+        // message, and each cost an empty claim).
+        let mut drained: Drained = HashMap::new();
         let mut held = HeldConnection::new(this.engine.clone());
         'outer: loop {
             if *shutdown.borrow() {
@@ -311,6 +317,7 @@ impl Worker {
                     horizon: this.config.fallback_poll,
                 };
                 let claimed_at = tokio::time::Instant::now();
+                let seen = this.engine.commits_returned();
                 let claimed = match held.run(&claim).await {
                     Ok(c) => c,
                     Err(e) => {
@@ -327,9 +334,13 @@ impl Worker {
                     Some(after) => next_visible.insert(ns.clone(), claimed_at + after),
                     None => next_visible.remove(&ns),
                 };
-                if steps.len() < free {
+                if claimed.drained {
                     dirty.remove(&ns);
+                    drained.insert(ns.clone(), (seen, claimed.snapshot));
                 } else {
+                    drained.remove(&ns);
+                }
+                if steps.len() >= free {
                     // Every slot taken: what is left waits for the other workers.
                     this.engine.hand_over_work(&ns);
                 }
@@ -368,8 +379,13 @@ impl Worker {
                     n = listener.recv() => match n {
                         Ok(n) => {
                             for n in std::iter::once(n).chain(std::iter::from_fn(|| listener.next_buffered())) {
-                                if !this.engine.notified_by_self(n.payload()) {
-                                    dirty.extend(tasker_store::channel_namespace(n.channel()).map(str::to_string));
+                                let Some(ns) = tasker_store::channel_namespace(n.channel()) else {
+                                    continue;
+                                };
+                                if !this.engine.notified_by_self(n.payload())
+                                    && !read_by_claim(&drained, ns, n.payload())
+                                {
+                                    dirty.insert(ns.to_string());
                                 }
                             }
                         }
@@ -379,10 +395,10 @@ impl Worker {
                         }
                     },
                     w = local.recv() => match w {
-                        Ok(ns) => {
-                            for ns in std::iter::once(ns).chain(std::iter::from_fn(|| local.try_recv().ok())) {
-                                if all.contains(&*ns) {
-                                    dirty.insert(ns.to_string());
+                        Ok(w) => {
+                            for w in std::iter::once(w).chain(std::iter::from_fn(|| local.try_recv().ok())) {
+                                if all.contains(&*w.namespace) && !seen_by_claim(&drained, &w) {
+                                    dirty.insert(w.namespace.to_string());
                                 }
                             }
                         }
@@ -578,6 +594,28 @@ impl Worker {
 /// Refreshes the worker's registry row every [`tasker_engine::WORKER_HEARTBEAT`] until shutdown.
 /// A database error is logged and retried at the next beat: the registry only informs
 /// operators, it never stops the worker.
+/// Per namespace, what its last claim that drained it could see: this process's commits
+/// returned before it began, and its read's snapshot.
+type Drained = HashMap<String, (CommitSeq, ReadSnapshot)>;
+
+/// Whether the last claim that drained the wake-up's namespace began after the commit that
+/// raised it had returned: that claim's read saw the work (it took it, or found it not due yet,
+/// or another worker's claim held it), and claiming again would find nothing new.
+fn seen_by_claim(drained: &Drained, wake: &LocalWork) -> bool {
+    drained
+        .get(&*wake.namespace)
+        .is_some_and(|(seen, _)| wake.commit <= *seen)
+}
+
+/// The same for a work notification from another process: whether the last claim that drained
+/// `namespace` read a snapshot that saw every commit the notification lists (one that lists
+/// none may bring anything).
+fn read_by_claim(drained: &Drained, namespace: &str, payload: &str) -> bool {
+    drained.get(namespace).is_some_and(|(_, snapshot)| {
+        tasker_engine::notified_commits(payload).is_some_and(|commits| snapshot.saw(&commits))
+    })
+}
+
 async fn heartbeat(
     engine: Engine,
     worker_id: uuid::Uuid,

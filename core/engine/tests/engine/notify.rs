@@ -38,12 +38,15 @@ async fn assert_from_notifier(engine: &Engine, n: &PgNotification) {
     assert_eq!(sender(engine, n).await.as_deref(), Some(NOTIFIER_APPLICATION), "{n:?}");
 }
 
-type Local = tokio::sync::broadcast::Receiver<std::sync::Arc<str>>;
+type Local = tokio::sync::broadcast::Receiver<tasker_engine::LocalWork>;
 
 /// Work for the namespace: in-process as the commit returns, then from the database, naming
 /// this process. Returns the payload.
 async fn assert_work(engine: &Engine, listener: &mut PgListener, local: &mut Local) -> String {
-    assert_eq!(local.try_recv().as_deref(), Ok(NS));
+    let wake = local.try_recv().unwrap();
+    assert_eq!(&*wake.namespace, NS);
+    // Counted when the commit returned, and the last to have returned.
+    assert_eq!(wake.commit, engine.commits_returned());
     let n = next(listener).await;
     assert_eq!(n.channel(), queue_channel(NS));
     assert!(engine.notified_by_self(n.payload()), "{n:?}");
@@ -143,6 +146,69 @@ async fn committed_work_and_ends_are_notified_after_commit_by_the_notifier_and_n
     );
 }
 
+/// A wake-up names its commit, counted as commits return: a claim begun after
+/// [`Engine::commits_returned`] gave that count or more sees the commit's work.
+#[tokio::test]
+async fn a_wake_up_names_the_commit_that_raised_it_in_the_order_commits_returned() {
+    let engine = engine(&[LINEAR], 0.001).await;
+    let mut local = engine.local_work();
+    let before = engine.commits_returned();
+    create(&engine, "linear", ctx()).await;
+    let first = local.try_recv().unwrap();
+    assert!(first.commit > before);
+    assert_eq!(first.commit, engine.commits_returned());
+    // A claim begun now reads the first commit's message.
+    let seen = engine.commits_returned();
+    assert_eq!(claim(&engine).await.len(), 1);
+    assert!(first.commit <= seen);
+    create(&engine, "linear", ctx()).await;
+    let second = local.try_recv().unwrap();
+    assert!(second.commit > seen, "{second:?} after {seen:?}");
+    assert_eq!(second.commit, engine.commits_returned());
+}
+
+/// A work notification lists the commits that wrote its work, and a claim's read tells which
+/// commits it saw: a worker whose last read drained the queue after those commits skips the
+/// notification (its read took the work), and one whose read came before claims.
+#[tokio::test]
+async fn a_work_notification_lists_its_commits_and_a_claim_tells_which_it_saw() {
+    let engine = engine(&[LINEAR], 0.001).await;
+    // Another process creates the tasks: its notifications reach this one from the database.
+    let elsewhere = Engine::new(engine.pool().clone(), EngineConfig::default());
+    let mut listener = PgListener::connect_with(engine.pool()).await.unwrap();
+    listener.listen(&queue_channel(NS)).await.unwrap();
+    let claim = async |qty| {
+        let mut conn = engine.pool().acquire().await.unwrap();
+        engine
+            .claim_steps_on(&mut conn, NS, qty, 30, Duration::ZERO)
+            .await
+            .unwrap()
+    };
+
+    let before = claim(10).await;
+    assert!(before.steps.is_empty() && before.drained);
+    create(&elsewhere, "linear", ctx()).await;
+    let n = next(&mut listener).await;
+    assert!(!engine.notified_by_self(n.payload()) && elsewhere.notified_by_self(n.payload()));
+    let commits = tasker_engine::notified_commits(n.payload()).expect("the creation's commit listed");
+    assert_eq!(commits.len(), 1);
+    assert!(
+        !before.snapshot.saw(&commits),
+        "a read before the commit did not see it"
+    );
+
+    let after = claim(10).await;
+    assert_eq!(after.steps.len(), 1);
+    assert!(after.drained && after.snapshot.saw(&commits));
+
+    // A read that took all it asked for did not drain the queue.
+    create(&elsewhere, "linear", ctx()).await;
+    create(&elsewhere, "linear", ctx()).await;
+    let full = claim(1).await;
+    assert_eq!(full.steps.len(), 1);
+    assert!(!full.drained);
+}
+
 /// Work a worker of this process claims while it has a free slot wakes only that worker: the
 /// database hears of it when the worker is full, when the worker hands the namespace over, and
 /// once the worker's registration ends.
@@ -166,7 +232,7 @@ async fn work_a_local_worker_with_room_claims_is_not_announced_to_the_database()
     // Room: the creation's work wakes this process only. The notifier sends in order, so the
     // first notification being the later hand-over shows the work was not sent before it.
     create(&engine, "linear", ctx()).await;
-    assert_eq!(local.try_recv().as_deref(), Ok(NS));
+    assert_eq!(local.try_recv().map(|w| w.namespace).as_deref(), Ok(NS));
     engine.hand_over_work(&later);
     let n = next(&mut listener).await;
     assert_eq!(n.channel(), queue_channel(&later), "{n:?}");
