@@ -77,11 +77,22 @@ pub use workers::{WorkerRegistration, WorkerView, WORKER_HEARTBEAT, WORKER_LIVEN
 pub struct EngineConfig {
     /// Multiplies every retry delay (spec §0.9 rule 5). In (0, 1].
     pub retry_delay_scale: f64,
+    /// The least time between two work notifications this process sends to the database
+    /// ([`DEFAULT_WORK_NOTIFICATION_GAP`]; see `notify.rs`).
+    pub work_notification_gap: std::time::Duration,
 }
+
+/// Under a steady stream of commits, a process wakes the other processes' workers at most every
+/// 2 ms; the commits in between are announced as one. A process idle for as long is announced
+/// at once.
+pub const DEFAULT_WORK_NOTIFICATION_GAP: std::time::Duration = std::time::Duration::from_millis(2);
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { retry_delay_scale: 1.0 }
+        EngineConfig {
+            retry_delay_scale: 1.0,
+            work_notification_gap: DEFAULT_WORK_NOTIFICATION_GAP,
+        }
     }
 }
 
@@ -102,6 +113,7 @@ impl EngineConfig {
         }
         Ok(EngineConfig {
             retry_delay_scale: scale,
+            ..EngineConfig::default()
         })
     }
 }
@@ -217,7 +229,7 @@ impl Engine {
             .test_before_acquire(false)
             .connect_lazy_with((*pool.connect_options()).clone());
         Engine {
-            notifier: Arc::new(notify::Notifier::new(&pool)),
+            notifier: Arc::new(notify::Notifier::new(&pool, config.work_notification_gap)),
             creations,
             pool,
             config,

@@ -9,7 +9,11 @@
 //! observations) and, once it has committed, the engine hands the notices to its [`Notifier`]:
 //! one task per process that sends everything pending in one statement, on its own connection,
 //! committed without waiting for a flush (`synchronous_commit = off`). Notices of the same
-//! channel and payload pending together go as one.
+//! channel and payload pending together go as one. Ends go at once (a client waits on each);
+//! a namespace's work goes at most every [`crate::EngineConfig::work_notification_gap`] (2 ms),
+//! one notification listing the commits of everything pending: under a steady stream of
+//! creations a server sent one notification each, and each woke every listening connection of
+//! the database and the workers' claim loops; a process idle for the gap is announced at once.
 //!
 //! One exception: a result recorded while the process records no other (an idle worker's, a
 //! sequential workflow's) raises the end of its task in its own commit. With nothing else of
@@ -29,10 +33,12 @@
 //! messages it could not take are announced to the others then.
 //!
 //! A wake-up says which of this process's commits raised it ([`LocalWork::commit`], counted as
-//! the commits return): a worker that drained a namespace in a claim begun after that commit
-//! had returned has seen its work already, and skips it ([`Engine::commits_returned`]). Under a
-//! steady load most wake-ups arrive while a claim runs that takes their message, and each used
-//! to cost an empty claim after it.
+//! the commits return), and a database notification lists the commits that wrote its work
+//! ([`notified_commits`]; from creations, whose statement reads its transaction's id): a worker
+//! whose last claim drained the namespace, begun after that commit had returned or reading a
+//! snapshot that saw those commits ([`ReadSnapshot`]), has seen the work already and skips it
+//! ([`Engine::commits_returned`]). Under a steady load most wake-ups arrive while a claim runs
+//! that takes their message, and each used to cost an empty claim after it.
 //!
 //! A notification can still be lost (the process ends after the commit, the connection fails):
 //! nothing depends on one. Waiting clients read the task again at least every 2 s, workers claim
@@ -47,6 +53,7 @@ use std::sync::{Arc, Mutex};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, PgPool};
 use tokio::sync::{broadcast, mpsc};
+use tokio::time::{Duration, Instant};
 
 use crate::Engine;
 
@@ -143,6 +150,8 @@ pub(crate) struct Notifier {
     /// This process's name in the payload of its work notices.
     sender: Arc<str>,
     options: PgConnectOptions,
+    /// The least time between two of the sending task's work notifications.
+    work_gap: Duration,
     /// The sending task's inbox. Started on first use, in the runtime of that call, and again
     /// when that runtime has gone.
     inbox: Mutex<Option<mpsc::UnboundedSender<Vec<Notice>>>>,
@@ -205,7 +214,7 @@ impl Drop for Recording {
 }
 
 impl Notifier {
-    pub(crate) fn new(pool: &PgPool) -> Self {
+    pub(crate) fn new(pool: &PgPool, work_gap: Duration) -> Self {
         let options = (*pool.connect_options())
             .clone()
             .options([("synchronous_commit", "off")])
@@ -213,6 +222,7 @@ impl Notifier {
         Notifier {
             sender: Arc::from(uuid::Uuid::now_v7().to_string()),
             options,
+            work_gap,
             inbox: Mutex::new(None),
             local: broadcast::channel(LOCAL_WAKES).0,
             commits: AtomicU64::new(0),
@@ -283,33 +293,83 @@ impl Notifier {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let _ = tx.send(notices);
-        runtime.spawn(run(self.options.clone(), self.sender.clone(), rx));
+        runtime.spawn(run(self.options.clone(), self.sender.clone(), self.work_gap, rx));
         *inbox = Some(tx);
     }
 }
 
-/// The sending task: waits for notices, takes everything pending, sends it in one statement.
-async fn run(options: PgConnectOptions, sender: Arc<str>, mut inbox: mpsc::UnboundedReceiver<Vec<Notice>>) {
-    let mut conn: Option<PgConnection> = None;
-    while let Some(first) = inbox.recv().await {
-        let mut pending: BTreeSet<Notice> = first.into_iter().collect();
-        while let Ok(more) = inbox.try_recv() {
-            pending.extend(more);
-        }
-        // One notification a namespace, listing its work's commits; one an ended task.
-        let mut work: BTreeMap<String, Vec<Option<TxId>>> = BTreeMap::new();
-        let mut ended = Vec::new();
-        for n in pending {
+/// What the sending task holds until it sends: each namespace's work with the commits that
+/// wrote it, and each ended task's payload.
+#[derive(Default)]
+struct Pending {
+    work: BTreeMap<String, Vec<Option<TxId>>>,
+    ended: BTreeSet<String>,
+}
+
+impl Pending {
+    fn add(&mut self, notices: Vec<Notice>) {
+        for n in notices {
             match n {
-                Notice::Work { namespace, commit } => work.entry(namespace).or_default().push(commit),
-                Notice::TaskEnded { payload } => ended.push((tasker_store::TASK_ENDED_CHANNEL.to_string(), payload)),
+                Notice::Work { namespace, commit } => self.work.entry(namespace).or_default().push(commit),
+                Notice::TaskEnded { payload } => {
+                    self.ended.insert(payload);
+                }
             }
         }
+    }
+}
+
+/// The sending task: waits for notices and sends everything pending in one statement, one
+/// notification a namespace (listing its work's commits) and one an ended task. Ends go at
+/// once (a client waits on each); work goes `work_gap` after the last work sent at the
+/// earliest, or with an end.
+async fn run(
+    options: PgConnectOptions,
+    sender: Arc<str>,
+    work_gap: Duration,
+    mut inbox: mpsc::UnboundedReceiver<Vec<Notice>>,
+) {
+    let mut conn: Option<PgConnection> = None;
+    let mut pending = Pending::default();
+    let mut work_sent: Option<Instant> = None;
+    let mut open = true;
+    while open || !pending.work.is_empty() {
+        let work_due = work_sent.map(|t| t + work_gap);
+        let work_ready =
+            |pending: &Pending| !pending.work.is_empty() && work_due.is_none_or(|due| due <= Instant::now());
+        if open && !work_ready(&pending) {
+            tokio::select! {
+                got = inbox.recv() => match got {
+                    Some(notices) => pending.add(notices),
+                    None => open = false,
+                },
+                _ = tokio::time::sleep_until(work_due.unwrap_or_else(Instant::now)), if !pending.work.is_empty() => {}
+            }
+        }
+        while let Ok(more) = inbox.try_recv() {
+            pending.add(more);
+        }
+        let send_work = work_ready(&pending) || (!pending.work.is_empty() && (!pending.ended.is_empty() || !open));
+        if pending.ended.is_empty() && !send_work {
+            continue;
+        }
+        let work = if send_work {
+            std::mem::take(&mut pending.work)
+        } else {
+            BTreeMap::new()
+        };
         let (channels, payloads): (Vec<String>, Vec<String>) = work
             .into_iter()
             .map(|(namespace, commits)| (tasker_store::queue_channel(&namespace), work_payload(&sender, &commits)))
-            .chain(ended)
+            .chain(
+                std::mem::take(&mut pending.ended)
+                    .into_iter()
+                    .map(|payload| (tasker_store::TASK_ENDED_CHANNEL.to_string(), payload)),
+            )
             .unzip();
+        if send_work {
+            work_sent = Some(Instant::now());
+        }
         // One retry on a fresh connection: the one kept here may have ended since its last use.
         if send_once(&mut conn, &options, &channels, &payloads).await.is_err() {
             if let Err(e) = send_once(&mut conn, &options, &channels, &payloads).await {

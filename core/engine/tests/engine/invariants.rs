@@ -608,7 +608,7 @@ async fn a_worker_planning_on_a_new_database_finds_tasks_by_key_not_through_the_
     let setup = engine(&[DIAMOND], 1.0).await;
     let url = setup.database().url().to_string();
     let pool = tasker_store::connect_keyed(&url, 2).await.unwrap();
-    let worker = tasker_engine::Engine::new(pool.clone(), tasker_engine::EngineConfig { retry_delay_scale: 1.0 });
+    let worker = tasker_engine::Engine::new(pool.clone(), tasker_engine::EngineConfig::default());
     let uuid = create(&setup, "diamond", json!({})).await;
     let (left, right) = running_branches(&worker).await;
     worker

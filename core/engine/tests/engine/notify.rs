@@ -209,6 +209,54 @@ async fn a_work_notification_lists_its_commits_and_a_claim_tells_which_it_saw() 
     assert!(!full.drained);
 }
 
+/// A process announces work at most every `work_notification_gap`: the first creation after
+/// a quiet gap at once, the creations within the next gap in one notification listing all
+/// their commits, sent when the gap has passed.
+#[tokio::test]
+async fn work_is_announced_at_most_once_a_gap_listing_every_commit_in_between() {
+    let engine = engine(&[LINEAR], 0.001).await;
+    let gap = Duration::from_millis(600);
+    let elsewhere = Engine::new(
+        engine.pool().clone(),
+        EngineConfig {
+            work_notification_gap: gap,
+            ..EngineConfig::default()
+        },
+    );
+    let mut listener = PgListener::connect_with(engine.pool()).await.unwrap();
+    listener.listen(&queue_channel(NS)).await.unwrap();
+    let commits = |n: &PgNotification| tasker_engine::notified_commits(n.payload()).expect("commits listed");
+
+    let started = std::time::Instant::now();
+    create(&elsewhere, "linear", ctx()).await;
+    let first = next(&mut listener).await;
+    let announced = started.elapsed();
+    assert!(
+        announced < gap,
+        "the first work after a quiet gap goes at once ({announced:?})"
+    );
+    assert_eq!(commits(&first).len(), 1);
+    let mut seen = elsewhere.commits_returned();
+    for _ in 0..3 {
+        create(&elsewhere, "linear", ctx()).await;
+        assert!(elsewhere.commits_returned() > seen);
+        seen = elsewhere.commits_returned();
+    }
+    let second = next(&mut listener).await;
+    assert!(
+        started.elapsed() >= gap,
+        "the next after the gap ({:?})",
+        started.elapsed()
+    );
+    let listed = commits(&second);
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert!(!listed.contains(&commits(&first)[0]));
+    assert!(
+        tokio::time::timeout(gap * 2, listener.recv()).await.is_err(),
+        "nothing more"
+    );
+}
+
 /// Work a worker of this process claims while it has a free slot wakes only that worker: the
 /// database hears of it when the worker is full, when the worker hands the namespace over, and
 /// once the worker's registration ends.

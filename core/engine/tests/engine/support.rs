@@ -95,7 +95,13 @@ pub async fn engine(templates: &[&str], retry_delay_scale: f64) -> TestEngine {
         .unwrap();
     let pool = tasker_store::connect(database.url(), 8).await.unwrap();
     tasker_store::migrate(&pool).await.unwrap();
-    let engine = Engine::new(pool, EngineConfig { retry_delay_scale });
+    let engine = Engine::new(
+        pool,
+        EngineConfig {
+            retry_delay_scale,
+            ..EngineConfig::default()
+        },
+    );
     for source in templates {
         let template = TaskTemplate::parse(source, None).unwrap();
         engine.register_template(&template).await.unwrap();
