@@ -245,6 +245,10 @@ impl Worker {
     pub async fn run(self) -> Result<(), WorkerError> {
         let mut shutdown = self.shutdown_tx.subscribe();
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
+        // A step holds its slot while its handler runs; its outcome then waits for the recording
+        // loop with one of as many recording places, so that a slow commit takes no handler's
+        // slot and at most twice the concurrency is claimed and not yet recorded.
+        let recording = Arc::new(Semaphore::new(self.config.concurrency));
         let mut listener = PgListener::connect_with(self.engine.pool()).await?;
         // This process's own commits wake the loop in-process; the database's copies of their
         // notifications are skipped.
@@ -345,16 +349,16 @@ impl Worker {
                     this.engine.hand_over_work(&ns);
                 }
                 for step in steps {
-                    let permit = permits.clone().acquire_owned().await.expect("semaphore open");
+                    let slot = Slot::take(
+                        permits.clone().acquire_owned().await.expect("semaphore open"),
+                        this.stats.clone(),
+                        language,
+                    );
                     let this = this.clone();
-                    let running = this.stats.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-                    tasker_telemetry::worker_slots_in_use(language, running);
+                    let recording = recording.clone();
                     tokio::spawn(async move {
-                        this.execute(step).await;
-                        let running = this.stats.in_flight.fetch_sub(1, Ordering::Relaxed) - 1;
-                        tasker_telemetry::worker_slots_in_use(this.config.language.as_str(), running);
+                        this.execute(step, slot, recording).await;
                         this.stats.completed.fetch_add(1, Ordering::Relaxed);
-                        drop(permit);
                     });
                 }
             }
@@ -423,6 +427,7 @@ impl Worker {
             "worker stopping: waiting for in-flight steps"
         );
         let _all = permits.acquire_many(this.config.concurrency as u32).await;
+        let _recorded = recording.acquire_many(this.config.concurrency as u32).await;
         // The pump delivers the events of the last steps, then the subscribers finish theirs.
         let _ = pump.await;
         let events = this.events.clone();
@@ -436,8 +441,8 @@ impl Worker {
         Ok(())
     }
 
-    /// Runs one claimed attempt and submits its outcome.
-    async fn execute(&self, step: ClaimedStep) {
+    /// Runs one claimed attempt in `slot` and submits its outcome.
+    async fn execute(&self, step: ClaimedStep, slot: Slot, recording: Arc<Semaphore>) {
         let ClaimedStep {
             claim,
             context,
@@ -462,7 +467,7 @@ impl Worker {
             trace: context.trace.clone(),
         });
         let ctx = StepContext::new(context, Some(creator));
-        self.execute_in_span(claim, ctx, callable, timeout_seconds)
+        self.execute_in_span(claim, ctx, callable, timeout_seconds, slot, recording)
             .instrument(span)
             .await;
     }
@@ -473,6 +478,8 @@ impl Worker {
         ctx: StepContext,
         callable: String,
         timeout_seconds: u32,
+        slot: Slot,
+        recording: Arc<Semaphore>,
     ) {
         // Keep the message invisible while the handler runs. The heartbeat is stopped (and
         // awaited, so no extension is in flight) before the result is submitted: a late
@@ -505,7 +512,11 @@ impl Worker {
         let ran = started.elapsed();
         let _ = stop_tx.send(true);
         let _ = heartbeat.await;
+        // The handler is done: its slot goes to the next step while the outcome is recorded.
+        let place = recording.acquire_owned().await.expect("semaphore open");
+        drop(slot);
         let recorded = self.submit(&claim, outcome, &ctx).await;
+        drop(place);
         let counted = match recorded {
             Some(CompleteOutcome::Applied { step_status, .. }) => match step_status {
                 StepStatus::Complete => AttemptOutcome::Completed,
@@ -591,9 +602,34 @@ impl Worker {
     }
 }
 
-/// Refreshes the worker's registry row every [`tasker_engine::WORKER_HEARTBEAT`] until shutdown.
-/// A database error is logged and retried at the next beat: the registry only informs
-/// operators, it never stops the worker.
+/// A handler's slot, from its claim until its handler has returned: counted in the worker's
+/// steps in flight and in the gauge of slots in use.
+struct Slot {
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    stats: Arc<WorkerStats>,
+    language: &'static str,
+}
+
+impl Slot {
+    fn take(permit: tokio::sync::OwnedSemaphorePermit, stats: Arc<WorkerStats>, language: &'static str) -> Slot {
+        let running = stats.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        tasker_telemetry::worker_slots_in_use(language, running);
+        Slot {
+            permit: Some(permit),
+            stats,
+            language,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        let running = self.stats.in_flight.fetch_sub(1, Ordering::Relaxed) - 1;
+        tasker_telemetry::worker_slots_in_use(self.language, running);
+    }
+}
+
 /// Per namespace, what its last claim that drained it could see: this process's commits
 /// returned before it began, and its read's snapshot.
 type Drained = HashMap<String, (CommitSeq, ReadSnapshot)>;
@@ -616,6 +652,9 @@ fn read_by_claim(drained: &Drained, namespace: &str, payload: &str) -> bool {
     })
 }
 
+/// Refreshes the worker's registry row every [`tasker_engine::WORKER_HEARTBEAT`] until shutdown.
+/// A database error is logged and retried at the next beat: the registry only informs
+/// operators, it never stops the worker.
 async fn heartbeat(
     engine: Engine,
     worker_id: uuid::Uuid,
