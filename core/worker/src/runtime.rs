@@ -94,8 +94,8 @@ impl Worker {
     /// `config.template_path` (with `environments.<env>` applied) and works out the namespaces.
     pub async fn boot(config: WorkerConfig, executor: Executor) -> Result<Worker, WorkerError> {
         tasker_telemetry::install();
-        // The claim loop and the result-recording loop keep a connection of their own.
-        let held = 2;
+        // The claim loop and each recording transaction keep a connection of their own.
+        let held = 1 + crate::submit::MAX_RECORDERS as u32;
         let pool =
             tasker_store::connect_keyed(&config.database_url, (config.concurrency as u32 + 4).max(8) + held).await?;
         tasker_store::migrate(&pool).await?;

@@ -70,3 +70,99 @@ pub async fn wait_for_task(
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// A successful outcome, for host threads that answer every step alike.
+#[allow(dead_code)] // each test binary compiles its own copy of this module; not all use it
+pub fn succeeded() -> tasker_step::StepOutcome {
+    tasker_step::StepOutcome::Success(tasker_step::StepSuccess::new(serde_json::json!({"value": 1})))
+}
+
+/// Creates a task of the one-step `slow_workflow`; returns its uuid.
+#[allow(dead_code)] // each test binary compiles its own copy of this module; not all use it
+pub async fn create_one_step_task(engine: &tasker_engine::Engine) -> uuid::Uuid {
+    engine
+        .create_task(&tasker_step::TaskRequest::new(
+            "tasker_tests_rs",
+            "slow_workflow",
+            serde_json::json!({"n": 1}),
+        ))
+        .await
+        .unwrap()
+        .task_uuid
+}
+
+/// Holds the rows of `tasks` in a transaction of another session (`FOR UPDATE`) until it ends:
+/// whatever records an outcome of theirs waits.
+#[allow(dead_code)] // each test binary compiles its own copy of this module; not all use it
+pub async fn hold_task_rows(
+    engine: &tasker_engine::Engine,
+    tasks: &[uuid::Uuid],
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut rows = engine.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM tasker_tasks WHERE task_uuid = ANY($1) FOR UPDATE")
+        .bind(tasks)
+        .execute(&mut *rows)
+        .await
+        .unwrap();
+    rows
+}
+
+/// Waits up to 10 s for each of `tasks` to end (failing with `what`), and asserts it completed.
+#[allow(dead_code)] // each test binary compiles its own copy of this module; not all use it
+pub async fn assert_completed(engine: &tasker_engine::Engine, tasks: &[uuid::Uuid], what: &str) {
+    for task in tasks {
+        let view = wait_for_task(engine, *task, std::time::Duration::from_secs(10), |t| t.terminal, what).await;
+        assert_eq!(view.status, tasker_engine::TaskStatus::Complete, "{view:?}");
+    }
+}
+
+/// Asserts that none of `tasks` has its outcome recorded yet.
+#[allow(dead_code)] // each test binary compiles its own copy of this module; not all use it
+pub async fn assert_in_progress(engine: &tasker_engine::Engine, tasks: &[uuid::Uuid]) {
+    for task in tasks {
+        let view = engine.get_task(*task).await.unwrap().unwrap();
+        assert_eq!(
+            view.status,
+            tasker_engine::TaskStatus::InProgress,
+            "recorded through the row lock"
+        );
+    }
+}
+
+/// A host thread that answers dispatched steps with [`succeeded`], the first `held` together
+/// once the test says so on the returned sender; it reports each step's task as it starts.
+#[allow(dead_code)] // each test binary compiles its own copy of this module; not all use it
+pub fn host_holding_first(
+    dispatcher: tasker_worker::Dispatcher,
+    held: usize,
+) -> (
+    std::thread::JoinHandle<()>,
+    std::sync::mpsc::Receiver<uuid::Uuid>,
+    std::sync::mpsc::Sender<()>,
+) {
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let host = std::thread::spawn(move || {
+        let mut waiting = vec![];
+        let mut seen = 0;
+        while !dispatcher.is_closed() {
+            let Some(step) = dispatcher.next_step(std::time::Duration::from_millis(50)) else {
+                continue;
+            };
+            seen += 1;
+            let _ = started_tx.send(step.context.task_uuid());
+            if seen > held {
+                assert!(step.complete(succeeded()));
+                continue;
+            }
+            waiting.push(step);
+            if seen == held {
+                go_rx.recv().unwrap();
+                for step in waiting.drain(..) {
+                    assert!(step.complete(succeeded()));
+                }
+            }
+        }
+    });
+    (host, started_rx, go_tx)
+}
