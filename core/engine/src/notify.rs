@@ -10,7 +10,7 @@
 //! one task per process that sends everything pending in one statement, on its own connection,
 //! committed without waiting for a flush (`synchronous_commit = off`). Notices of the same
 //! channel and payload pending together go as one. Ends go at once (a client waits on each);
-//! a namespace's work goes at most every [`crate::EngineConfig::work_notification_gap`] (5 ms),
+//! a namespace's work goes at most every [`crate::EngineConfig::work_notification_gap`] (2 ms),
 //! one notification listing the commits of everything pending: under a steady stream of
 //! creations a server sent one notification each, and each woke every listening connection of
 //! the database and the workers' claim loops; a process idle for the gap is announced at once.
