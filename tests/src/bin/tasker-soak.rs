@@ -9,7 +9,11 @@
 //! busy the machine's CPUs were and for how much of the minute some task waited for one (the
 //! kernel's pressure stall information), what the machine's disks wrote (in all and in the
 //! minute's busiest second) and how much the database grew, the private memory of the server
-//! and the worker and the anonymous memory of PostgreSQL's backends. The run fails when a minute's throughput or
+//! and the worker and the anonymous memory of PostgreSQL's backends, and the CPU time per task
+//! completed of PostgreSQL, the server, the worker, the soak's own clients and the rest of the
+//! machine; when it measured the peak, the same for a task of the peak's, and how much more a
+//! task costs at the soak's steady rate (what decides how busy the machine is at a share of
+//! the peak). The run fails when a minute's throughput or
 //! p99 is more than 10 % off the first minute's, when the queue table keeps growing, when more
 //! than a quarter of the task tables' rows are dead from minute 3 on (autovacuum falling
 //! behind), or when a process's memory grows by more than 10 % after the first minute. Writes
@@ -154,6 +158,95 @@ impl Cpu {
     }
 }
 
+/// CPU time (user + system, in seconds) used so far by each part of the run: PostgreSQL (its
+/// postmaster and the children alive at the reading: a backend that exited took its time with
+/// it, so the pools keep theirs open through a soak), the stack's servers and workers, and this
+/// process (the clients), beside the machine's busy time; what the machine spent besides them
+/// (the kernel's threads, writeback among them) is the rest.
+#[derive(Clone, Copy, Default)]
+struct ProcessCpu {
+    postgres: f64,
+    server: f64,
+    worker: f64,
+    clients: f64,
+    machine: f64,
+}
+
+/// `(utime + stime in clock ticks, parent pid)` of a process, from `/proc/PID/stat` (the fields
+/// after the command name, which may itself hold spaces and parentheses).
+fn stat_ticks(pid: u32) -> Option<(u64, u32)> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+fn parse_stat(stat: &str) -> Option<(u64, u32)> {
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some((ticks, fields.get(1)?.parse().ok()?))
+}
+
+impl ProcessCpu {
+    fn read(stack: &Stack, postmaster: Option<u32>, tick: f64) -> ProcessCpu {
+        let ticks = |pid: u32| stat_ticks(pid).map_or(0, |(t, _)| t) as f64 / tick;
+        let mut cpu = ProcessCpu {
+            clients: ticks(std::process::id()),
+            machine: Cpu::read().busy as f64 / tick,
+            ..Default::default()
+        };
+        for (name, pid) in stack.pids() {
+            if name.starts_with("server") {
+                cpu.server += ticks(pid);
+            } else {
+                cpu.worker += ticks(pid);
+            }
+        }
+        if let Some(postmaster) = postmaster {
+            let children = std::fs::read_dir("/proc")
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                .filter_map(stat_ticks)
+                .filter(|(_, parent)| *parent == postmaster);
+            cpu.postgres = ticks(postmaster) + children.map(|(t, _)| t as f64 / tick).sum::<f64>();
+        }
+        cpu
+    }
+
+    /// Milliseconds of CPU per task since `before`: PostgreSQL, server, worker, clients, rest.
+    fn per_task(&self, before: &ProcessCpu, tasks: usize) -> [f64; 5] {
+        let ms = |now: f64, then: f64| (now - then) * 1000.0 / tasks.max(1) as f64;
+        let parts = [
+            ms(self.postgres, before.postgres),
+            ms(self.server, before.server),
+            ms(self.worker, before.worker),
+            ms(self.clients, before.clients),
+        ];
+        let rest = ms(self.machine, before.machine) - parts.iter().sum::<f64>();
+        [parts[0], parts[1], parts[2], parts[3], rest.max(0.0)]
+    }
+}
+
+/// Clock ticks a second (`getconf CLK_TCK`: /proc counts CPU time in them).
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn cpu_split(ms: &[f64; 5]) -> String {
+    format!(
+        "{:.2} ({:.2} / {:.2} / {:.2} / {:.2} / {:.2})",
+        ms.iter().sum::<f64>(),
+        ms[0],
+        ms[1],
+        ms[2],
+        ms[3],
+        ms[4]
+    )
+}
+
 /// The largest share of dead rows in the tasks and steps tables from minute 3 on.
 const TASKS_DEAD_BOUND: f64 = 0.25;
 
@@ -184,6 +277,8 @@ struct Minute {
     disk_mib: f64,
     disk_peak: (f64, usize),
     db_grew_mib: f64,
+    /// CPU ms per task completed in the minute (see [`ProcessCpu::per_task`]).
+    cpu_per_task: [f64; 5],
 }
 
 /// What the cluster did in the background so far: WAL written, checkpoints started,
@@ -237,6 +332,15 @@ async fn main() -> anyhow::Result<()> {
     };
     let stack = Stack::start(Some(&l), opts).await;
     let pool = stack.pool().await;
+    let tick = clock_ticks();
+    // PostgreSQL's processes are the postmaster's children (the checkpointer's parent), when the
+    // cluster runs on this machine.
+    let postmaster: Option<u32> =
+        sqlx::query_scalar::<_, i32>("SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
+            .fetch_optional(&pool)
+            .await?
+            .and_then(|pid| stat_ticks(pid as u32))
+            .map(|(_, parent)| parent);
     let namespace = l.namespace("tasker_tests");
     let queue = tasker_store::queue_table(&namespace);
     let body = move |n: usize| json!({"namespace": namespace, "name": "linear_workflow", "version": "1.0.0", "context": {"n": n % 1000}});
@@ -259,10 +363,12 @@ async fn main() -> anyhow::Result<()> {
     // Peak, in tasks/s: `SOAK_PEAK` (steps/s) holds the arrival rate fixed across runs;
     // otherwise measured as the benchmark does, a batch submitted at once by 8 clients.
     let given_peak = std::env::var("SOAK_PEAK").ok().and_then(|v| v.parse::<f64>().ok());
+    let mut peak_cpu = None;
     let peak = match given_peak {
         Some(steps_s) => steps_s / 4.0,
         None => {
             println!("measuring the peak with {peak_tasks} tasks ...");
+            let cpu0 = ProcessCpu::read(&stack, postmaster, tick);
             let t0 = Instant::now();
             let mut handles = vec![];
             for c in 0..8 {
@@ -280,7 +386,9 @@ async fn main() -> anyhow::Result<()> {
                 h.await??;
             }
             drain(t0).await?;
-            peak_tasks as f64 / t0.elapsed().as_secs_f64()
+            let tasks_s = peak_tasks as f64 / t0.elapsed().as_secs_f64();
+            peak_cpu = Some(ProcessCpu::read(&stack, postmaster, tick).per_task(&cpu0, peak_tasks));
+            tasks_s
         }
     };
     let rate = peak * load;
@@ -297,6 +405,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut background = Background::read(&pool, &queue).await?;
     let mut cpu = Cpu::read();
+    let mut process_cpu = ProcessCpu::read(&stack, postmaster, tick);
     // The soak: tasks arrive at `rate` from 8 clients, each on its own schedule.
     let start = tokio::time::Instant::now();
     let total = (rate * 60.0 * minutes as f64) as usize;
@@ -358,6 +467,9 @@ async fn main() -> anyhow::Result<()> {
             format!("postgres backend (mean of {})", backends.len()),
             backends.iter().map(|p| backend_anon_mib(*p as u32)).sum::<f64>() / backends.len().max(1) as f64,
         ));
+        let process_now = ProcessCpu::read(&stack, postmaster, tick);
+        let process_minute = (process_now, process_cpu);
+        process_cpu = process_now;
         let cpu_now = Cpu::read();
         let (cpu_busy, cpu_waiting) = cpu_now.since(&cpu);
         cpu = cpu_now;
@@ -386,6 +498,7 @@ async fn main() -> anyhow::Result<()> {
             memory,
             minute,
             (cpu_busy, cpu_waiting),
+            process_minute,
         ));
     }
     let mut ids = vec![];
@@ -432,8 +545,19 @@ async fn main() -> anyhow::Result<()> {
         println!("timeline: {file} (seconds from {soak_started})");
     }
     let mut report_minutes = vec![];
-    for (m, (queue_kib, tasks_mib, tasks_dead, dead_queue_rows, memory, background, (cpu_busy, cpu_waiting))) in
-        samples.into_iter().enumerate()
+    for (
+        m,
+        (
+            queue_kib,
+            tasks_mib,
+            tasks_dead,
+            dead_queue_rows,
+            memory,
+            background,
+            (cpu_busy, cpu_waiting),
+            (cpu_at, cpu_from),
+        ),
+    ) in samples.into_iter().enumerate()
     {
         let seconds = disk.iter().enumerate().skip(m * 60).take(60);
         let disk_peak = seconds
@@ -463,6 +587,7 @@ async fn main() -> anyhow::Result<()> {
             disk_mib: seconds.map(|(_, d)| d.written_mib).sum(),
             disk_peak,
             db_grew_mib: background.db_bytes / 1048576.0,
+            cpu_per_task: cpu_at.per_task(&cpu_from, done),
         });
     }
 
@@ -476,9 +601,9 @@ async fn main() -> anyhow::Result<()> {
          Command: `cargo make soak` (release build; server, one worker of concurrency {} and \
          PostgreSQL on one machine, fsync on, checkpoint_timeout {}, max_wal_size {}, shared_buffers \
          {}, a checkpoint just before; {}). Peak {:.0} steps/s ({}); \
-         tasks arrive at {rate:.0} tasks/s ({:.0} steps/s) from 8 clients.\n\n\
-         | minute | steps/s completed | engine p50 / p99 | queue table | tasks + steps tables (dead rows) | dead queue rows | WAL written (checkpoints started) | autovacuum of task and queue tables: vacuums / analyzes | machine CPU busy / some task waiting for one | disk writes (largest second: MiB, its second) / database grew | private memory (MiB; backends: anonymous) |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
+         tasks arrive at {rate:.0} tasks/s ({:.0} steps/s) from 8 clients.{}\n\n\
+         | minute | steps/s completed | engine p50 / p99 | queue table | tasks + steps tables (dead rows) | dead queue rows | WAL written (checkpoints started) | autovacuum of task and queue tables: vacuums / analyzes | machine CPU busy / some task waiting for one | disk writes (largest second: MiB, its second) / database grew | private memory (MiB; backends: anonymous) | CPU per task completed, ms (PostgreSQL / server / worker / clients / rest) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
         load * 100.0,
         l.name,
         chrono::Utc::now().format("%Y-%m-%d"),
@@ -493,6 +618,10 @@ async fn main() -> anyhow::Result<()> {
             None => format!("{peak_tasks} tasks at once"),
         },
         rate * 4.0,
+        match peak_cpu {
+            Some(ms) => format!(" A task of the peak's took {} ms of CPU.", cpu_split(&ms)),
+            None => String::new(),
+        },
     );
     for (i, m) in report_minutes.iter().enumerate() {
         let memory = m
@@ -502,7 +631,7 @@ async fn main() -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ");
         out += &format!(
-            "| {} | {:.0} | {:.1} / {:.1} ms | {} KiB | {:.1} MiB ({:.1} %) | {} | {:.0} MiB ({}) | {} / {} | {:.0} % / {} | {:.0} MiB ({:.0} MiB, s {}) / {:.0} MiB | {memory} |\n",
+            "| {} | {:.0} | {:.1} / {:.1} ms | {} KiB | {:.1} MiB ({:.1} %) | {} | {:.0} MiB ({}) | {} / {} | {:.0} % / {} | {:.0} MiB ({:.0} MiB, s {}) / {:.0} MiB | {memory} | {} |\n",
             i + 1,
             m.steps_s,
             m.p50,
@@ -521,6 +650,7 @@ async fn main() -> anyhow::Result<()> {
             m.disk_peak.0,
             m.disk_peak.1,
             m.db_grew_mib,
+            cpu_split(&m.cpu_per_task),
         );
     }
     // The bounds of the issue: each minute within 10 % of the first.
@@ -567,6 +697,24 @@ async fn main() -> anyhow::Result<()> {
             last.queue_kib
         ));
     }
+    // What decides whether a soak at a share of the peak holds: how much more CPU a task
+    // costs at a steady arrival rate than in the peak's batch.
+    if let Some(peak_ms) = peak_cpu {
+        let steady = &report_minutes[1.min(report_minutes.len() - 1)..];
+        let mean = |part: usize| steady.iter().map(|m| m.cpu_per_task[part]).sum::<f64>() / steady.len() as f64;
+        let ms: [f64; 5] = std::array::from_fn(mean);
+        let change = |now: f64, then: f64| format!("{:+.0} %", (now / then.max(1e-9) - 1.0) * 100.0);
+        out += &format!(
+            "\nCPU per task from minute {} on: {} ms, {} against the peak's (PostgreSQL {}, server {}, worker {}, clients {}).\n",
+            report_minutes.len().min(2),
+            cpu_split(&ms),
+            change(ms.iter().sum(), peak_ms.iter().sum()),
+            change(ms[0], peak_ms[0]),
+            change(ms[1], peak_ms[1]),
+            change(ms[2], peak_ms[2]),
+            change(ms[3], peak_ms[3]),
+        );
+    }
     out += &if problems.is_empty() {
         "\nWithin bounds: every minute's throughput within 10 % of the first minute's, p99 at most 10 % above it, no process's memory 10 % above it, the queue table not growing, at most a quarter of the task tables' rows dead from minute 3 on.\n".to_string()
     } else {
@@ -584,4 +732,19 @@ async fn main() -> anyhow::Result<()> {
     stack.remove().await?;
     anyhow::ensure!(problems.is_empty(), "the soak left its bounds");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_stat_line_gives_its_cpu_ticks_and_parent_even_with_spaces_and_parentheses_in_its_name() {
+        let line = "4242 (postgres: tasker e2e (x) idle) S 17 4242 4242 0 -1 4194560 1 0 0 0 700 55 0 0 20 0 1 0";
+        assert_eq!(parse_stat(line), Some((755, 17)));
+        assert_eq!(parse_stat("4242 (truncated) S 17"), None);
+        // This process has a parent.
+        let (_, parent) = stat_ticks(std::process::id()).expect("own /proc stat");
+        assert!(parent > 0);
+    }
 }
