@@ -185,11 +185,12 @@ fn parse_stat(stat: &str) -> Option<(u64, u32)> {
 }
 
 impl ProcessCpu {
-    fn read(stack: &Stack, postmaster: Option<u32>, tick: f64) -> ProcessCpu {
+    /// The processes' times now, beside `machine`, the machine's reading taken with them.
+    fn read(stack: &Stack, postmaster: Option<u32>, tick: f64, machine: &Cpu) -> ProcessCpu {
         let ticks = |pid: u32| stat_ticks(pid).map_or(0, |(t, _)| t) as f64 / tick;
         let mut cpu = ProcessCpu {
             clients: ticks(std::process::id()),
-            machine: Cpu::read().busy as f64 / tick,
+            machine: machine.busy as f64 / tick,
             ..Default::default()
         };
         for (name, pid) in stack.pids() {
@@ -368,7 +369,7 @@ async fn main() -> anyhow::Result<()> {
         Some(steps_s) => steps_s / 4.0,
         None => {
             println!("measuring the peak with {peak_tasks} tasks ...");
-            let cpu0 = ProcessCpu::read(&stack, postmaster, tick);
+            let cpu0 = ProcessCpu::read(&stack, postmaster, tick, &Cpu::read());
             let t0 = Instant::now();
             let mut handles = vec![];
             for c in 0..8 {
@@ -387,7 +388,7 @@ async fn main() -> anyhow::Result<()> {
             }
             drain(t0).await?;
             let tasks_s = peak_tasks as f64 / t0.elapsed().as_secs_f64();
-            peak_cpu = Some(ProcessCpu::read(&stack, postmaster, tick).per_task(&cpu0, peak_tasks));
+            peak_cpu = Some(ProcessCpu::read(&stack, postmaster, tick, &Cpu::read()).per_task(&cpu0, peak_tasks));
             tasks_s
         }
     };
@@ -405,7 +406,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut background = Background::read(&pool, &queue).await?;
     let mut cpu = Cpu::read();
-    let mut process_cpu = ProcessCpu::read(&stack, postmaster, tick);
+    let mut process_cpu = ProcessCpu::read(&stack, postmaster, tick, &cpu);
     // The soak: tasks arrive at `rate` from 8 clients, each on its own schedule.
     let start = tokio::time::Instant::now();
     let total = (rate * 60.0 * minutes as f64) as usize;
@@ -467,10 +468,10 @@ async fn main() -> anyhow::Result<()> {
             format!("postgres backend (mean of {})", backends.len()),
             backends.iter().map(|p| backend_anon_mib(*p as u32)).sum::<f64>() / backends.len().max(1) as f64,
         ));
-        let process_now = ProcessCpu::read(&stack, postmaster, tick);
+        let cpu_now = Cpu::read();
+        let process_now = ProcessCpu::read(&stack, postmaster, tick, &cpu_now);
         let process_minute = (process_now, process_cpu);
         process_cpu = process_now;
-        let cpu_now = Cpu::read();
         let (cpu_busy, cpu_waiting) = cpu_now.since(&cpu);
         cpu = cpu_now;
         let now = Background::read(&pool, &queue).await?;
