@@ -5,22 +5,22 @@
 //! The soak starts right after a checkpoint. Tasks arrive at a fixed rate from 8 clients; every
 //! minute records the steps completed, the engine latency p50 / p99 of the tasks created in it,
 //! the size of the queue and task tables (and the share of the task tables' rows that are
-//! dead), the WAL written, checkpoints started and autovacuum passes over those tables, how
-//! busy the machine's CPUs were and for how much of the minute some task waited for one (the
-//! kernel's pressure stall information), what the machine's disks wrote (in all and in the
-//! minute's busiest second) and how much the database grew, the private memory of the server
-//! and the worker and the anonymous memory of PostgreSQL's backends, and the CPU time per task
-//! completed of PostgreSQL, the server, the worker, the soak's own clients and the rest of the
-//! machine; when it measured the peak, the same for a task of the peak's, and how much more a
-//! task costs at the soak's steady rate (what decides how busy the machine is at a share of
-//! the peak). The run fails when a minute's throughput or
-//! p99 is more than 10 % off the first minute's, when the queue table keeps growing, when more
-//! than a quarter of the task tables' rows are dead from minute 3 on (autovacuum falling
-//! behind), or when a process's memory grows by more than 10 % after the first minute. Writes
-//! the per-minute table to docs/benchmarks.md; with `SOAK_TIMELINE=FILE`, also a CSV of every
-//! second of creation (tasks, engine p50 / p99 / max in ms, MiB the disks wrote in that second
-//! and the page cache's dirty MiB at its end) to find what a slow minute waited on. Drops its
-//! database when done.
+//! dead), the WAL written (and its flushes and records per task completed), checkpoints
+//! started and autovacuum passes over those tables, how busy the machine's CPUs were and for
+//! how much of the minute some task waited for one (the kernel's pressure stall information),
+//! what the machine's disks wrote (in all and in the minute's busiest second) and how much the
+//! database grew, the private memory of the server and the worker and the anonymous memory of
+//! PostgreSQL's backends, and the CPU time per task completed of PostgreSQL, the server, the
+//! worker, the soak's own clients and the rest of the machine; when it measured the peak, the
+//! same (and its WAL flushes and records) for a task of the peak's, and how much more a task
+//! costs at the soak's steady rate (what decides how busy the machine is at a share of the
+//! peak). The run fails when a minute's throughput or p99 is more than 10 % off the first
+//! minute's, when the queue table keeps growing, when more than a quarter of the task tables'
+//! rows are dead from minute 3 on (autovacuum falling behind), or when a process's memory grows
+//! by more than 10 % after the first minute. Writes the per-minute table to docs/benchmarks.md;
+//! with `SOAK_TIMELINE=FILE`, also a CSV of every second of creation (tasks, engine p50 / p99 /
+//! max in ms, MiB the disks wrote in that second and the page cache's dirty MiB at its end) to
+//! find what a slow minute waited on. Drops its database when done.
 
 use std::time::{Duration, Instant};
 
@@ -248,6 +248,12 @@ fn cpu_split(ms: &[f64; 5]) -> String {
     )
 }
 
+/// WAL flushes and records per task, from what the cluster wrote while `tasks` completed.
+fn wal_per_task(wrote: &Background, tasks: usize) -> [f64; 2] {
+    let tasks = tasks.max(1) as f64;
+    [wrote.wal_syncs / tasks, wrote.wal_records / tasks]
+}
+
 /// The largest share of dead rows in the tasks and steps tables from minute 3 on.
 const TASKS_DEAD_BOUND: f64 = 0.25;
 
@@ -280,12 +286,17 @@ struct Minute {
     db_grew_mib: f64,
     /// CPU ms per task completed in the minute (see [`ProcessCpu::per_task`]).
     cpu_per_task: [f64; 5],
+    /// WAL flushes and WAL records per task completed in the minute.
+    wal_per_task: [f64; 2],
 }
 
 /// What the cluster did in the background so far: WAL written, checkpoints started,
 /// autovacuum's passes over the task tables and the queue table; and the database's size.
 struct Background {
     wal_bytes: f64,
+    /// WAL flushes to disk (`pg_stat_wal.wal_sync`, the whole cluster's) and WAL records written.
+    wal_syncs: f64,
+    wal_records: f64,
     db_bytes: f64,
     checkpoints: i64,
     vacuums: i64,
@@ -294,8 +305,17 @@ struct Background {
 
 impl Background {
     async fn read(pool: &sqlx::PgPool, queue: &str) -> anyhow::Result<Background> {
-        let (wal_bytes, db_bytes, checkpoints, vacuums, analyzes): (f64, f64, i64, i64, i64) = sqlx::query_as(
-            "SELECT (SELECT wal_bytes::float8 FROM pg_stat_wal), pg_database_size(current_database())::float8,
+        let (wal_bytes, wal_syncs, wal_records, db_bytes, checkpoints, vacuums, analyzes): (
+            f64,
+            f64,
+            f64,
+            f64,
+            i64,
+            i64,
+            i64,
+        ) = sqlx::query_as(
+            "SELECT (SELECT wal_bytes::float8 FROM pg_stat_wal), (SELECT wal_sync::float8 FROM pg_stat_wal),
+                    (SELECT wal_records::float8 FROM pg_stat_wal), pg_database_size(current_database())::float8,
                     (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter),
                     COALESCE(sum(autovacuum_count), 0)::int8, COALESCE(sum(autoanalyze_count), 0)::int8
                FROM pg_stat_user_tables
@@ -307,6 +327,8 @@ impl Background {
         .await?;
         Ok(Background {
             wal_bytes,
+            wal_syncs,
+            wal_records,
             db_bytes,
             checkpoints,
             vacuums,
@@ -365,11 +387,13 @@ async fn main() -> anyhow::Result<()> {
     // otherwise measured as the benchmark does, a batch submitted at once by 8 clients.
     let given_peak = std::env::var("SOAK_PEAK").ok().and_then(|v| v.parse::<f64>().ok());
     let mut peak_cpu = None;
+    let mut peak_wal: Option<[f64; 2]> = None;
     let peak = match given_peak {
         Some(steps_s) => steps_s / 4.0,
         None => {
             println!("measuring the peak with {peak_tasks} tasks ...");
             let cpu0 = ProcessCpu::read(&stack, postmaster, tick, &Cpu::read());
+            let wal0 = Background::read(&pool, &queue).await?;
             let t0 = Instant::now();
             let mut handles = vec![];
             for c in 0..8 {
@@ -389,6 +413,15 @@ async fn main() -> anyhow::Result<()> {
             drain(t0).await?;
             let tasks_s = peak_tasks as f64 / t0.elapsed().as_secs_f64();
             peak_cpu = Some(ProcessCpu::read(&stack, postmaster, tick, &Cpu::read()).per_task(&cpu0, peak_tasks));
+            let wal1 = Background::read(&pool, &queue).await?;
+            peak_wal = Some(wal_per_task(
+                &Background {
+                    wal_syncs: wal1.wal_syncs - wal0.wal_syncs,
+                    wal_records: wal1.wal_records - wal0.wal_records,
+                    ..wal1
+                },
+                peak_tasks,
+            ));
             tasks_s
         }
     };
@@ -477,6 +510,8 @@ async fn main() -> anyhow::Result<()> {
         let now = Background::read(&pool, &queue).await?;
         let minute = Background {
             wal_bytes: now.wal_bytes - background.wal_bytes,
+            wal_syncs: now.wal_syncs - background.wal_syncs,
+            wal_records: now.wal_records - background.wal_records,
             db_bytes: now.db_bytes - background.db_bytes,
             checkpoints: now.checkpoints - background.checkpoints,
             vacuums: now.vacuums - background.vacuums,
@@ -589,6 +624,7 @@ async fn main() -> anyhow::Result<()> {
             disk_peak,
             db_grew_mib: background.db_bytes / 1048576.0,
             cpu_per_task: cpu_at.per_task(&cpu_from, done),
+            wal_per_task: wal_per_task(&background, done),
         });
     }
 
@@ -603,7 +639,7 @@ async fn main() -> anyhow::Result<()> {
          PostgreSQL on one machine, fsync on, checkpoint_timeout {}, max_wal_size {}, shared_buffers \
          {}, a checkpoint just before; {}). Peak {:.0} steps/s ({}); \
          tasks arrive at {rate:.0} tasks/s ({:.0} steps/s) from 8 clients.{}\n\n\
-         | minute | steps/s completed | engine p50 / p99 | queue table | tasks + steps tables (dead rows) | dead queue rows | WAL written (checkpoints started) | autovacuum of task and queue tables: vacuums / analyzes | machine CPU busy / some task waiting for one | disk writes (largest second: MiB, its second) / database grew | private memory (MiB; backends: anonymous) | CPU per task completed, ms (PostgreSQL / server / worker / clients / rest) |\n\
+         | minute | steps/s completed | engine p50 / p99 | queue table | tasks + steps tables (dead rows) | dead queue rows | WAL written (checkpoints started; flushes / records a task) | autovacuum of task and queue tables: vacuums / analyzes | machine CPU busy / some task waiting for one | disk writes (largest second: MiB, its second) / database grew | private memory (MiB; backends: anonymous) | CPU per task completed, ms (PostgreSQL / server / worker / clients / rest) |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|\n",
         load * 100.0,
         l.name,
@@ -620,7 +656,11 @@ async fn main() -> anyhow::Result<()> {
         },
         rate * 4.0,
         match peak_cpu {
-            Some(ms) => format!(" A task of the peak's took {} ms of CPU.", cpu_split(&ms)),
+            Some(ms) => format!(
+                " A task of the peak's took {} ms of CPU{}.",
+                cpu_split(&ms),
+                peak_wal.map_or_else(String::new, |w| format!(", {:.2} WAL flushes and {:.0} WAL records", w[0], w[1]))
+            ),
             None => String::new(),
         },
     );
@@ -632,7 +672,7 @@ async fn main() -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ");
         out += &format!(
-            "| {} | {:.0} | {:.1} / {:.1} ms | {} KiB | {:.1} MiB ({:.1} %) | {} | {:.0} MiB ({}) | {} / {} | {:.0} % / {} | {:.0} MiB ({:.0} MiB, s {}) / {:.0} MiB | {memory} | {} |\n",
+            "| {} | {:.0} | {:.1} / {:.1} ms | {} KiB | {:.1} MiB ({:.1} %) | {} | {:.0} MiB ({}; {:.2} / {:.0}) | {} / {} | {:.0} % / {} | {:.0} MiB ({:.0} MiB, s {}) / {:.0} MiB | {memory} | {} |\n",
             i + 1,
             m.steps_s,
             m.p50,
@@ -643,6 +683,8 @@ async fn main() -> anyhow::Result<()> {
             m.dead_queue_rows,
             m.wal_mib,
             m.checkpoints,
+            m.wal_per_task[0],
+            m.wal_per_task[1],
             m.vacuums,
             m.analyzes,
             m.cpu_busy * 100.0,
@@ -715,6 +757,14 @@ async fn main() -> anyhow::Result<()> {
             change(ms[2], peak_ms[2]),
             change(ms[3], peak_ms[3]),
         );
+        if let Some(peak_wal) = peak_wal {
+            let flushes = steady.iter().map(|m| m.wal_per_task[0]).sum::<f64>() / steady.len() as f64;
+            let records = steady.iter().map(|m| m.wal_per_task[1]).sum::<f64>() / steady.len() as f64;
+            out += &format!(
+                "WAL per task from then on: {flushes:.2} flushes and {records:.0} records, against {:.2} and {:.0} at the peak.\n",
+                peak_wal[0], peak_wal[1]
+            );
+        }
     }
     out += &if problems.is_empty() {
         "\nWithin bounds: every minute's throughput within 10 % of the first minute's, p99 at most 10 % above it, no process's memory 10 % above it, the queue table not growing, at most a quarter of the task tables' rows dead from minute 3 on.\n".to_string()
@@ -738,6 +788,21 @@ async fn main() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wal_per_task_divides_flushes_and_records_by_the_tasks_and_a_minute_that_completed_none_by_one() {
+        let wrote = Background {
+            wal_bytes: 0.0,
+            wal_syncs: 300.0,
+            wal_records: 42_000.0,
+            db_bytes: 0.0,
+            checkpoints: 0,
+            vacuums: 0,
+            analyzes: 0,
+        };
+        assert_eq!(wal_per_task(&wrote, 250), [1.2, 168.0]);
+        assert_eq!(wal_per_task(&wrote, 0), [300.0, 42_000.0]);
+    }
 
     #[test]
     fn a_process_stat_line_gives_its_cpu_ticks_and_parent_even_with_spaces_and_parentheses_in_its_name() {
