@@ -25,6 +25,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use sqlx::Row;
 use tasker_e2e::{lang, percentile, record_benchmark, Stack, StackOptions};
 use uuid::Uuid;
 
@@ -254,6 +255,11 @@ fn wal_per_task(wrote: &Background, tasks: usize) -> [f64; 2] {
     [wrote.wal_syncs / tasks, wrote.wal_records / tasks]
 }
 
+/// The mean over `minutes` of one of their measures.
+fn mean(minutes: &[Minute], measure: impl Fn(&Minute) -> f64) -> f64 {
+    minutes.iter().map(measure).sum::<f64>() / minutes.len().max(1) as f64
+}
+
 /// The largest share of dead rows in the tasks and steps tables from minute 3 on.
 const TASKS_DEAD_BOUND: f64 = 0.25;
 
@@ -305,35 +311,43 @@ struct Background {
 
 impl Background {
     async fn read(pool: &sqlx::PgPool, queue: &str) -> anyhow::Result<Background> {
-        let (wal_bytes, wal_syncs, wal_records, db_bytes, checkpoints, vacuums, analyzes): (
-            f64,
-            f64,
-            f64,
-            f64,
-            i64,
-            i64,
-            i64,
-        ) = sqlx::query_as(
-            "SELECT (SELECT wal_bytes::float8 FROM pg_stat_wal), (SELECT wal_sync::float8 FROM pg_stat_wal),
-                    (SELECT wal_records::float8 FROM pg_stat_wal), pg_database_size(current_database())::float8,
+        let row = sqlx::query(
+            "SELECT w.wal_bytes::float8, w.wal_sync::float8, w.wal_records::float8,
+                    pg_database_size(current_database())::float8,
                     (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter),
-                    COALESCE(sum(autovacuum_count), 0)::int8, COALESCE(sum(autoanalyze_count), 0)::int8
-               FROM pg_stat_user_tables
-              WHERE relid IN ('tasker_tasks'::regclass, 'tasker_steps'::regclass,
-                              'tasker_transitions'::regclass, 'tasker_events'::regclass, $1::regclass)",
+                    t.vacuums, t.analyzes
+               FROM pg_stat_wal w,
+                    (SELECT COALESCE(sum(autovacuum_count), 0)::int8 AS vacuums,
+                            COALESCE(sum(autoanalyze_count), 0)::int8 AS analyzes
+                       FROM pg_stat_user_tables
+                      WHERE relid IN ('tasker_tasks'::regclass, 'tasker_steps'::regclass,
+                                      'tasker_transitions'::regclass, 'tasker_events'::regclass, $1::regclass)) t",
         )
         .bind(queue)
         .fetch_one(pool)
         .await?;
         Ok(Background {
-            wal_bytes,
-            wal_syncs,
-            wal_records,
-            db_bytes,
-            checkpoints,
-            vacuums,
-            analyzes,
+            wal_bytes: row.try_get(0)?,
+            wal_syncs: row.try_get(1)?,
+            wal_records: row.try_get(2)?,
+            db_bytes: row.try_get(3)?,
+            checkpoints: row.try_get(4)?,
+            vacuums: row.try_get(5)?,
+            analyzes: row.try_get(6)?,
         })
+    }
+
+    /// What the cluster did between `before` and this reading.
+    fn since(&self, before: &Background) -> Background {
+        Background {
+            wal_bytes: self.wal_bytes - before.wal_bytes,
+            wal_syncs: self.wal_syncs - before.wal_syncs,
+            wal_records: self.wal_records - before.wal_records,
+            db_bytes: self.db_bytes - before.db_bytes,
+            checkpoints: self.checkpoints - before.checkpoints,
+            vacuums: self.vacuums - before.vacuums,
+            analyzes: self.analyzes - before.analyzes,
+        }
     }
 }
 
@@ -413,13 +427,8 @@ async fn main() -> anyhow::Result<()> {
             drain(t0).await?;
             let tasks_s = peak_tasks as f64 / t0.elapsed().as_secs_f64();
             peak_cpu = Some(ProcessCpu::read(&stack, postmaster, tick, &Cpu::read()).per_task(&cpu0, peak_tasks));
-            let wal1 = Background::read(&pool, &queue).await?;
             peak_wal = Some(wal_per_task(
-                &Background {
-                    wal_syncs: wal1.wal_syncs - wal0.wal_syncs,
-                    wal_records: wal1.wal_records - wal0.wal_records,
-                    ..wal1
-                },
+                &Background::read(&pool, &queue).await?.since(&wal0),
                 peak_tasks,
             ));
             tasks_s
@@ -508,15 +517,7 @@ async fn main() -> anyhow::Result<()> {
         let (cpu_busy, cpu_waiting) = cpu_now.since(&cpu);
         cpu = cpu_now;
         let now = Background::read(&pool, &queue).await?;
-        let minute = Background {
-            wal_bytes: now.wal_bytes - background.wal_bytes,
-            wal_syncs: now.wal_syncs - background.wal_syncs,
-            wal_records: now.wal_records - background.wal_records,
-            db_bytes: now.db_bytes - background.db_bytes,
-            checkpoints: now.checkpoints - background.checkpoints,
-            vacuums: now.vacuums - background.vacuums,
-            analyzes: now.analyzes - background.analyzes,
-        };
+        let minute = now.since(&background);
         background = now;
         println!(
             "  minute {m}: queue {queue_kib} KiB ({dead} dead rows), {:.0} MiB of WAL, {} checkpoints, {} vacuums, {} analyzes, CPU {:.0} % busy",
@@ -744,8 +745,7 @@ async fn main() -> anyhow::Result<()> {
     // costs at a steady arrival rate than in the peak's batch.
     if let Some(peak_ms) = peak_cpu {
         let steady = &report_minutes[1.min(report_minutes.len() - 1)..];
-        let mean = |part: usize| steady.iter().map(|m| m.cpu_per_task[part]).sum::<f64>() / steady.len() as f64;
-        let ms: [f64; 5] = std::array::from_fn(mean);
+        let ms: [f64; 5] = std::array::from_fn(|i| mean(steady, |m| m.cpu_per_task[i]));
         let change = |now: f64, then: f64| format!("{:+.0} %", (now / then.max(1e-9) - 1.0) * 100.0);
         out += &format!(
             "\nCPU per task from minute {} on: {} ms, {} against the peak's (PostgreSQL {}, server {}, worker {}, clients {}).\n",
@@ -758,8 +758,7 @@ async fn main() -> anyhow::Result<()> {
             change(ms[3], peak_ms[3]),
         );
         if let Some(peak_wal) = peak_wal {
-            let flushes = steady.iter().map(|m| m.wal_per_task[0]).sum::<f64>() / steady.len() as f64;
-            let records = steady.iter().map(|m| m.wal_per_task[1]).sum::<f64>() / steady.len() as f64;
+            let (flushes, records) = (mean(steady, |m| m.wal_per_task[0]), mean(steady, |m| m.wal_per_task[1]));
             out += &format!(
                 "WAL per task from then on: {flushes:.2} flushes and {records:.0} records, against {:.2} and {:.0} at the peak.\n",
                 peak_wal[0], peak_wal[1]
