@@ -145,6 +145,12 @@ pub fn event_row_id(uuid: Uuid) -> Option<i64> {
     Some(u64::from_be_bytes(id) as i64)
 }
 
+/// The millisecond an [`event_id`] carries.
+fn event_millis(uuid: Uuid) -> Option<DateTime<Utc>> {
+    let (secs, nanos) = uuid.get_timestamp()?.to_unix();
+    DateTime::from_timestamp_millis(i64::try_from(secs).ok()? * 1000 + i64::from(nanos / 1_000_000))
+}
+
 /// SQL for the milliseconds from `start` to the statement's clock reading.
 macro_rules! ms_since {
     ($start:literal) => {
@@ -221,6 +227,16 @@ pub(crate) async fn record_attempt_lost(
 /// row locks or runs long.
 const PRUNE_BATCH: i64 = 10_000;
 
+/// The row of event `$1` that occurred within the millisecond from `$2`. No index has the id
+/// alone: the BRIN index on `occurred_at` narrows the search to that millisecond's block ranges.
+const EVENT_AT: &str = "SELECT xid, occurred_at FROM tasker_events
+  WHERE occurred_at >= $2 AND occurred_at < $2 + interval '1 millisecond' AND id = $1";
+
+/// Deletes up to `$2` events that occurred more than `$1` seconds ago, found by their physical
+/// position (a TID scan): no index has the id alone.
+const PRUNE: &str = "DELETE FROM tasker_events WHERE ctid = ANY (ARRAY(
+  SELECT ctid FROM tasker_events WHERE occurred_at < clock_timestamp() - make_interval(secs => $1) LIMIT $2))";
+
 impl Engine {
     /// The position of "now" for a new reader: events of transactions that were still running
     /// or had not started yet when it was taken come after it.
@@ -284,8 +300,13 @@ impl Engine {
         let Some(id) = event_row_id(event_id) else {
             return Ok(None);
         };
-        let row = sqlx::query("SELECT xid, occurred_at FROM tasker_events WHERE id = $1")
+        // The event occurred within the millisecond its id carries.
+        let Some(from) = event_millis(event_id) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(EVENT_AT)
             .bind(id)
+            .bind(from)
             .fetch_optional(&self.pool)
             .await?;
         let Some(row) = row else { return Ok(None) };
@@ -300,16 +321,12 @@ impl Engine {
     pub async fn prune_events(&self, retention: Duration) -> Result<u64, EngineError> {
         let mut deleted = 0;
         loop {
-            let n = sqlx::query(
-                "DELETE FROM tasker_events WHERE id IN (
-                     SELECT id FROM tasker_events
-                      WHERE occurred_at < clock_timestamp() - make_interval(secs => $1) LIMIT $2)",
-            )
-            .bind(retention.as_secs_f64())
-            .bind(PRUNE_BATCH)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+            let n = sqlx::query(PRUNE)
+                .bind(retention.as_secs_f64())
+                .bind(PRUNE_BATCH)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
             deleted += n;
             if (n as i64) < PRUNE_BATCH {
                 return Ok(deleted);
@@ -332,9 +349,66 @@ mod tests {
             assert_eq!(event_row_id(uuid), Some(id));
             let (secs, nanos) = uuid.get_timestamp().unwrap().to_unix();
             assert_eq!((secs, nanos / 1_000_000), (at.timestamp() as u64, 123));
+            assert_eq!(event_millis(uuid), Some("2026-12-03T10:00:00.123Z".parse().unwrap()));
         }
         assert!(event_id(at, 1) < event_id(at, 2));
         assert_eq!(event_row_id(Uuid::new_v4()), None);
+    }
+
+    /// Whether a plan (`EXPLAIN (FORMAT JSON)`) has a node of `node_type`, on `index` if given.
+    fn has_node(plan: &Value, node_type: &str, index: Option<&str>) -> bool {
+        let field = |k: &str| plan.get(k).and_then(Value::as_str);
+        (field("Node Type") == Some(node_type) && (index.is_none() || field("Index Name") == index))
+            || plan
+                .get("Plans")
+                .and_then(Value::as_array)
+                .is_some_and(|children| children.iter().any(|c| has_node(c, node_type, index)))
+    }
+
+    async fn explain(conn: &mut PgConnection, statement: &str) -> Value {
+        let explained: Value = sqlx::query_scalar(&format!("EXPLAIN (FORMAT JSON) {statement}"))
+            .fetch_one(conn)
+            .await
+            .unwrap();
+        explained[0]["Plan"].clone()
+    }
+
+    #[tokio::test]
+    async fn a_resume_point_and_retention_find_their_rows_without_reading_every_event() {
+        let (_db, pool) = crate::scratch_database("engine_events", 2).await;
+        // An hour of events, 300,000 of them, as a busy cluster keeps.
+        sqlx::raw_sql(
+            "INSERT INTO tasker_events (event_name, task_uuid, occurred_at)
+             SELECT 'task.created', gen_random_uuid(), now() - interval '1 hour' + g * interval '12 milliseconds'
+               FROM generate_series(1, 300000) g",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::raw_sql("VACUUM ANALYZE tasker_events")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        // Under the generic plan a prepared statement keeps after five runs.
+        sqlx::raw_sql(&format!(
+            "SET plan_cache_mode = force_generic_plan;
+             PREPARE event_at(bigint, timestamptz) AS {EVENT_AT};
+             PREPARE prune(float8, bigint) AS {PRUNE}"
+        ))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let at = explain(&mut conn, "EXECUTE event_at(150000, now() - interval '30 minutes')").await;
+        assert!(
+            has_node(&at, "Bitmap Index Scan", Some("tasker_events_by_time")) && !has_node(&at, "Seq Scan", None),
+            "a resume point is not found through the time index: {at}"
+        );
+        let prune = explain(&mut conn, "EXECUTE prune(1800, 10000)").await;
+        assert!(
+            has_node(&prune, "Tid Scan", None),
+            "retention does not delete by position: {prune}"
+        );
     }
 
     #[test]

@@ -245,3 +245,17 @@ impl Engine {
         &self.config
     }
 }
+
+/// A fresh database with every migration, for unit tests that need PostgreSQL (the dev
+/// cluster, or `DATABASE_URL`). The database is dropped with the returned handle.
+#[cfg(test)]
+pub(crate) async fn scratch_database(prefix: &str, connections: u32) -> (tasker_store::ScratchDatabase, PgPool) {
+    let base = tokio::task::spawn_blocking(tasker_devdb::resolve_database_url)
+        .await
+        .unwrap()
+        .expect("a PostgreSQL server: the dev db or DATABASE_URL");
+    let db = tasker_store::ScratchDatabase::create(&base, prefix).await.unwrap();
+    let pool = tasker_store::connect(db.url(), connections).await.unwrap();
+    tasker_store::migrate(&pool).await.unwrap();
+    (db, pool)
+}

@@ -249,15 +249,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_claim_under_its_generic_plan_reads_the_queue_by_key_not_whole() {
-        let base = tokio::task::spawn_blocking(tasker_devdb::resolve_database_url)
-            .await
-            .unwrap()
-            .expect("a PostgreSQL server: the dev db or DATABASE_URL");
-        let db = tasker_store::ScratchDatabase::create(&base, "engine_queue")
-            .await
-            .unwrap();
-        let pool = tasker_store::connect(db.url(), 4).await.unwrap();
-        tasker_store::migrate(&pool).await.unwrap();
+        let (_db, pool) = crate::scratch_database("engine_queue", 4).await;
         let table = queue_table("plans");
         sqlx::query("SELECT pgmq.create($1)")
             .bind(tasker_store::queue_name("plans"))

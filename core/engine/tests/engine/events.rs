@@ -441,6 +441,36 @@ async fn events_older_than_the_retention_are_pruned() {
     assert_eq!(engine.event_position(Uuid::now_v7()).await.unwrap(), None);
 }
 
+#[tokio::test]
+async fn a_stream_resumes_after_any_stored_event_and_only_at_the_millisecond_its_id_names() {
+    let engine = engine(&[ONCE], 0.001).await;
+    let mut tasks = Vec::new();
+    for _ in 0..30 {
+        tasks.push(create(&engine, "once", json!({})).await);
+    }
+    // Enough rows for several block ranges of the BRIN index the lookup goes through.
+    sqlx::query(
+        "INSERT INTO tasker_events (event_name, task_uuid, occurred_at)
+         SELECT 'task.created', $1, clock_timestamp() - interval '1 hour' FROM generate_series(1, 30000)",
+    )
+    .bind(Uuid::now_v7())
+    .execute(engine.pool())
+    .await
+    .unwrap();
+    for uuid in tasks {
+        for event in engine.task_events(uuid).await.unwrap() {
+            assert_eq!(
+                engine.event_position(event.event_id).await.unwrap(),
+                Some(event.position)
+            );
+            // The right row, one millisecond off: not that event's id.
+            let early =
+                tasker_engine::event_id(event.occurred_at - chrono::Duration::milliseconds(1), event.position.id);
+            assert_eq!(engine.event_position(early).await.unwrap(), None);
+        }
+    }
+}
+
 /// The next `TASK_ENDED_CHANNEL` payload, read as the server's waiters read it.
 async fn next_ended(listener: &mut sqlx::postgres::PgListener) -> (Uuid, Option<TaskView>) {
     let n = tokio::time::timeout(Duration::from_secs(5), listener.recv())
