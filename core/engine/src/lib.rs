@@ -246,16 +246,57 @@ impl Engine {
     }
 }
 
-/// A fresh database with every migration, for unit tests that need PostgreSQL (the dev
-/// cluster, or `DATABASE_URL`). The database is dropped with the returned handle.
+/// What the engine's unit tests that need PostgreSQL share.
 #[cfg(test)]
-pub(crate) async fn scratch_database(prefix: &str, connections: u32) -> (tasker_store::ScratchDatabase, PgPool) {
-    let base = tokio::task::spawn_blocking(tasker_devdb::resolve_database_url)
-        .await
-        .unwrap()
-        .expect("a PostgreSQL server: the dev db or DATABASE_URL");
-    let db = tasker_store::ScratchDatabase::create(&base, prefix).await.unwrap();
-    let pool = tasker_store::connect(db.url(), connections).await.unwrap();
-    tasker_store::migrate(&pool).await.unwrap();
-    (db, pool)
+pub(crate) mod test_support {
+    use serde_json::Value;
+    use sqlx::{PgConnection, PgPool};
+
+    /// A fresh database with every migration (on the dev cluster, or `DATABASE_URL`). The
+    /// database is dropped with the returned handle.
+    pub async fn scratch_database(prefix: &str, connections: u32) -> (tasker_store::ScratchDatabase, PgPool) {
+        let base = tokio::task::spawn_blocking(tasker_devdb::resolve_database_url)
+            .await
+            .unwrap()
+            .expect("a PostgreSQL server: the dev db or DATABASE_URL");
+        let db = tasker_store::ScratchDatabase::create(&base, prefix).await.unwrap();
+        let pool = tasker_store::connect(db.url(), connections).await.unwrap();
+        tasker_store::migrate(&pool).await.unwrap();
+        (db, pool)
+    }
+
+    /// One node of an `EXPLAIN (FORMAT JSON)` plan (empty strings for what it does not have).
+    #[derive(Debug)]
+    pub struct PlanNode {
+        pub node_type: String,
+        pub relation: String,
+        pub index: String,
+        pub index_cond: String,
+        pub filter: String,
+    }
+
+    /// The plan of `statement` (`EXPLAIN (FORMAT JSON)`), every node, depth first.
+    pub async fn explain(conn: &mut PgConnection, statement: &str) -> Vec<PlanNode> {
+        let explained: Value = sqlx::query_scalar(&format!("EXPLAIN (FORMAT JSON) {statement}"))
+            .fetch_one(conn)
+            .await
+            .unwrap();
+        let mut nodes = vec![];
+        walk(&explained[0]["Plan"], &mut nodes);
+        nodes
+    }
+
+    fn walk(plan: &Value, out: &mut Vec<PlanNode>) {
+        let text = |k: &str| plan.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        out.push(PlanNode {
+            node_type: text("Node Type"),
+            relation: text("Relation Name"),
+            index: text("Index Name"),
+            index_cond: text("Index Cond"),
+            filter: text("Filter"),
+        });
+        for child in plan.get("Plans").and_then(Value::as_array).into_iter().flatten() {
+            walk(child, out);
+        }
+    }
 }

@@ -225,31 +225,11 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
-
-    /// Every (node type, relation) of an `EXPLAIN (FORMAT JSON)` plan.
-    fn nodes(plan: &Value, out: &mut Vec<(String, String)>) {
-        let text = |k: &str| plan.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-        out.push((text("Node Type"), text("Relation Name")));
-        for child in plan.get("Plans").and_then(Value::as_array).into_iter().flatten() {
-            nodes(child, out);
-        }
-    }
-
-    /// The (index condition, filter) of every scan of `index` in a plan.
-    fn index_scans(plan: &Value, index: &str, out: &mut Vec<(String, String)>) {
-        let text = |k: &str| plan.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-        if text("Index Name") == index {
-            out.push((text("Index Cond"), text("Filter")));
-        }
-        for child in plan.get("Plans").and_then(Value::as_array).into_iter().flatten() {
-            index_scans(child, index, out);
-        }
-    }
+    use crate::test_support::{explain, scratch_database};
 
     #[tokio::test]
     async fn a_claim_under_its_generic_plan_reads_the_queue_by_key_not_whole() {
-        let (_db, pool) = crate::scratch_database("engine_queue", 4).await;
+        let (_db, pool) = scratch_database("engine_queue", 4).await;
         let table = queue_table("plans");
         sqlx::query("SELECT pgmq.create($1)")
             .bind(tasker_store::queue_name("plans"))
@@ -273,29 +253,32 @@ mod tests {
         .execute(&mut *conn)
         .await
         .unwrap();
-        let explained: Value = sqlx::query_scalar("EXPLAIN (FORMAT JSON) EXECUTE claim(64, 30, 2)")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
-        let mut found = vec![];
-        nodes(&explained[0]["Plan"], &mut found);
-        let queue = table.trim_start_matches("pgmq.");
-        let scans: Vec<&String> = found
+        let plan = explain(&mut conn, "EXECUTE claim(64, 30, 2)").await;
+        let found: Vec<(&str, &str)> = plan
             .iter()
-            .filter(|(node, rel)| rel == queue && node.ends_with("Scan"))
-            .map(|(node, _)| node)
+            .map(|n| (n.node_type.as_str(), n.relation.as_str()))
+            .collect();
+        let queue = table.trim_start_matches("pgmq.");
+        let scans: Vec<&str> = found
+            .iter()
+            .filter(|(node, rel)| *rel == queue && node.ends_with("Scan"))
+            .map(|(node, _)| *node)
             .collect();
         assert!(!scans.is_empty(), "the plan does not read {queue}: {found:?}");
         assert!(
             scans
                 .iter()
-                .all(|node| matches!(node.as_str(), "Index Scan" | "Index Only Scan")),
+                .all(|node| matches!(*node, "Index Scan" | "Index Only Scan")),
             "the queue is read other than by key: {found:?}"
         );
         // The next message due is found within its range of the `vt` index, not by reading
         // the 5,000 visible messages below it and filtering them out.
-        let mut by_vt = vec![];
-        index_scans(&explained[0]["Plan"], &format!("{queue}_vt_idx"), &mut by_vt);
+        let vt_index = format!("{queue}_vt_idx");
+        let by_vt: Vec<(&String, &String)> = plan
+            .iter()
+            .filter(|n| n.index == vt_index)
+            .map(|n| (&n.index_cond, &n.filter))
+            .collect();
         assert_eq!(by_vt.len(), 1, "the next due is not read from the vt index: {found:?}");
         let (cond, filter) = &by_vt[0];
         assert!(
