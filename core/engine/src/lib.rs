@@ -209,6 +209,9 @@ struct TemplateCache {
 /// The most creations one engine runs at once (each is one statement of ~0.3 ms).
 const CREATION_CONNECTIONS: u32 = 8;
 
+/// The most claims one engine runs at once (a worker's claim loop holds one connection).
+const CLAIM_CONNECTIONS: u32 = 4;
+
 /// Handle on the engine: a pool, compiled templates and the notifier. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
@@ -216,6 +219,9 @@ pub struct Engine {
     /// The connections task creations run on: the pool's, without the check before each use
     /// (see `Engine::insert_unchecked`). Opened on first use.
     creations: PgPool,
+    /// The connections claims run on: the pool's, committing without waiting for the flush
+    /// (`synchronous_commit = off` for the session). Opened on first use.
+    claims: PgPool,
     config: EngineConfig,
     templates: Arc<Mutex<TemplateCache>>,
     notifier: Arc<notify::Notifier>,
@@ -228,9 +234,18 @@ impl Engine {
             .acquire_timeout(pool.options().get_acquire_timeout())
             .test_before_acquire(false)
             .connect_lazy_with((*pool.connect_options()).clone());
+        let claims = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(pool.options().get_max_connections().min(CLAIM_CONNECTIONS))
+            .acquire_timeout(pool.options().get_acquire_timeout())
+            .connect_lazy_with(
+                (*pool.connect_options())
+                    .clone()
+                    .options([("synchronous_commit", "off")]),
+            );
         Engine {
             notifier: Arc::new(notify::Notifier::new(&pool, config.work_notification_gap)),
             creations,
+            claims,
             pool,
             config,
             templates: Arc::default(),
@@ -239,6 +254,13 @@ impl Engine {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The connections a claim loop should hold: their commits do not wait for the WAL flush,
+    /// which a claim does not need (losing one only makes its messages visible again), and no
+    /// other statement runs on them.
+    pub fn claim_pool(&self) -> &PgPool {
+        &self.claims
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -250,7 +272,8 @@ impl Engine {
 #[cfg(test)]
 pub(crate) mod test_support {
     use serde_json::Value;
-    use sqlx::{PgConnection, PgPool};
+    use sqlx::pool::PoolConnection;
+    use sqlx::{PgConnection, PgPool, Postgres};
 
     /// A fresh database with every migration (on the dev cluster, or `DATABASE_URL`). The
     /// database is dropped with the returned handle.
@@ -265,6 +288,81 @@ pub(crate) mod test_support {
         (db, pool)
     }
 
+    /// A fresh database with a deep queue, as 5,000 four-step tasks submitted at once make:
+    /// every task pending, its first step enqueued with its message in the queue of namespace
+    /// `plans`, analyzed. With a connection that plans every statement generically (as every
+    /// pool's do) and the queue's table.
+    pub async fn deep_queue() -> (tasker_store::ScratchDatabase, PgPool, PoolConnection<Postgres>, String) {
+        let (db, pool) = scratch_database("engine_queue", 4).await;
+        let table = tasker_store::queue_table("plans");
+        sqlx::query("SELECT pgmq.create($1)")
+            .bind(tasker_store::queue_name("plans"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::raw_sql(&format!(
+            "INSERT INTO tasker_namespaces (name, queue_name) VALUES ('plans', 'plans');
+             INSERT INTO tasker_tasks (task_uuid, namespace, name, version, status, correlation_id, context)
+             SELECT gen_random_uuid(), 'plans', 'w', '1.0.0', 'pending', 'c', '{{}}' FROM generate_series(1, 5000);
+             INSERT INTO tasker_steps (step_uuid, task_uuid, name, position, status, callable, retryable,
+                                       max_attempts, backoff, backoff_base_ms, max_backoff_ms, timeout_seconds)
+             SELECT gen_random_uuid(), t.task_uuid, 'step_' || i, i, 'pending', 'x', true, 3, 'none', 0, 0, 30
+               FROM tasker_tasks t, generate_series(0, 3) i;
+             WITH q AS (INSERT INTO {table} (vt, message)
+                        SELECT clock_timestamp(), jsonb_build_object('task_uuid', task_uuid, 'step_uuid', step_uuid)
+                          FROM tasker_steps WHERE position = 0
+                        RETURNING msg_id, (message->>'step_uuid')::uuid AS step_uuid)
+             UPDATE tasker_steps s SET status = 'enqueued', msg_id = q.msg_id FROM q WHERE s.step_uuid = q.step_uuid;
+             ANALYZE tasker_tasks; ANALYZE tasker_steps; ANALYZE {table};"
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::raw_sql("SET plan_cache_mode = force_generic_plan")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        (db, pool, conn, table)
+    }
+
+    /// Holds a claim's `plan` to reading each of `tables` (the queue `table` among them) only
+    /// through their keys, and to finding the next due message within its range of the
+    /// queue's `vt` index, not by reading the visible messages below it and filtering them out.
+    pub fn assert_claim_reads_by_key(plan: &[PlanNode], table: &str, tables: &[&str]) {
+        let found: Vec<(&str, &str)> = plan
+            .iter()
+            .map(|n| (n.node_type.as_str(), n.relation.as_str()))
+            .collect();
+        for table in tables {
+            let table = table.trim_start_matches("pgmq.");
+            let scans: Vec<&str> = found
+                .iter()
+                .filter(|(node, rel)| *rel == table && node.ends_with("Scan"))
+                .map(|(node, _)| *node)
+                .collect();
+            assert!(!scans.is_empty(), "the plan does not read {table}: {found:?}");
+            assert!(
+                scans
+                    .iter()
+                    .all(|node| matches!(*node, "Index Scan" | "Index Only Scan" | "Bitmap Heap Scan")),
+                "{table} is read other than by key: {found:?}"
+            );
+        }
+        let vt_index = format!("{}_vt_idx", table.trim_start_matches("pgmq."));
+        let by_vt: Vec<(&String, &String)> = plan
+            .iter()
+            .filter(|n| n.index == vt_index)
+            .map(|n| (&n.index_cond, &n.filter))
+            .collect();
+        assert_eq!(by_vt.len(), 1, "the next due is not read from the vt index: {found:?}");
+        let (cond, filter) = &by_vt[0];
+        assert!(
+            cond.contains("vt >") && cond.contains("vt <=") && filter.is_empty(),
+            "the vt range does not bound the index scan: Index Cond {cond:?}, Filter {filter:?}"
+        );
+    }
+
     /// One node of an `EXPLAIN (FORMAT JSON)` plan (empty strings for what it does not have).
     #[derive(Debug)]
     pub struct PlanNode {
@@ -273,20 +371,25 @@ pub(crate) mod test_support {
         pub index: String,
         pub index_cond: String,
         pub filter: String,
+        /// How deep in the plan (the top node 0) and what it is to its parent node ("Outer",
+        /// "Inner", "InitPlan", "SubPlan", ...).
+        pub depth: usize,
+        pub parent_relationship: String,
     }
 
     /// The plan of `statement` (`EXPLAIN (FORMAT JSON)`), every node, depth first.
     pub async fn explain(conn: &mut PgConnection, statement: &str) -> Vec<PlanNode> {
-        let explained: Value = sqlx::query_scalar(&format!("EXPLAIN (FORMAT JSON) {statement}"))
-            .fetch_one(conn)
-            .await
-            .unwrap();
+        plan_of(conn, &format!("EXPLAIN (FORMAT JSON) {statement}")).await
+    }
+
+    async fn plan_of(conn: &mut PgConnection, explain: &str) -> Vec<PlanNode> {
+        let explained: Value = sqlx::query_scalar(explain).fetch_one(conn).await.unwrap();
         let mut nodes = vec![];
-        walk(&explained[0]["Plan"], &mut nodes);
+        walk(&explained[0]["Plan"], 0, &mut nodes);
         nodes
     }
 
-    fn walk(plan: &Value, out: &mut Vec<PlanNode>) {
+    fn walk(plan: &Value, depth: usize, out: &mut Vec<PlanNode>) {
         let text = |k: &str| plan.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
         out.push(PlanNode {
             node_type: text("Node Type"),
@@ -294,9 +397,11 @@ pub(crate) mod test_support {
             index: text("Index Name"),
             index_cond: text("Index Cond"),
             filter: text("Filter"),
+            depth,
+            parent_relationship: text("Parent Relationship"),
         });
         for child in plan.get("Plans").and_then(Value::as_array).into_iter().flatten() {
-            walk(child, out);
+            walk(child, depth + 1, out);
         }
     }
 }

@@ -6,6 +6,8 @@
 //! the caller tries again on a fresh one from the pool (see [`HeldConnection::run`]). A
 //! connection taken from the pool has the engine's end statement prepared on it
 //! ([`Engine::prepare_end_on`]) before its first use.
+//! The claim loop's connection comes from [`Engine::claim_pool`], whose sessions commit without
+//! waiting for the flush: a claim is one statement, its own transaction.
 
 use std::future::Future;
 use std::time::Duration;
@@ -26,6 +28,10 @@ pub(crate) struct HeldConnection {
 /// messages; a result whose attempt is already recorded comes back `Stale`).
 pub(crate) trait Transaction {
     type Output;
+    /// The pool the loop's connection comes from.
+    fn pool(engine: &Engine) -> &sqlx::PgPool {
+        engine.pool()
+    }
     fn run(
         &self,
         engine: &Engine,
@@ -44,6 +50,10 @@ pub(crate) struct Claim<'a> {
 
 impl Transaction for Claim<'_> {
     type Output = Claimed;
+    /// Claims commit without waiting for the flush: [`Engine::claim_pool`].
+    fn pool(engine: &Engine) -> &sqlx::PgPool {
+        engine.claim_pool()
+    }
     async fn run(&self, engine: &Engine, conn: &mut PgConnection, _: &EndPrepared) -> Result<Claimed, EngineError> {
         engine
             .claim_steps_on(conn, self.namespace, self.qty, self.vt_seconds, self.horizon)
@@ -87,7 +97,7 @@ impl HeldConnection {
         let (conn, end) = match &mut self.conn {
             Some(held) => held,
             None => {
-                let mut conn = self.engine.pool().acquire().await.map_err(EngineError::from)?;
+                let mut conn = W::pool(&self.engine).acquire().await.map_err(EngineError::from)?;
                 let end = self.engine.prepare_end_on(&mut conn).await?;
                 self.conn.insert((conn, end))
             }

@@ -159,7 +159,8 @@ async fn a_claim_drops_a_message_that_names_no_step_and_takes_the_others() {
     let engine = engine(&[ONCE], 1.0).await;
     let table = queue_table(NS);
     sqlx::raw_sql(&format!(
-        "INSERT INTO {table} (vt, message) VALUES (clock_timestamp(), NULL), (clock_timestamp(), '{{\"to\": \"nobody\"}}')"
+        "INSERT INTO {table} (vt, message) VALUES (clock_timestamp(), NULL), (clock_timestamp(), '{{\"to\": \"nobody\"}}'),
+             (clock_timestamp(), '{{\"task_uuid\": \"not a uuid\", \"step_uuid\": \"nor this\"}}')"
     ))
     .execute(engine.pool())
     .await
@@ -168,4 +169,30 @@ async fn a_claim_drops_a_message_that_names_no_step_and_takes_the_others() {
     let claimed = claim(&engine).await;
     assert_eq!(claimed.iter().map(|s| s.claim.task_uuid).collect::<Vec<_>>(), [uuid]);
     assert_eq!(queued(&engine).await, 1, "only the claimed step's message is left");
+}
+
+#[tokio::test]
+async fn only_claims_commit_without_waiting_for_the_flush() {
+    let engine = engine(&[ONCE], 1.0).await;
+    // (value, where it comes from) of `synchronous_commit` in a pool's sessions.
+    async fn setting(pool: &sqlx::PgPool) -> (String, String) {
+        sqlx::query_as("SELECT setting, source FROM pg_settings WHERE name = 'synchronous_commit'")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+    assert_eq!(setting(engine.claim_pool()).await, ("off".into(), "client".into()));
+    let (_, source) = setting(engine.pool()).await;
+    assert_ne!(source, "client", "the engine's own pool keeps the server's setting");
+    // A claim on it starts its step.
+    let uuid = create(&engine, "once", ctx()).await;
+    let mut conn = engine.claim_pool().acquire().await.unwrap();
+    let claimed = engine
+        .claim_steps_on(&mut conn, NS, 10, 30, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.steps.iter().map(|s| s.claim.task_uuid).collect::<Vec<_>>(),
+        [uuid]
+    );
 }
