@@ -74,7 +74,8 @@ const _: () =
     assert!(CLAIM_STARTS[0].can_become(TaskStatus::InProgress) && CLAIM_STARTS[1].can_become(TaskStatus::InProgress));
 
 /// Step states from which a claim starts a first or next attempt (a step waiting in the queue,
-/// or for its retry's delay); [`take`] starts these itself, the other verdicts take [`Engine::settle`].
+/// or for its retry's delay); [`take`] starts these itself, the other verdicts take
+/// [`Engine::settle`].
 const FRESH_STARTS: [StepStatus; 2] = [StepStatus::Enqueued, StepStatus::WaitingForRetry];
 
 /// An attempt a claim starts (one statement starts all of them, [`start_attempts`]).
@@ -232,9 +233,9 @@ fn claimed_step(
 ///
 /// Every row is found by key, whatever the planner expects: the messages read by `msg_id =
 /// ANY (...)` (as in the queue's own read, `queue::read`, whose comment says what a join
-/// cost), their steps and tasks by `= ANY (ARRAY(...))`. Whether a step it could not lock exists (its task is busy) is
-/// one more lookup by key, of those steps only: written as `EXISTS` per message, the generic
-/// plan hashed the whole steps table.
+/// cost), their steps and tasks by `= ANY (ARRAY(...))`. Whether a step it could not lock
+/// exists (its task is busy) is one more lookup by key, of those steps only: written as
+/// `EXISTS` per message, the generic plan hashed the whole steps table.
 fn claim_statement(table: &str) -> String {
     format!(
         "WITH c AS (SELECT msg_id, message, GREATEST(enqueued_at, vt) AS due FROM {table} WHERE vt <= clock_timestamp()
